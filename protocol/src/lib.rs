@@ -1,0 +1,25 @@
+//! `spec-kitty-protocol`: the shapes that every spec-kitty process shares.
+//!
+//! The CLI (`spec-kitty`), the daemon (`spec-kitty-syncd`) and the reference
+//! server all agree on three things, and this crate is where they live so
+//! they cannot drift apart:
+//!
+//! - [`envelope`]: the event envelope sent to the SaaS, its eight payload
+//!   types, the lane vocabulary and validation (see `CONTRACT.md`);
+//! - [`ipc`]: the local-socket protocol between CLI and daemon — handshake,
+//!   requests, responses and the length-prefixed frame codec;
+//! - [`paths`]: every file and socket path, derived from one root
+//!   (`SPEC_KITTY_HOME`).
+//!
+//! It deliberately has no async runtime and no database, so the CLI can
+//! depend on it and still start in about a millisecond.
+
+pub mod envelope;
+pub mod identity;
+pub mod ipc;
+pub mod paths;
+pub mod time;
+
+pub use envelope::{EnvelopeError, EventEnvelope, Lane};
+pub use identity::node_id;
+pub use paths::Paths;
