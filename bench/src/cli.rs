@@ -1,0 +1,164 @@
+//! Whole-process timings of the command users type most: a lane change
+//! (`spec-kitty agent tasks move-task`), ours and, side by side in the same
+//! run, the Python `spec-kitty-cli==2.1.3` doing the same sequence.
+
+use crate::stats::{summarize, Summary};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A scratch project: a git repository with one feature and one WP, and its
+/// own `HOME`/`SPEC_KITTY_HOME` so nothing touches the real home.
+pub struct Project {
+    pub dir: PathBuf,
+    pub home: PathBuf,
+}
+
+impl Project {
+    pub fn new(root: &Path, name: &str) -> Result<Project> {
+        let dir = root.join(name);
+        let home = root.join(format!("{name}-home"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&home)?;
+        let p = Project { dir, home };
+        p.git(&["init", "-q", "-b", "main"])?;
+        p.git(&["commit", "-q", "--allow-empty", "-m", "init"])?;
+        Ok(p)
+    }
+
+    pub fn spec_kitty_home(&self) -> PathBuf {
+        self.home.join(".spec-kitty")
+    }
+
+    /// A command in this project with the isolated environment.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(&self.dir)
+            .env("HOME", &self.home)
+            .env("SPEC_KITTY_HOME", self.spec_kitty_home())
+            .env("NO_COLOR", "1")
+            .env("GIT_AUTHOR_NAME", "bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+            .env("GIT_COMMITTER_NAME", "bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        c
+    }
+
+    pub fn git(&self, args: &[&str]) -> Result<Output> {
+        run(self.command(Path::new("git")).args(args))
+    }
+}
+
+/// Runs a command to completion; a non-zero exit is an error with its output.
+pub fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd.output().with_context(|| format!("spawning {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} exited with {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+/// Sets `sync.auto_start` in the project's config (surgically, as users would).
+pub fn set_auto_start(project: &Project, on: bool) -> Result<()> {
+    let path = project.dir.join(".kittify/config.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let (from, to) = if on {
+        ("auto_start: false", "auto_start: true")
+    } else {
+        ("auto_start: true", "auto_start: false")
+    };
+    if !text.contains(from) && !text.contains(to) {
+        bail!("{} has no sync.auto_start line", path.display());
+    }
+    std::fs::write(&path, text.replace(from, to))?;
+    Ok(())
+}
+
+/// Our project: `init --here`, `specify`, `tasks add` by our own CLI.
+pub fn our_project(root: &Path, cli: &Path, name: &str) -> Result<Project> {
+    let p = Project::new(root, name)?;
+    run(p.command(cli).args(["init", "--here"]))?;
+    run(p.command(cli).args(["specify", "bench-feature"]))?;
+    run(p.command(cli).args(["tasks", "add", "Bench work package"]))?;
+    Ok(p)
+}
+
+/// Times `n` lane changes of WP01, alternating between two lanes so every
+/// call is a real transition that emits exactly one event.
+pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {
+    let lanes = ["doing", "for_review"];
+    let mut samples: Vec<Duration> = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut cmd = p.command(program);
+        cmd.args(["agent", "tasks", "move-task", "WP01", "--to", lanes[i % 2]])
+            .args(extra);
+        let t = Instant::now();
+        run(&mut cmd)?;
+        samples.push(t.elapsed());
+    }
+    Ok(summarize(samples))
+}
+
+/// Counts the spool files of a home, to check each move emitted one event.
+pub fn spool_count(p: &Project) -> usize {
+    std::fs::read_dir(p.spec_kitty_home().join("spool"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The Python CLI in a venv under `dir` (created once, reused).
+pub fn python_cli(dir: &Path) -> Result<PathBuf> {
+    let venv = dir.join("pyvenv-spec-kitty-2.1.3");
+    let bin = venv.join("bin/spec-kitty");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    eprintln!(
+        "installing spec-kitty-cli==2.1.3 into {} (once)...",
+        venv.display()
+    );
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    // click is missing from 2.1.3's declared dependencies with current typer.
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "-q",
+        "spec-kitty-cli==2.1.3",
+        "click",
+    ]))?;
+    Ok(bin)
+}
+
+/// A project laid out for the Python CLI: its own `init`, then the same
+/// feature and WP files ours would have.
+pub fn python_project(root: &Path, py: &Path, name: &str) -> Result<Project> {
+    let p = Project::new(root, name)?;
+    run(p
+        .command(py)
+        .args(["init", "--here", "--ai", "claude", "--no-git", "--force"]))?;
+    let feature = p.dir.join("kitty-specs/001-bench-feature");
+    std::fs::create_dir_all(feature.join("tasks"))?;
+    std::fs::write(
+        feature.join("meta.json"),
+        r#"{"feature_number":"001","slug":"001-bench-feature","friendly_name":"Bench feature","mission":"software-dev","target_branch":"main","vcs":"git","created_at":"2026-02-07T00:00:00Z"}"#,
+    )?;
+    std::fs::write(feature.join("spec.md"), "# Spec\n")?;
+    std::fs::write(feature.join("tasks.md"), "# Tasks\n")?;
+    std::fs::write(
+        feature.join("tasks/WP01-bench-work-package.md"),
+        "---\nwork_package_id: WP01\ntitle: Bench work package\nlane: \"planned\"\ndependencies: []\nhistory:\n- timestamp: '2026-02-07T00:00:00Z'\n  lane: planned\n  agent: system\n  action: created\n---\n# WP01\n",
+    )?;
+    p.git(&["add", "-A"])?;
+    p.git(&["commit", "-q", "-m", "feature"])?;
+    Ok(p)
+}

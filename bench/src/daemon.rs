@@ -1,0 +1,223 @@
+//! Daemon figures over real processes and the real socket: cold start to
+//! first durable ack, durable ingest throughput with concurrent clients on
+//! persistent connections, and resident memory idle and with a backlog.
+
+use crate::stats::{summarize, Summary};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
+use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response};
+use spec_kitty_protocol::Paths;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A foreground daemon on an isolated home, killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub paths: Paths,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    pub fn start(bin: &Path, home: &Path) -> Result<Daemon> {
+        let paths = Paths::new(home);
+        let child = Command::new(bin)
+            .arg("run")
+            .env("SPEC_KITTY_HOME", home)
+            .env("HOME", home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let d = Daemon { child, paths };
+        Client::connect_within(&d.paths, Duration::from_secs(10))?;
+        Ok(d)
+    }
+
+    pub fn rss_kib(&self) -> Result<u64> {
+        rss_kib(self.child.id())
+    }
+}
+
+/// Resident set size of a process, from `/proc/<pid>/status`.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS line")
+}
+
+/// A persistent, handshaken connection.
+pub struct Client {
+    stream: UnixStream,
+}
+
+impl Client {
+    pub fn connect(paths: &Paths) -> Result<Client> {
+        let mut stream = UnixStream::connect(paths.socket())?;
+        ipc::write_frame(&mut stream, &Hello::current(env!("CARGO_PKG_VERSION")))?;
+        match ipc::read_frame::<_, HelloReply>(&mut stream)? {
+            HelloReply::Welcome(_) => Ok(Client { stream }),
+            HelloReply::Incompatible { reason, .. } => {
+                bail!("daemon refused the handshake: {reason}")
+            }
+        }
+    }
+
+    pub fn connect_within(paths: &Paths, budget: Duration) -> Result<Client> {
+        let deadline = Instant::now() + budget;
+        loop {
+            match Client::connect(paths) {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context("daemon did not answer in time"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_micros(500)),
+            }
+        }
+    }
+
+    /// Emits one envelope; returns its Lamport value once durable.
+    pub fn emit(&mut self, env: &EventEnvelope) -> Result<u64> {
+        ipc::write_frame(
+            &mut self.stream,
+            &Request::Emit {
+                envelope: env.to_json(),
+            },
+        )?;
+        match ipc::read_frame::<_, Response>(&mut self.stream)? {
+            Response::Accepted { lamport_clock, .. } => Ok(lamport_clock),
+            other => bail!("emit answered {other:?}"),
+        }
+    }
+}
+
+/// A realistic envelope: a lane change in a project with full identity.
+pub fn sample_envelope(project: usize) -> EventEnvelope {
+    let payload = Payload::WPStatusChanged(WpStatusChanged {
+        wp_id: "WP01".into(),
+        from_lane: Some(Lane::Planned),
+        to_lane: Lane::InProgress,
+        actor: "bench".into(),
+        feature_slug: Some("001-bench".into()),
+        policy_metadata: None,
+        force: None,
+        reason: None,
+    });
+    let origin = Origin {
+        node_id: spec_kitty_protocol::node_id(),
+        team_slug: "local".into(),
+        project_uuid: Some(format!("00000000-0000-4000-8000-{project:012}")),
+        project_slug: Some(format!("bench-{project}")),
+        git_branch: Some("main".into()),
+        head_commit_sha: Some("0".repeat(40)),
+        repo_slug: None,
+    };
+    EventEnvelope::build(&payload, &origin, None).expect("valid sample envelope")
+}
+
+/// Cold start: spawn the daemon on an empty home, connect as soon as the
+/// socket answers, emit, and stop the clock at the durable ack.
+pub fn cold_start(bin: &Path, scratch: &Path, n: usize) -> Result<Summary> {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let home = scratch.join(format!("cold-{i}"));
+        std::fs::create_dir_all(&home)?;
+        let env = sample_envelope(1);
+        let t = Instant::now();
+        let child = Command::new(bin)
+            .arg("run")
+            .env("SPEC_KITTY_HOME", &home)
+            .env("HOME", &home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let d = Daemon {
+            child,
+            paths: Paths::new(&home),
+        };
+        let mut c = Client::connect_within(&d.paths, Duration::from_secs(10))?;
+        c.emit(&env)?;
+        samples.push(t.elapsed());
+    }
+    Ok(summarize(samples))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Throughput {
+    pub clients: usize,
+    pub events: usize,
+    pub seconds: f64,
+    pub events_per_sec: f64,
+    /// Per-emit round trip (send → durable ack) as each client saw it.
+    pub ack: Summary,
+}
+
+/// `clients` threads, one persistent connection each, `per_client` emits in
+/// a row (each waits for its durable ack).
+pub fn ingest(paths: &Paths, clients: usize, per_client: usize) -> Result<Throughput> {
+    // Envelopes are built before the clock starts: we measure the daemon.
+    let batches: Vec<Vec<EventEnvelope>> = (0..clients)
+        .map(|c| (0..per_client).map(|_| sample_envelope(c % 8)).collect())
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(clients + 1));
+    let handles: Vec<_> = batches
+        .into_iter()
+        .map(|batch| {
+            let paths = paths.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let mut c = Client::connect(&paths)?;
+                barrier.wait();
+                let mut acks = Vec::with_capacity(batch.len());
+                for env in &batch {
+                    let t = Instant::now();
+                    c.emit(env)?;
+                    acks.push(t.elapsed());
+                }
+                Ok(acks)
+            })
+        })
+        .collect();
+    barrier.wait();
+    let t = Instant::now();
+    let mut acks = Vec::new();
+    for h in handles {
+        acks.extend(
+            h.join()
+                .map_err(|_| anyhow::anyhow!("client thread panicked"))??,
+        );
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let events = clients * per_client;
+    Ok(Throughput {
+        clients,
+        events,
+        seconds,
+        events_per_sec: events as f64 / seconds,
+        ack: summarize(acks),
+    })
+}
+
+/// Size of the daemon's store on disk (database + WAL).
+pub fn store_bytes(paths: &Paths) -> u64 {
+    let db: PathBuf = paths.store();
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    [db, wal]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}

@@ -1,0 +1,287 @@
+//! `spec-kitty-bench`: every performance figure of the README, reproducible
+//! with one command (`scripts/bench`).
+//!
+//! It drives release builds of the real binaries as whole processes,
+//! repeats each measurement, and reports medians and p99 next to the
+//! physical floors it measures in the same run (process spawn, socket round
+//! trip, fsync), so a figure reads as "x times the floor" on whatever noisy
+//! machine it ran on. It prints one table and writes the same as JSON.
+
+mod cli;
+mod daemon;
+mod floors;
+mod stats;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Benchmark harness over whole processes: medians, p99 and ratios to this machine's floors"
+)]
+struct Args {
+    /// Small repetition counts and backlogs: a smoke run of every section
+    /// (seconds instead of minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Also run the Python spec-kitty-cli==2.1.3 (installed into a venv
+    /// under --work-dir on first use) through the same command sequence.
+    #[arg(long)]
+    python: bool,
+    /// Largest daemon backlog to measure (scaling runs 10k, 100k, ... up to it).
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog: usize,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench-results/bench.json")]
+    out: PathBuf,
+    /// Directory for scratch projects and the Python venv (kept between
+    /// runs so the venv is reused).
+    #[arg(long, default_value = "target/bench-work")]
+    work_dir: PathBuf,
+}
+
+/// The binaries next to this one (`target/release/`).
+fn sibling(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.parent().context("no parent dir")?.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} not found; run through scripts/bench, which builds it",
+        path.display()
+    );
+    Ok(path)
+}
+
+struct Report {
+    rows: Vec<(String, String, String, String)>,
+    json: serde_json::Map<String, Value>,
+}
+
+impl Report {
+    fn add(&mut self, key: &str, label: &str, value: String, floor: String, json_value: Value) {
+        println!("  {label:<52} {value:>26}  {floor}");
+        self.rows
+            .push((key.to_string(), label.to_string(), value, floor));
+        self.json.insert(key.to_string(), json_value);
+    }
+}
+
+fn fmt_ms(s: &stats::Summary) -> String {
+    format!("p50 {:.2} ms  p99 {:.2} ms", s.p50_ms, s.p99_ms)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let scale = if args.quick { 10 } else { 1 };
+    std::fs::create_dir_all(&args.work_dir)?;
+    let scratch = tempfile::tempdir_in(&args.work_dir)?;
+    let mut r = Report {
+        rows: Vec::new(),
+        json: serde_json::Map::new(),
+    };
+
+    println!(
+        "spec-kitty-bench {} — {} cores",
+        env!("CARGO_PKG_VERSION"),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!("\nfloors (this machine, this run)");
+    let spawn = floors::spawn_noop(500 / scale);
+    r.add(
+        "floor_spawn",
+        "no-op process spawn (/bin/true)",
+        fmt_ms(&spawn),
+        String::new(),
+        json!(spawn),
+    );
+    let rtt = floors::socket_round_trip(20_000 / scale);
+    r.add(
+        "floor_socket_rtt",
+        "Unix socket round trip (1 byte)",
+        format!(
+            "p50 {:.1} µs  p99 {:.1} µs",
+            rtt.p50_ms * 1e3,
+            rtt.p99_ms * 1e3
+        ),
+        String::new(),
+        json!(rtt),
+    );
+    let fsync = floors::fsync(500 / scale, scratch.path());
+    r.add(
+        "floor_fsync",
+        "4 KiB write + fsync",
+        fmt_ms(&fsync),
+        String::new(),
+        json!(fsync),
+    );
+    let x_spawn = |s: &stats::Summary| format!("{:.1}x spawn floor", s.p50_ms / spawn.p50_ms);
+
+    println!("\nCLI: agent tasks move-task (lane change, one event)");
+    let cli_bin = sibling("spec-kitty")?;
+    let ours = cli::our_project(scratch.path(), &cli_bin, "ours-spool")?;
+    cli::set_auto_start(&ours, false)?;
+    let before = cli::spool_count(&ours);
+    let n_moves = 300 / scale;
+    let spool = cli::time_move_task(&ours, &cli_bin, &[], n_moves)?;
+    anyhow::ensure!(
+        cli::spool_count(&ours) - before == n_moves,
+        "expected exactly one spooled event per move"
+    );
+    r.add(
+        "cli_move_task_no_daemon",
+        "ours, no daemon (event spooled, fsynced)",
+        fmt_ms(&spool),
+        x_spawn(&spool),
+        json!(spool),
+    );
+
+    let syncd = sibling("spec-kitty-syncd")?;
+    let warm = {
+        let p = cli::our_project(scratch.path(), &cli_bin, "ours-warm")?;
+        let _d = daemon::Daemon::start(&syncd, &p.spec_kitty_home())?;
+        cli::set_auto_start(&p, true)?;
+        cli::time_move_task(&p, &cli_bin, &[], n_moves)?
+    };
+    r.add(
+        "cli_move_task_warm_daemon",
+        "ours, warm daemon (durable ack)",
+        fmt_ms(&warm),
+        x_spawn(&warm),
+        json!(warm),
+    );
+
+    if args.python {
+        let py = cli::python_cli(&args.work_dir)?;
+        let pp = cli::python_project(scratch.path(), &py, "python")?;
+        let n_py = (40 / scale).max(5);
+        let py_s = cli::time_move_task(
+            &pp,
+            &py,
+            &["--no-auto-commit", "--feature", "001-bench-feature"],
+            n_py,
+        )?;
+        r.add(
+            "python_move_task",
+            "Python spec-kitty-cli 2.1.3",
+            fmt_ms(&py_s),
+            x_spawn(&py_s),
+            json!(py_s),
+        );
+        let ratio = py_s.p50_ms / spool.p50_ms;
+        r.add(
+            "python_over_ours_no_daemon",
+            "ratio Python / ours (no daemon), p50",
+            format!("{ratio:.0}x"),
+            String::new(),
+            json!(ratio),
+        );
+        let ratio_w = py_s.p50_ms / warm.p50_ms;
+        r.add(
+            "python_over_ours_warm",
+            "ratio Python / ours (warm daemon), p50",
+            format!("{ratio_w:.0}x"),
+            String::new(),
+            json!(ratio_w),
+        );
+    }
+
+    println!("\ndaemon");
+    let cold = daemon::cold_start(&syncd, scratch.path(), 30 / scale.min(3))?;
+    r.add(
+        "daemon_cold_start_to_ack",
+        "cold start to first durable ack",
+        fmt_ms(&cold),
+        x_spawn(&cold),
+        json!(cold),
+    );
+
+    let home = scratch.path().join("ingest");
+    std::fs::create_dir_all(&home)?;
+    let d = daemon::Daemon::start(&syncd, &home)?;
+    let idle = d.rss_kib()?;
+    r.add(
+        "daemon_rss_idle_kib",
+        "RSS idle",
+        format!("{:.1} MiB", idle as f64 / 1024.0),
+        String::new(),
+        json!(idle),
+    );
+    let per = 20_000 / scale;
+    for clients in [1usize, 4, 16] {
+        let t = daemon::ingest(
+            &d.paths,
+            clients,
+            per / clients.max(1) * if clients == 1 { 1 } else { 2 },
+        )?;
+        let floor = format!(
+            "ack p50 {:.0} µs = {:.1}x fsync",
+            t.ack.p50_ms * 1e3,
+            t.ack.p50_ms / fsync.p50_ms
+        );
+        r.add(
+            &format!("ingest_{clients}_clients"),
+            &format!("durable ingest, {clients} client(s)"),
+            format!("{:.0} events/s", t.events_per_sec),
+            floor,
+            json!(t),
+        );
+    }
+    let loaded = d.rss_kib()?;
+    r.add(
+        "daemon_rss_after_load_kib",
+        "RSS after ingest load",
+        format!("{:.1} MiB", loaded as f64 / 1024.0),
+        String::new(),
+        json!(loaded),
+    );
+    drop(d);
+
+    // Scaling: ingest rate and memory as the backlog grows 10x at a time.
+    let mut size = 10_000usize;
+    let max = if args.quick { 20_000 } else { args.backlog };
+    let home = scratch.path().join("backlog");
+    std::fs::create_dir_all(&home)?;
+    let d = daemon::Daemon::start(&syncd, &home)?;
+    let mut stored = 0usize;
+    while size <= max {
+        let add = size - stored;
+        let t = daemon::ingest(&d.paths, 16, add.div_ceil(16))?;
+        stored += t.events;
+        let rss = d.rss_kib()?;
+        let label = format!("backlog {stored}: ingest rate, RSS");
+        r.add(
+            &format!("backlog_{size}"),
+            &label,
+            format!("{:.0} ev/s, {:.1} MiB", t.events_per_sec, rss as f64 / 1024.0),
+            format!("store {:.0} MiB", daemon::store_bytes(&d.paths) as f64 / 1_048_576.0),
+            json!({"events": stored, "ingest": t, "rss_kib": rss, "store_bytes": daemon::store_bytes(&d.paths)}),
+        );
+        size *= 10;
+    }
+    drop(d);
+
+    write_json(&args.out, &r)?;
+    println!("\nwritten to {}", args.out.display());
+    Ok(())
+}
+
+fn write_json(out: &Path, r: &Report) -> Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let doc = json!({
+        "generated_at": spec_kitty_protocol::time::now_utc(),
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        },
+        "results": r.json,
+    });
+    std::fs::write(out, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}
