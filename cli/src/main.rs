@@ -1,7 +1,6 @@
-//! `spec-kitty`: placeholder until the CLI lands.
-#[allow(dead_code)]
-mod handoff;
+//! `spec-kitty` binary: everything lives in the library (`spec_kitty`), so
+//! integration tests can use its file-format functions directly.
 
 fn main() {
-    println!("spec-kitty {}", env!("CARGO_PKG_VERSION"));
+    std::process::exit(spec_kitty::run());
 }

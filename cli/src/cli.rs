@@ -1,0 +1,199 @@
+//! The command-line grammar (clap derive), in one place.
+//!
+//! To add a command group (e.g. `spec-kitty sync ...` or `spec-kitty auth
+//! ...`): add a variant to [`Command`] holding your own `#[derive(Subcommand)]`
+//! enum, put its handler in `commands/<name>.rs`, and add one match arm in
+//! [`crate::run`]. Exit codes are shared ([`crate::error::Kind`]).
+
+use crate::error::EXIT_CODES_HELP;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spec-kitty",
+    version,
+    about = "Spec-driven development: features, work packages and lanes, with every change sent as an event to spec-kitty-syncd.",
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create .kittify/config.yaml with the project identity, kitty-specs/, and a git repository.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Init(InitArgs),
+    /// Create the next feature: kitty-specs/NNN-name/ with meta.json, spec.md and tasks/.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Specify(SpecifyArgs),
+    /// Work packages of a feature.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Start a work package: lane planned → doing, and a git worktree .worktrees/<feature>-WPnn.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Implement(ImplementArgs),
+    /// Commands for agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Accept a feature: every work package in for_review moves to done.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Accept(AcceptArgs),
+    /// Kanban board of a feature's work packages.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create (and initialise) for the new project.
+    #[arg(conflicts_with = "here", required_unless_present = "here")]
+    pub name: Option<String>,
+    /// Initialise the current directory.
+    #[arg(long)]
+    pub here: bool,
+    /// Do not create a git repository.
+    #[arg(long)]
+    pub no_git: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecifyArgs {
+    /// Feature name (becomes NNN-kebab-name).
+    pub name: String,
+    /// Branch the feature targets (default: the current branch, else main).
+    #[arg(long)]
+    pub target_branch: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Add the next work package (tasks/WPnn-title.md).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Add(TasksAddArgs),
+    /// Announce work packages written by hand or by agents (one WPCreated each).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Finalize(FeatureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TasksAddArgs {
+    /// Work package title.
+    pub title: String,
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Work packages this one depends on, e.g. WP01,WP02.
+    #[arg(long, value_delimiter = ',')]
+    pub depends: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FeatureArgs {
+    /// Feature slug or number (auto-detected if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImplementArgs {
+    /// Work package id, e.g. WP01.
+    pub wp_id: String,
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Agent taking the work package (emits WPAssigned).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Do not create a git worktree.
+    #[arg(long)]
+    pub no_worktree: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Work-package commands for agents.
+    #[command(subcommand)]
+    Tasks(AgentTasksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentTasksCommand {
+    /// Move a work package to another lane (planned, doing, for_review, done, ...).
+    #[command(after_help = EXIT_CODES_HELP)]
+    MoveTask(MoveTaskArgs),
+    /// Append a note to a work package's activity log.
+    #[command(after_help = EXIT_CODES_HELP)]
+    AddHistory(AddHistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveTaskArgs {
+    /// Work package id, e.g. WP01.
+    pub wp_id: String,
+    /// Target lane: planned, doing (= in_progress), for_review, done, claimed, blocked, canceled.
+    #[arg(long)]
+    pub to: String,
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Allow a transition the lane graph does not (requires --reason).
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why the transition is forced (recorded in history and the event).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Agent moving the work package (the event's actor; default "user").
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Note for the history entry.
+    #[arg(long)]
+    pub note: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddHistoryArgs {
+    /// Work package id, e.g. WP01.
+    pub wp_id: String,
+    /// The note.
+    #[arg(long)]
+    pub note: String,
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Author of the note (default "user").
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Kind of entry.
+    #[arg(long, default_value = "note", value_parser = ["note", "review", "error", "comment"])]
+    pub entry_type: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    #[arg(long)]
+    pub feature: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub feature: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,211 @@
+//! Building events with full identity, and the write-then-deliver step
+//! every mutating command ends with.
+//!
+//! A command first validates everything and builds every envelope it will
+//! send (so a payload that breaks a contract rule stops it before any file
+//! changes), then writes its file changes ([`Changes`]), then hands each
+//! envelope to [`handoff::deliver`]. If an event cannot be made durable at
+//! all, the file changes are rolled back: the repository and the event
+//! stream never disagree, and nothing is half-written.
+
+use crate::error::CliError;
+use crate::fsutil;
+use crate::gitmeta::{self, GitMeta};
+use crate::handoff::{self, Delivery, Policy};
+use crate::identity::Identity;
+use crate::project::Project;
+use spec_kitty_protocol::envelope::{Origin, Payload};
+use spec_kitty_protocol::{EventEnvelope, Paths};
+use std::path::{Path, PathBuf};
+
+/// The visible warning for events that carry no project identity.
+pub const MISSING_UUID_WARNING: &str = "Event missing project_uuid; queued locally only";
+
+/// `[user] team_slug` from `$SPEC_KITTY_HOME/credentials`, else `local`.
+pub fn team_slug(paths: &Paths) -> String {
+    let Ok(text) = std::fs::read_to_string(paths.credentials()) else {
+        return "local".to_string();
+    };
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|t| {
+            t.get("user")?
+                .get("team_slug")?
+                .as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "local".to_string())
+}
+
+/// Builds the origin of this process's events.
+pub fn origin(project: &Project, id: &Identity, paths: &Paths, git: &GitMeta) -> Origin {
+    let repo_slug = id
+        .repo_slug
+        .clone()
+        .filter(|s| s.contains('/') && s.split('/').all(|p| !p.trim().is_empty()))
+        .or_else(|| git.origin_url.as_deref().and_then(gitmeta::repo_slug));
+    let _ = project;
+    Origin {
+        node_id: id.node_id.clone(),
+        team_slug: team_slug(paths),
+        project_uuid: id.uuid.clone(),
+        project_slug: id.slug.clone(),
+        git_branch: git.branch.clone(),
+        head_commit_sha: git.head_sha.clone(),
+        repo_slug,
+    }
+}
+
+/// Builds envelopes and delivers them.
+#[derive(Debug)]
+pub struct Emitter {
+    pub paths: Paths,
+    pub origin: Origin,
+    pub policy: Policy,
+}
+
+impl Emitter {
+    /// Builds one envelope; a contract violation is a bug or bad input and
+    /// becomes an error naming the field.
+    pub fn build(
+        &self,
+        payload: &Payload,
+        causation: Option<String>,
+    ) -> Result<EventEnvelope, CliError> {
+        EventEnvelope::build(payload, &self.origin, causation).map_err(|e| {
+            CliError::invalid(format!(
+                "cannot build the {} event: {e}",
+                payload.event_type()
+            ))
+        })
+    }
+
+    /// Delivers every envelope in order. Stops at the first failure and
+    /// returns it with the deliveries made so far.
+    pub fn deliver_all(
+        &self,
+        envs: &[EventEnvelope],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Vec<Delivery>, CliError> {
+        let mut out = Vec::with_capacity(envs.len());
+        for env in envs {
+            if env.project_uuid.is_none() {
+                warn(MISSING_UUID_WARNING.to_string());
+            }
+            let d = handoff::deliver(&self.paths, env, self.policy)
+                .map_err(|e| CliError::io(e.to_string()))?;
+            out.push(d);
+        }
+        Ok(out)
+    }
+}
+
+/// File changes applied together and undone together.
+#[derive(Debug, Default)]
+pub struct Changes {
+    items: Vec<Change>,
+}
+
+#[derive(Debug)]
+struct Change {
+    path: PathBuf,
+    /// `None`: the file is new (rollback removes it).
+    old: Option<Vec<u8>>,
+    new: Vec<u8>,
+}
+
+impl Changes {
+    /// Replaces `path` (whose current bytes are `old`) with `new`.
+    pub fn replace(&mut self, path: &Path, old: &str, new: String) {
+        self.items.push(Change {
+            path: path.to_path_buf(),
+            old: Some(old.as_bytes().to_vec()),
+            new: new.into_bytes(),
+        });
+    }
+
+    /// Creates `path` with `new`.
+    pub fn create(&mut self, path: &Path, new: String) {
+        self.items.push(Change {
+            path: path.to_path_buf(),
+            old: None,
+            new: new.into_bytes(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Writes every change atomically; on a failure, undoes the ones done.
+    pub fn apply(&self) -> Result<(), CliError> {
+        for (i, c) in self.items.iter().enumerate() {
+            if let Err(e) = fsutil::write_atomic(&c.path, &c.new) {
+                self.undo(i);
+                return Err(CliError::io_at("write", &c.path, &e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes the first `n` changes (best effort; they were just written).
+    pub fn undo(&self, n: usize) {
+        for c in self.items[..n].iter().rev() {
+            match &c.old {
+                Some(old) => {
+                    let _ = fsutil::write_atomic(&c.path, old);
+                }
+                None => {
+                    let _ = std::fs::remove_file(&c.path);
+                }
+            }
+        }
+    }
+
+    /// Applies the changes, then delivers `envs`; if delivery fails, the
+    /// changes are undone and the error returned.
+    pub fn commit(
+        &self,
+        emitter: &Emitter,
+        envs: &[EventEnvelope],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Vec<Delivery>, CliError> {
+        self.apply()?;
+        match emitter.deliver_all(envs, warn) {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                self.undo(self.items.len());
+                Err(CliError::io(format!(
+                    "{}; the file changes were rolled back so files and events stay in step",
+                    e.message
+                )))
+            }
+        }
+    }
+}
+
+/// JSON description of delivered events for `--json` output.
+pub fn events_json(envs: &[EventEnvelope], deliveries: &[Delivery]) -> serde_json::Value {
+    serde_json::Value::Array(
+        envs.iter()
+            .zip(deliveries)
+            .map(|(e, d)| {
+                let (how, detail) = match d {
+                    Delivery::Accepted { lamport_clock, .. } => {
+                        ("accepted", serde_json::json!(lamport_clock))
+                    }
+                    Delivery::Spooled { reason, .. } => ("spooled", serde_json::json!(reason)),
+                };
+                serde_json::json!({
+                    "event_id": e.event_id,
+                    "event_type": e.event_type,
+                    "aggregate_id": e.aggregate_id,
+                    "delivery": how,
+                    "detail": detail,
+                })
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,82 @@
+//! `spec-kitty`: the command users and agents type.
+//!
+//! Module map:
+//! - [`cli`]: the clap grammar (add new command groups there);
+//! - [`commands`]: one module per command, each validate → build events →
+//!   write files → deliver;
+//! - [`project`], [`identity`], [`feature`], [`wpfile`]: the repository's
+//!   files (project root, `.kittify/config.yaml`, `kitty-specs/`, WP files);
+//! - [`gitmeta`]: branch/HEAD/origin read directly from `.git`;
+//! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
+//! - [`handoff`]: how one event leaves this process (spool today, daemon
+//!   next); owned by the daemon work;
+//! - [`yamltext`], [`fsutil`], [`output`], [`error`]: helpers.
+//!
+//! Synchronous, no async runtime, no database: a lane change must finish in
+//! a few milliseconds.
+
+pub mod cli;
+pub mod commands;
+pub mod emit;
+pub mod error;
+pub mod feature;
+pub mod fsutil;
+pub mod gitmeta;
+pub mod handoff;
+pub mod identity;
+pub mod output;
+pub mod project;
+pub mod wpfile;
+pub mod yamltext;
+
+use clap::Parser;
+use cli::{AgentCommand, AgentTasksCommand, Cli, Command, TasksCommand};
+use error::CliError;
+use output::Out;
+
+/// Parses the command line, runs the command, prints errors, and returns
+/// the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let json = match &cli.command {
+        Command::Init(a) => a.json,
+        Command::Specify(a) => a.json,
+        Command::Tasks(TasksCommand::Add(a)) => a.json,
+        Command::Tasks(TasksCommand::Finalize(a)) => a.json,
+        Command::Implement(a) => a.json,
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MoveTask(a))) => a.json,
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => a.json,
+        Command::Accept(a) => a.json,
+        Command::Status(a) => a.json,
+    };
+    let out = Out::new(json);
+    let result: Result<(), CliError> = match cli.command {
+        Command::Init(a) => commands::init::run(&out, a),
+        Command::Specify(a) => commands::specify::run(&out, a),
+        Command::Tasks(TasksCommand::Add(a)) => commands::tasks::add(&out, a),
+        Command::Tasks(TasksCommand::Finalize(a)) => commands::tasks::finalize(&out, a),
+        Command::Implement(a) => commands::implement::run(&out, a),
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MoveTask(a))) => {
+            commands::move_task::run(&out, a)
+        }
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => {
+            commands::history::run(&out, a)
+        }
+        Command::Accept(a) => commands::accept::run(&out, a),
+        Command::Status(a) => commands::status::run(&out, a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            out.error(&e.message);
+            e.exit_code()
+        }
+    }
+}
