@@ -95,6 +95,10 @@ pub struct Config {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub fail_percent: u8,
 
+    /// Status code of injected failures (400-599).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub fail_status: u16,
+
     /// Fault: delay every API request (and WebSocket reply) by this many milliseconds.
     #[arg(long, default_value_t = 0)]
     pub delay_ms: u64,

@@ -101,6 +101,14 @@ impl RefusingListener {
             stats,
         })
     }
+
+    /// Closes the socket now if a refuse window is open, so a window set
+    /// before the ready line is printed is already in force when it is.
+    pub fn apply_refuse_window(&mut self) {
+        if self.switch.window_end().is_some() {
+            self.inner = None;
+        }
+    }
 }
 
 impl axum::serve::Listener for RefusingListener {

@@ -98,6 +98,7 @@ pub async fn run(
         .apply(&FaultPatch {
             fail_next: Some(config.fail_next),
             fail_percent: Some(config.fail_percent),
+            fail_status: Some(config.fail_status),
             delay_ms: Some(config.delay_ms),
             ws_drop_after_frames: Some(config.ws_drop_after_frames),
             ws_ack: Some(!config.legacy_ws),
@@ -125,16 +126,30 @@ pub async fn run(
     let tcp = tokio::net::TcpListener::bind(("127.0.0.1", state.config.port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", state.config.port))?;
-    let listener = RefusingListener::new(tcp, refuse.clone(), stats)?;
+    let mut listener = RefusingListener::new(tcp, refuse.clone(), stats)?;
     let addr = axum::serve::Listener::local_addr(&listener)?;
     refuse.refuse_for(state.config.refuse_connections_ms, &state.stats);
+    listener.apply_refuse_window();
     on_ready(addr);
+    let state_for_exit = state.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = shutdown_tx.send(true);
         })
         .await?;
+    // Upgraded WebSockets are not tracked by the HTTP server: give their
+    // sessions a moment to send their close frames before the runtime ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while state_for_exit
+        .stats
+        .ws_connections_open
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
 }
 
@@ -539,7 +554,10 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
                 bump(&s.stats.ws_pings_sent);
                 continue;
             }
-            _ = kill.changed() => return,
+            _ = kill.changed() => {
+                bump(&s.stats.connections_killed);
+                return;
+            }
             _ = shutdown.changed() => {
                 let _ = socket.send(Message::Close(Some(CloseFrame {
                     code: 1001, reason: "server shutting down".into(),
