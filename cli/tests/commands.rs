@@ -651,3 +651,22 @@ fn json_mode_reports_errors_as_json() {
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert!(v["error"].as_str().unwrap().contains("WP09"));
 }
+
+#[test]
+fn an_event_that_cannot_be_made_durable_rolls_the_file_change_back() {
+    let w = World::with_wps(1);
+    // The spool directory cannot be created: a plain file sits at its path.
+    fs::write(w.spool_dir(), "not a directory").unwrap();
+    let before = w.snapshot();
+    let o = w.run(&["agent", "tasks", "move-task", "WP01", "--to", "doing"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("spool") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert_eq!(w.snapshot(), before, "the WP file is as it was");
+    fs::remove_file(w.spool_dir()).unwrap();
+    w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "doing"]);
+    assert_eq!(w.events().len(), 1);
+}
