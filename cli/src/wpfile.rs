@@ -421,3 +421,36 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod crlf_tests {
+    use super::*;
+
+    #[test]
+    fn crlf_files_keep_crlf() {
+        let doc = DOC_CRLF;
+        let w = WpFile::parse(Path::new("WP01.md"), doc.to_string()).unwrap();
+        let moved = set_lane(&w, "doing");
+        assert!(moved.contains("lane: doing\r\n"));
+        let e = HistoryEntry {
+            timestamp: "t".into(),
+            lane: "doing".into(),
+            agent: "a".into(),
+            shell_pid: String::new(),
+            action: "x".into(),
+        };
+        let out = append_history(Path::new("WP01.md"), &moved, &e).unwrap();
+        assert!(out.contains("  action: x\r\n---\r\n"), "{out:?}");
+        assert!(
+            !out.replace("\r\n", "").contains('\n'),
+            "no bare LF: {out:?}"
+        );
+        let back = set_lane(
+            &WpFile::parse(Path::new("WP01.md"), moved).unwrap(),
+            "planned",
+        );
+        assert_eq!(back, doc);
+    }
+
+    const DOC_CRLF: &str = "---\r\nwork_package_id: WP01\r\nlane: planned\r\nhistory:\r\n- timestamp: '1'\r\n  lane: planned\r\n---\r\nbody\r\n";
+}

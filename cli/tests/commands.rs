@@ -670,3 +670,40 @@ fn an_event_that_cannot_be_made_durable_rolls_the_file_change_back() {
     w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "doing"]);
     assert_eq!(w.events().len(), 1);
 }
+
+#[test]
+fn inside_a_worktree_with_its_own_checkout_the_main_repo_files_are_the_truth() {
+    let w = World::with_wps(2);
+    // Commit the spec files so the worktree checks out its own (stale) copy.
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "specs"]);
+    w.ok(&["implement", "WP01"]);
+    let wt = w.repo.join(".worktrees/001-demo-WP01");
+    let stale = wt
+        .join("kitty-specs/001-demo/tasks")
+        .join(w.wp_path("WP02").file_name().unwrap());
+    assert!(stale.is_file() && wt.join(".kittify/config.yaml").is_file());
+    let stale_before = w.read(&stale);
+    w.clear_spool();
+    let o = w.run_in(
+        &wt,
+        &["agent", "tasks", "move-task", "WP02", "--to", "doing"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        w.read(&w.wp_path("WP02")).contains("lane: \"doing\""),
+        "main repo file moved"
+    );
+    assert_eq!(w.read(&stale), stale_before, "worktree copy untouched");
+    let evs = w.events();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].git_branch.as_deref(), Some("001-demo-WP01"));
+    assert_eq!(
+        evs[0].project_uuid.as_deref(),
+        Some(w.config_uuid().as_str())
+    );
+    assert_eq!(
+        evs[0].head_commit_sha.as_deref(),
+        Some(w.git(&["rev-parse", "001-demo-WP01"]).trim())
+    );
+}
