@@ -159,6 +159,9 @@ pub struct MoveTaskArgs {
     /// Note for the history entry.
     #[arg(long)]
     pub note: Option<String>,
+    /// Shell PID of the agent, recorded in the history entry (as spec-kitty 2.x does).
+    #[arg(long)]
+    pub shell_pid: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -178,6 +181,9 @@ pub struct AddHistoryArgs {
     /// Kind of entry.
     #[arg(long, default_value = "note", value_parser = ["note", "review", "error", "comment"])]
     pub entry_type: String,
+    /// Shell PID of the agent, recorded in the activity line.
+    #[arg(long)]
+    pub shell_pid: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -178,8 +178,15 @@ fn first_line(s: &str) -> &str {
 
 /// Parses a lane as users write it (`doing` = `in_progress`), naming the
 /// valid ones when it is not.
+///
+/// `approved` (a lane spec-kitty 2.1.3 writes between review and done, not
+/// on the wire) reads as for_review, as its four-lane sync view does.
 pub fn parse_lane(s: &str) -> Result<Lane, String> {
-    Lane::parse(s.trim().to_ascii_lowercase().as_str()).map_err(|_| {
+    let lower = s.trim().to_ascii_lowercase();
+    if lower == "approved" {
+        return Ok(Lane::ForReview);
+    }
+    Lane::parse(lower.as_str()).map_err(|_| {
         format!(
             "unknown lane '{s}'; valid lanes: planned, doing (= in_progress), for_review, done, claimed, blocked, canceled"
         )
@@ -453,4 +460,16 @@ mod crlf_tests {
     }
 
     const DOC_CRLF: &str = "---\r\nwork_package_id: WP01\r\nlane: planned\r\nhistory:\r\n- timestamp: '1'\r\n  lane: planned\r\n---\r\nbody\r\n";
+}
+
+#[cfg(test)]
+mod approved_tests {
+    use super::*;
+
+    #[test]
+    fn approved_reads_as_for_review_and_is_kept_as_written() {
+        let w = WpFile::parse(Path::new("WP01.md"), "---\nlane: approved\n---\n".into()).unwrap();
+        assert_eq!(w.meta.lane, Lane::ForReview);
+        assert_eq!(w.meta.lane_written, "approved");
+    }
 }

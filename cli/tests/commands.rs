@@ -216,7 +216,12 @@ fn move_task_emits_exactly_one_event_and_edits_only_lane_and_history() {
         "for_review",
         "--agent",
         "codex",
+        "--shell-pid",
+        "4242",
     ]);
+    assert!(w
+        .read(&path)
+        .contains("  agent: codex\n  shell_pid: \"4242\"\n"));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0].payload["from_lane"], "in_progress");
@@ -605,6 +610,17 @@ fn feature_detection_by_flag_number_branch_and_ambiguity() {
     assert_eq!(
         w.json(&["status", "--feature", "002"])["feature"],
         "002-other"
+    );
+    // SPECIFY_FEATURE, as spec-kitty 2.x reads it.
+    let o = w
+        .cmd_in(&w.repo, &["status", "--json"])
+        .env("SPECIFY_FEATURE", "002-other")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("\"feature\":\"002-other\""),
+        "{}",
+        stderr(&o)
     );
     // On a feature branch: that feature.
     w.git(&["checkout", "-q", "-b", "002-other"]);

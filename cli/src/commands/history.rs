@@ -41,7 +41,10 @@ pub fn run(out: &Out, a: AddHistoryArgs) -> Result<(), CliError> {
     let line = wpfile::activity_line(
         &wpfile::file_timestamp(),
         &agent,
-        wp.meta.shell_pid.as_deref().unwrap_or(""),
+        a.shell_pid
+            .as_deref()
+            .or(wp.meta.shell_pid.as_deref())
+            .unwrap_or(""),
         &wp.meta.lane_written,
         &note,
     );

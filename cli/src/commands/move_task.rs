@@ -108,7 +108,7 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
                 .clone()
                 .or_else(|| wp.meta.agent.clone())
                 .unwrap_or_else(|| "user".into()),
-            shell_pid: String::new(),
+            shell_pid: a.shell_pid.clone().unwrap_or_default(),
             action,
         },
     )?;
