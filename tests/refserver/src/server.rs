@@ -387,7 +387,7 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         Ok(t) => t,
         Err(e) => return reject("Invalid request body", json!(e)),
     };
-    let parsed: Value = match serde_json::from_slice(&text) {
+    let mut parsed: Value = match serde_json::from_slice(&text) {
         Ok(v) => v,
         Err(e) => {
             return reject(
@@ -396,7 +396,7 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
             )
         }
     };
-    let Some(events) = parsed.get("events").and_then(Value::as_array) else {
+    let Some(Value::Array(events)) = parsed.get_mut("events").map(Value::take) else {
         return reject(
             "Invalid request body",
             json!("body must be a JSON object with an 'events' list"),
@@ -412,20 +412,28 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         );
     }
     let reject_all = s.faults().reject_all;
-    let outcomes = {
-        let mut store = s.store();
-        match store.unauthorized(events, &team) {
-            Ok(details) if !details.is_empty() => {
-                drop(store);
-                return reject("Batch validation failed", Value::Array(details));
+    // Up to 1000 validations and inserts in one transaction: off the async
+    // workers, so WebSocket sessions keep answering meanwhile.
+    let work = {
+        let s = s.clone();
+        let team = team.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = s.store();
+            let details = store.unauthorized(&events, &team)?;
+            if !details.is_empty() {
+                return Ok((events, Err(details)));
             }
-            Ok(_) => {}
-            Err(e) => return internal(e),
+            let outcomes = store.ingest(&events, &team, Via::Batch, reject_all)?;
+            Ok::<_, crate::store::StoreError>((events, Ok(outcomes)))
+        })
+    };
+    let (events, outcomes) = match work.await {
+        Ok(Ok((events, Ok(outcomes)))) => (events, outcomes),
+        Ok(Ok((_, Err(details)))) => {
+            return reject("Batch validation failed", Value::Array(details))
         }
-        match store.ingest(events, &team, Via::Batch, reject_all) {
-            Ok(o) => o,
-            Err(e) => return internal(e),
-        }
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
     };
     let results: Vec<Value> = events
         .iter()

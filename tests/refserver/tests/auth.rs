@@ -141,3 +141,48 @@ fn ws_tokens_are_single_use_and_required() {
         other => panic!("an access token is not a ws token: {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn tokens_never_appear_in_verbose_logs_or_error_bodies() {
+    let mut server =
+        Server::start_capturing_stderr(&["--user", "alice:secret:team-a", "--verbose"]);
+    let login = server.login("alice", "secret");
+    let access = login["access"].as_str().unwrap().to_string();
+    let (_, refreshed) = server.post(
+        "/api/v1/token/refresh/",
+        &json!({"refresh": login["refresh"]}),
+    );
+    let access2 = refreshed["access"].as_str().unwrap().to_string();
+    let mut ws = server.ws(&access2);
+    assert_eq!(ws.json()["type"], "snapshot");
+    ws.send(&simple(1));
+    assert_eq!(ws.json()["status"], "accepted");
+    assert_eq!(
+        server
+            .batch_gzip(&access2, &json!({"events": [simple(2)]}))
+            .0,
+        200
+    );
+    // A reused refresh token: the 401 body must not echo it.
+    let (status, body) = server.post(
+        "/api/v1/token/refresh/",
+        &json!({"refresh": login["refresh"]}),
+    );
+    assert_eq!(status, 401);
+    assert!(server.terminate().success());
+    let log = server.stderr();
+    assert!(log.contains("login alice"), "verbose logging is on: {log}");
+    for secret in [
+        &access,
+        &access2,
+        login["refresh"].as_str().unwrap(),
+        refreshed["refresh"].as_str().unwrap(),
+        "secret",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "a token or password leaked into the log"
+        );
+        assert!(!body.to_string().contains(secret));
+    }
+}

@@ -85,6 +85,29 @@ fn fail_percent_100_fails_everything_and_0_nothing() {
 }
 
 #[test]
+fn fail_percent_50_fails_some_and_serves_some() {
+    let server = Server::start(&["--user", "alice:secret:team-a", "--fail-percent", "50"]);
+    let statuses: Vec<u16> = (0..100)
+        .map(|_| {
+            server
+                .post(
+                    "/api/v1/token/",
+                    &json!({"username": "alice", "password": "secret"}),
+                )
+                .0
+        })
+        .collect();
+    // Each outcome missing from 100 fair draws has probability 2^-100.
+    assert!(
+        statuses.contains(&500) && statuses.contains(&200),
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| *s == 500 || *s == 200));
+    let failed = statuses.iter().filter(|s| **s == 500).count() as u64;
+    assert_eq!(server.stat("injected_failures"), failed);
+}
+
+#[test]
 fn delay_slows_api_responses_by_at_least_the_delay() {
     let server = Server::start(&["--user", "alice:secret:team-a"]);
     let token = login(&server);

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -26,20 +26,51 @@ pub struct Server {
     child: Child,
     pub port: u16,
     pub base: String,
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     /// Starts the server with `args` (plus `--port 0`) and waits for its
     /// `listening on` line.
     pub fn start(args: &[&str]) -> Server {
+        Self::spawn(args, false)
+    }
+
+    /// As [`start`](Self::start), keeping everything the server writes to
+    /// stderr for [`stderr`](Self::stderr).
+    pub fn start_capturing_stderr(args: &[&str]) -> Server {
+        Self::spawn(args, true)
+    }
+
+    /// What the server wrote to stderr so far (only when captured).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn spawn(args: &[&str], capture: bool) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spec-kitty-refserver"))
             .args(["--port", "0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("spawn spec-kitty-refserver");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut s = sink.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -66,7 +97,12 @@ impl Server {
             .strip_prefix("http://127.0.0.1:")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Server { child, port, base }
+        Server {
+            child,
+            port,
+            base,
+            stderr,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
