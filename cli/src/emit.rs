@@ -13,7 +13,6 @@ use crate::fsutil;
 use crate::gitmeta::{self, GitMeta};
 use crate::handoff::{self, Delivery, Policy};
 use crate::identity::Identity;
-use crate::project::Project;
 use spec_kitty_protocol::envelope::{Origin, Payload};
 use spec_kitty_protocol::{EventEnvelope, Paths};
 use std::path::{Path, PathBuf};
@@ -39,16 +38,18 @@ pub fn team_slug(paths: &Paths) -> String {
         .unwrap_or_else(|| "local".to_string())
 }
 
-/// Builds the origin of this process's events.
-pub fn origin(project: &Project, id: &Identity, paths: &Paths, git: &GitMeta) -> Origin {
+/// Builds the origin of this process's events. `node_id` is this
+/// machine's (as the Python CLI's clock stamps it), not the config's
+/// `project.node_id`, which records the machine that created the identity
+/// and travels with the repository to other machines.
+pub fn origin(id: &Identity, paths: &Paths, git: &GitMeta) -> Origin {
     let repo_slug = id
         .repo_slug
         .clone()
         .filter(|s| s.contains('/') && s.split('/').all(|p| !p.trim().is_empty()))
         .or_else(|| git.origin_url.as_deref().and_then(gitmeta::repo_slug));
-    let _ = project;
     Origin {
-        node_id: id.node_id.clone(),
+        node_id: spec_kitty_protocol::node_id(),
         team_slug: team_slug(paths),
         project_uuid: id.uuid.clone(),
         project_slug: id.slug.clone(),

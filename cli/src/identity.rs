@@ -405,16 +405,6 @@ fn find_child(
     None
 }
 
-/// Used by `init` to tell the user what the identity is.
-pub fn describe(id: &Identity) -> String {
-    format!(
-        "project {} ({}), node {}",
-        id.slug.as_deref().unwrap_or("-"),
-        id.uuid.as_deref().unwrap_or("no uuid"),
-        id.node_id
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -326,3 +326,22 @@ fn missing_uuid_warning_text_is_exact() {
         "Event missing project_uuid; queued locally only"
     );
 }
+
+#[test]
+fn events_carry_this_machines_node_id_not_the_one_in_a_cloned_config() {
+    let w = World::with_wps(1);
+    let cfg = w.config();
+    let other = "0123456789ab";
+    let here = spec_kitty_protocol::node_id();
+    fs::write(
+        w.repo.join(".kittify/config.yaml"),
+        cfg.replace(&here, other),
+    )
+    .unwrap();
+    w.ok(&["agent", "tasks", "add-history", "WP01", "--note", "n"]);
+    assert_eq!(w.events()[0].node_id, here);
+    assert!(
+        w.config().contains(other),
+        "the recorded node_id is left alone"
+    );
+}

@@ -55,7 +55,7 @@ impl Ctx {
             .map(GitMeta::read)
             .unwrap_or_default();
         let paths = Paths::from_env().map_err(|e| CliError::io(e.to_string()))?;
-        let origin = emit::origin(&project, &identity, &paths, &git);
+        let origin = emit::origin(&identity, &paths, &git);
         let emitter = Emitter {
             paths,
             origin,
