@@ -39,7 +39,15 @@ pub enum ConfigError {
 ///
 /// Prints exactly one line `listening on http://127.0.0.1:PORT` on stdout when ready.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "spec-kitty-refserver", version, about, long_about = None)]
+#[command(
+    name = "spec-kitty-refserver",
+    version,
+    about,
+    long_about = None,
+    after_help = "Runtime control (loopback): GET|POST /__control/faults, GET /__control/stats, \
+POST /__control/revoke-tokens, POST /__control/projects. Views: GET /api/v1/projects/, \
+GET /api/v1/events/?project_uuid=U, dashboard at /. See tests/refserver/README.md."
+)]
 pub struct Config {
     /// TCP port on 127.0.0.1; 0 picks a free port (printed on the `listening on` line).
     #[arg(long, default_value_t = 0)]

@@ -74,3 +74,24 @@ fn fixture_05_rule_also_holds_for_a_project_first_claimed_by_another_team() {
     let token = server.access("pri", "pw");
     check(&server, &token, "fixture_05_http_400_error.json");
 }
+
+#[test]
+fn fixture_05_rule_with_a_claim_made_at_runtime() {
+    let server = Server::start(&["--user", "pri:pw:priivacy"]);
+    let (status, _) = server.post(
+        "/__control/projects",
+        &serde_json::json!({"project_uuid": PROJECT_A, "team_slug": "someone-else"}),
+    );
+    assert_eq!(status, 200);
+    let token = server.access("pri", "pw");
+    check(&server, &token, "fixture_05_http_400_error.json");
+    // Handing the project back makes the same batch succeed.
+    server.post(
+        "/__control/projects",
+        &serde_json::json!({"project_uuid": PROJECT_A, "team_slug": "priivacy"}),
+    );
+    let f = fixture("fixture_05_http_400_error.json");
+    let (status, body) = server.batch_gzip(&token, &f["request"]);
+    assert_eq!(status, 200);
+    assert_eq!(body["results"][0]["status"], "success");
+}
