@@ -87,9 +87,13 @@ fn users_file_and_db_file_survive_a_restart() {
         200
     );
     assert!(server.terminate().success());
+    // Same port and same file: to a client this is a server restart.
+    let port = server.port.to_string();
     drop(server);
-
-    let server = Server::start(&args);
+    let mut again = args.to_vec();
+    again.extend(["--port", port.as_str()]);
+    let server = Server::start(&again);
+    assert_eq!(server.port.to_string(), port);
     // The session survives the restart, as with a real SaaS.
     let (status, body) = server.batch_gzip(&token, &json!({"events": [simple(1), simple(2)]}));
     assert_eq!(status, 200);

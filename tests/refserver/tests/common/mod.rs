@@ -30,7 +30,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server with `args` (plus `--port 0`) and waits for its
+    /// Starts the server with `args` (plus `--port 0` unless they name a port) and waits for its
     /// `listening on` line.
     pub fn start(args: &[&str]) -> Server {
         Self::spawn(args, false)
@@ -48,8 +48,13 @@ impl Server {
     }
 
     fn spawn(args: &[&str], capture: bool) -> Server {
+        let port_args: &[&str] = if args.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_spec-kitty-refserver"))
-            .args(["--port", "0"])
+            .args(port_args)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
