@@ -69,6 +69,7 @@ pub struct SpecifyArgs {
     /// Branch the feature targets (default: the current branch, else main).
     #[arg(long)]
     pub target_branch: Option<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -87,11 +88,13 @@ pub enum TasksCommand {
 pub struct TasksAddArgs {
     /// Work package title.
     pub title: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
     /// Work packages this one depends on, e.g. WP01,WP02.
     #[arg(long, value_delimiter = ',')]
     pub depends: Vec<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -101,6 +104,7 @@ pub struct FeatureArgs {
     /// Feature slug or number (auto-detected if omitted).
     #[arg(long)]
     pub feature: Option<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -109,6 +113,7 @@ pub struct FeatureArgs {
 pub struct ImplementArgs {
     /// Work package id, e.g. WP01.
     pub wp_id: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
     /// Agent taking the work package (emits WPAssigned).
@@ -117,6 +122,7 @@ pub struct ImplementArgs {
     /// Do not create a git worktree.
     #[arg(long)]
     pub no_worktree: bool,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -145,6 +151,7 @@ pub struct MoveTaskArgs {
     /// Target lane: planned, doing (= in_progress), for_review, done, claimed, blocked, canceled.
     #[arg(long)]
     pub to: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
     /// Allow a transition the lane graph does not (requires --reason).
@@ -162,6 +169,7 @@ pub struct MoveTaskArgs {
     /// Shell PID of the agent, recorded in the history entry (as spec-kitty 2.x does).
     #[arg(long)]
     pub shell_pid: Option<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -173,6 +181,7 @@ pub struct AddHistoryArgs {
     /// The note.
     #[arg(long)]
     pub note: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
     /// Author of the note (default "user").
@@ -184,22 +193,27 @@ pub struct AddHistoryArgs {
     /// Shell PID of the agent, recorded in the activity line.
     #[arg(long)]
     pub shell_pid: Option<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct AcceptArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
+    /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
