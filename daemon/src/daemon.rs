@@ -1,0 +1,404 @@
+//! The daemon's life: start-up, readiness, serving, draining, exit.
+//!
+//! Start-up order is chosen so a half-started daemon can never do harm:
+//! 1. take the exclusive lock `syncd/syncd.lock` (liveness = lock held, for
+//!    the whole life; a second daemon stops here and says so);
+//! 2. open the store (migrations; newer schema refused; corrupt file moved
+//!    aside), adopt the Python CLI's queue and clock, requeue in-flight rows;
+//! 3. ingest the spool (older events get their Lamport values first);
+//! 4. verify the socket directory, remove a stale socket (we hold the lock,
+//!    so it is stale), bind — or take the socket systemd passed us;
+//! 5. report readiness: `READY ...` on stdout for an auto-spawned daemon,
+//!    `READY=1` to systemd (`Type=notify`), a log line otherwise.
+//!
+//! Any failure before 5 is reported the same way (`ERROR <reason>`), so the
+//! spawning CLI can print the reason instead of hanging.
+//!
+//! Exit: SIGTERM/SIGINT, `Shutdown`, or idle timeout (auto-spawned only):
+//! remove the socket if it is still ours and close the listener first (a
+//! racing client then respawns instead of half-talking to a dying daemon),
+//! let open requests finish (bounded), wait for the writer to commit what it
+//! has, release the lock. A second signal exits at once; nothing acked is
+//! ever only in memory, so that is safe.
+
+use crate::config::{self, Login};
+use crate::server::{self, Shared};
+use crate::sockdir;
+use crate::store::{Stamp, Store};
+use crate::writer::Writer;
+use interprocess::local_socket::tokio::Listener;
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use spec_kitty_protocol::ipc::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use spec_kitty_protocol::Paths;
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the daemon was started.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Auto-spawned by the CLI: detach, report readiness on stdout, idle-exit.
+    pub spawned: bool,
+    /// Idle-exit timeout (auto-spawned only; `None` = never).
+    pub idle_exit: Option<Duration>,
+    /// Commit each emit on its own (benchmarks only).
+    pub group_commit: bool,
+}
+
+/// How long open requests may take to finish once draining started.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Where readiness and start-up errors go.
+struct Reporter {
+    spawned: bool,
+}
+
+impl Reporter {
+    fn line(&self, line: &str) {
+        if self.spawned {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+
+    fn fail(&self, message: &str) -> i32 {
+        tracing::error!("cannot start: {message}");
+        if self.spawned {
+            self.line(&format!("ERROR {}", message.replace('\n', " ")));
+        } else {
+            eprintln!("spec-kitty-syncd: cannot start: {message}");
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&format!(
+            "cannot start: {message}"
+        ))]);
+        1
+    }
+}
+
+/// Runs the daemon; returns the process exit code.
+pub fn run(opts: RunOptions) -> i32 {
+    let started = Instant::now();
+    let reporter = Reporter {
+        spawned: opts.spawned,
+    };
+    let paths = match Paths::from_env() {
+        Ok(p) => p,
+        Err(e) => return reporter.fail(&e.to_string()),
+    };
+    if opts.spawned {
+        // Own session: no controlling terminal, no SIGHUP/SIGINT from the
+        // shell that ran the spawning command.
+        let _ = rustix::process::setsid();
+    }
+    let state = paths.state_dir();
+    if let Err(e) = std::fs::create_dir_all(&state) {
+        return reporter.fail(&format!("cannot create {}: {e}", state.display()));
+    }
+    let _ = std::env::set_current_dir(&state);
+    let _log_guard = init_logging(&paths, !opts.spawned);
+
+    // 1. The lock, for life.
+    let lock = match take_lock(&paths.daemon_lock()) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            let holder = read_pid(&paths.daemon_lock());
+            let msg = format!(
+                "another spec-kitty-syncd holds {} (pid {}); connect to it",
+                paths.daemon_lock().display(),
+                holder.map_or("unknown".to_string(), |p| p.to_string())
+            );
+            tracing::info!("{msg}");
+            if opts.spawned {
+                reporter.line(&format!(
+                    "RUNNING pid={}",
+                    holder.map_or("unknown".to_string(), |p| p.to_string())
+                ));
+                return 0;
+            }
+            eprintln!("spec-kitty-syncd: {msg}");
+            return 1;
+        }
+        Err(e) => return reporter.fail(&e),
+    };
+
+    // 2. The store.
+    let login = config::read_login(&paths);
+    let stamp = Stamp {
+        node_id: spec_kitty_protocol::node_id(),
+        team_slug: login.team_slug(),
+    };
+    let mut store = match Store::open(&paths.store(), stamp) {
+        Ok(s) => s,
+        Err(e) => return reporter.fail(&e.to_string()),
+    };
+    if let Some(aside) = &store.moved_aside {
+        let msg = format!(
+            "THE STORE {} WAS CORRUPT: moved aside to {} (kept, not deleted) and a fresh store was started; events in the old file are not in the queue",
+            paths.store().display(),
+            aside.display()
+        );
+        tracing::error!("{msg}");
+        if !opts.spawned {
+            eprintln!("spec-kitty-syncd: {msg}");
+        }
+    }
+    if let Err(e) = crate::legacy::migrate(&paths, &mut store) {
+        return reporter.fail(&e.to_string());
+    }
+    match store.requeue_in_flight() {
+        Ok(n) if n > 0 => tracing::info!("{n} in-flight event(s) back to pending"),
+        Ok(_) => {}
+        Err(e) => return reporter.fail(&e.to_string()),
+    }
+    let (writer, writer_thread) = Writer::start(store, opts.group_commit);
+
+    // 3. The spool, before any new emit gets a Lamport value.
+    if let Err(e) = crate::spool::ingest(&paths, &writer) {
+        return reporter.fail(&e.to_string());
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return reporter.fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let code = runtime.block_on(serve(paths, writer, login, opts, started, &reporter));
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    let _ = writer_thread.join();
+    drop(lock);
+    code
+}
+
+async fn serve(
+    paths: Paths,
+    writer: Writer,
+    login: Login,
+    opts: RunOptions,
+    started: Instant,
+    reporter: &Reporter,
+) -> i32 {
+    // 4. The listener.
+    let socket = paths.socket();
+    let activated = activated_listener();
+    let (listener, mode, ours) = match activated {
+        Some(Ok(l)) => (l, "socket-activated", None),
+        Some(Err(e)) => {
+            return reporter.fail(&format!("cannot use the socket systemd passed: {e}"))
+        }
+        None => match bind(&paths) {
+            Ok(l) => {
+                let ours = sockdir::identity(&socket);
+                (l, if opts.spawned { "auto" } else { "foreground" }, ours)
+            }
+            Err(e) => return reporter.fail(&e),
+        },
+    };
+    let (shutdown, _) = tokio::sync::watch::channel(None);
+    let shared = Arc::new(Shared {
+        paths: paths.clone(),
+        writer: writer.clone(),
+        started,
+        mode,
+        socket: socket.clone(),
+        login: Mutex::new(login),
+        skew_cooldown: config::env_secs(config::SKEW_COOLDOWN_ENV)
+            .unwrap_or(config::DEFAULT_SKEW_COOLDOWN),
+        shutdown,
+        active: AtomicUsize::new(0),
+        last_activity: Mutex::new(Instant::now()),
+        refused_peers: AtomicUsize::new(0),
+    });
+    spawn_signal_task(shared.clone());
+
+    // 5. Ready.
+    let ready = format!(
+        "READY pid={} version={} protocol={PROTOCOL_MAJOR}.{PROTOCOL_MINOR} socket={}",
+        std::process::id(),
+        env!("CARGO_PKG_VERSION"),
+        socket.display()
+    );
+    tracing::info!(
+        "ready in {:.1} ms: mode {mode}, socket {}",
+        started.elapsed().as_secs_f64() * 1000.0,
+        socket.display()
+    );
+    reporter.line(&ready);
+    if opts.spawned {
+        detach_stdio();
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let idle = if opts.spawned { opts.idle_exit } else { None };
+    let why = server::accept_loop(&listener, shared.clone(), idle).await;
+    tracing::info!("stopping: {why}");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    shared.request_shutdown(&why);
+    // Close the door first: unlink (if still ours), then close the listener.
+    sockdir::remove_if_ours(&socket, ours);
+    drop(listener);
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Barrier: everything queued to the writer before this is committed.
+    let _ = writer.run(|_| ()).await;
+    tracing::info!("stopped");
+    0
+}
+
+fn activated_listener() -> Option<std::io::Result<Listener>> {
+    let mut fds = sd_notify::listen_fds().ok()?;
+    let fd = fds.next()?;
+    // SAFETY: systemd passed this descriptor to us (LISTEN_PID matched) and
+    // nothing else in the process owns it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    Some(
+        interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(owned)
+            .map(Listener::from),
+    )
+}
+
+fn bind(paths: &Paths) -> Result<Listener, String> {
+    let socket = paths.socket();
+    sockdir::prepare(&paths.socket_dir()).map_err(|e| e.to_string())?;
+    if sockdir::remove_stale(&socket).map_err(|e| e.to_string())? {
+        tracing::info!("removed a stale socket {}", socket.display());
+    }
+    let name = socket
+        .as_path()
+        .to_fs_name::<GenericFilePath>()
+        .map_err(|e| format!("bad socket path {}: {e}", socket.display()))?;
+    ListenerOptions::new()
+        .name(name)
+        .reclaim_name(false)
+        .create_tokio()
+        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))
+}
+
+fn spawn_signal_task(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot install signal handlers");
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+                _ = hup.recv() => {
+                    let login = config::read_login(&shared.paths);
+                    let team = login.team_slug();
+                    *shared.login.lock().expect("login lock") = login;
+                    let _ = shared.writer.run(move |s| s.stamp.team_slug = team).await;
+                    tracing::info!("SIGHUP: credentials reloaded");
+                    continue;
+                }
+            };
+            seen += 1;
+            if seen == 1 {
+                tracing::info!("{name}: draining (send again to exit at once)");
+                shared.request_shutdown(name);
+            } else {
+                tracing::warn!("{name} again: exiting at once");
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+/// Takes the exclusive daemon lock: `Ok(None)` when another process holds it.
+fn take_lock(path: &Path) -> Result<Option<File>, String> {
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // The pid is informational (status, messages); liveness is the lock.
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = writeln!(file, "{}", std::process::id());
+            let _ = file.flush();
+            Ok(Some(file))
+        }
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    let mut s = String::new();
+    File::open(path).ok()?.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+/// Points stdin, stdout and stderr at /dev/null (after READY was written):
+/// the spawning CLI has gone, and a write to a closed pipe must not kill us.
+fn detach_stdio() {
+    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    for fd in 0..=2 {
+        // SAFETY: dup2 onto the standard descriptors with a valid open fd;
+        // Rust's std handles keep working (they now write to /dev/null).
+        unsafe {
+            libc::dup2(null.as_raw_fd(), fd);
+        }
+    }
+}
+
+/// Logging: a daily-rotated file in `Paths::log_dir()` (`syncd.YYYY-MM-DD.log`,
+/// 7 kept) always, plus stderr in foreground mode (journald, terminals).
+/// `SPEC_KITTY_SYNCD_LOG` sets the filter (default `info`).
+fn init_logging(paths: &Paths, stderr: bool) -> Option<()> {
+    use tracing_subscriber::prelude::*;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("SPEC_KITTY_SYNCD_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let file = std::fs::create_dir_all(paths.log_dir())
+        .ok()
+        .and_then(|_| {
+            tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("syncd")
+                .filename_suffix("log")
+                .max_log_files(7)
+                .build(paths.log_dir())
+                .ok()
+        })
+        .map(|appender| {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(appender)
+                .with_filter(filter())
+        });
+    let err = stderr.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+    });
+    tracing_subscriber::registry()
+        .with(file)
+        .with(err)
+        .try_init()
+        .ok()
+}

@@ -1,0 +1,474 @@
+//! The IPC server: accepts local-socket connections and answers requests.
+//!
+//! One task per connection. Every connection is checked first: the peer's
+//! uid must equal ours (SO_PEERCRED), else it is dropped without a word.
+//! Then `Hello` → `HelloReply` (version check, [`ipc::compat`]), then any
+//! number of `Request` → `Response`. An undecodable or oversized frame gets
+//! a typed error and that connection is closed; the daemon keeps serving
+//! everybody else.
+//!
+//! Version skew (ARCHITECTURE.md): a client whose protocol is *newer* than
+//! ours gets `Incompatible`, and may then send exactly one `Shutdown` on the
+//! same connection to make this older daemon drain and exit (guarded by a
+//! restart cooldown). A client *older* than us gets `Incompatible` and the
+//! connection closes: it must not restart a newer daemon.
+
+use crate::config::{self, Login};
+use crate::spool;
+use crate::store::Origin;
+use crate::writer::{EmitError, Writer};
+use interprocess::local_socket::tokio::{prelude::*, Listener, Stream};
+use serde::{de::DeserializeOwned, Serialize};
+use spec_kitty_protocol::envelope::EventEnvelope;
+use spec_kitty_protocol::ipc::{
+    self, AuthStatus, Compat, ConnectionStatus, DaemonStatus, ErrorKind, FrameError, Hello,
+    HelloReply, Request, Response, SyncSummary, Welcome, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+};
+use spec_kitty_protocol::Paths;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// How long a new connection may take to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stamp file of the last version-skew shutdown (restart-loop guard).
+pub fn skew_stamp(paths: &Paths) -> PathBuf {
+    paths.state_dir().join("skew-shutdown.stamp")
+}
+
+/// State every connection task shares.
+pub struct Shared {
+    pub paths: Paths,
+    pub writer: Writer,
+    pub started: Instant,
+    /// `auto`, `foreground` or `socket-activated`.
+    pub mode: &'static str,
+    pub socket: PathBuf,
+    pub login: Mutex<Login>,
+    pub skew_cooldown: Duration,
+    /// Set to `Some(reason)` to start draining.
+    pub shutdown: watch::Sender<Option<String>>,
+    pub active: AtomicUsize,
+    pub last_activity: Mutex<Instant>,
+    pub refused_peers: AtomicUsize,
+}
+
+impl Shared {
+    pub fn touch(&self) {
+        *self.last_activity.lock().expect("activity lock") = Instant::now();
+    }
+
+    /// Asks the daemon to drain and exit (first reason wins).
+    pub fn request_shutdown(&self, reason: &str) {
+        self.shutdown.send_if_modified(|cur| {
+            if cur.is_none() {
+                *cur = Some(reason.to_string());
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn draining(&self) -> bool {
+        self.shutdown.borrow().is_some()
+    }
+
+    fn welcome(&self) -> Welcome {
+        Welcome {
+            major: PROTOCOL_MAJOR,
+            minor: PROTOCOL_MINOR,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+        }
+    }
+}
+
+/// Accepts connections until shutdown is requested or the daemon has been
+/// idle for `idle_exit` (auto-spawned mode). Returns why it stopped. The
+/// caller closes the listener (drops it) right after.
+pub async fn accept_loop(
+    listener: &Listener,
+    shared: Arc<Shared>,
+    idle_exit: Option<Duration>,
+) -> String {
+    let mut shutdown = shared.shutdown.subscribe();
+    let tick = idle_exit
+        .map(|d| (d / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)))
+        .unwrap_or(Duration::from_secs(3600));
+    let mut ticker = tokio::time::interval(tick);
+    loop {
+        tokio::select! {
+            conn = listener.accept() => match conn {
+                Ok(stream) => {
+                    let sh = shared.clone();
+                    sh.active.fetch_add(1, Ordering::SeqCst);
+                    sh.touch();
+                    tokio::spawn(async move {
+                        serve(stream, &sh).await;
+                        sh.touch();
+                        sh.active.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = shutdown.changed() => {
+                return shared.shutdown.borrow().clone().unwrap_or_default();
+            }
+            _ = ticker.tick() => {
+                if let Some(idle) = idle_exit {
+                    let quiet = shared.last_activity.lock().expect("activity lock").elapsed();
+                    if shared.active.load(Ordering::SeqCst) == 0 && quiet >= idle {
+                        // No transport yet: nothing can be in flight, so
+                        // "idle" is "no client for the whole timeout".
+                        return format!("idle for {}s", quiet.as_secs());
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn read_msg<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameError> {
+    let mut header = [0u8; 4];
+    match r.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = ipc::frame_len(header)?;
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    ipc::decode_body(&body)
+}
+
+async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+) -> Result<(), FrameError> {
+    let frame = ipc::encode_frame(msg)?;
+    w.write_all(&frame).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+async fn serve(stream: Stream, shared: &Shared) {
+    let me = crate::sockdir::euid();
+    match stream.peer_creds().map(|c| c.euid()) {
+        Ok(Some(uid)) if uid == me => {}
+        Ok(uid) => {
+            shared.refused_peers.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!("refused a connection from uid {uid:?}: only uid {me} is served");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("refused a connection whose peer credentials are unreadable: {e}");
+            return;
+        }
+    }
+    let mut r = &stream;
+    let mut w = &stream;
+
+    let hello: Hello = match tokio::time::timeout(HELLO_TIMEOUT, read_msg(&mut r)).await {
+        Err(_) => return,
+        Ok(Err(FrameError::Closed)) => return,
+        Ok(Err(e)) => {
+            tracing::warn!("bad hello frame: {e}; connection closed");
+            let _ = write_msg(
+                &mut w,
+                &HelloReply::Incompatible {
+                    daemon: shared.welcome(),
+                    reason: format!("expected a Hello frame: {e}"),
+                },
+            )
+            .await;
+            return;
+        }
+        Ok(Ok(h)) => h,
+    };
+    match ipc::compat((hello.major, hello.minor), (PROTOCOL_MAJOR, PROTOCOL_MINOR)) {
+        Compat::Compatible => {
+            if write_msg(&mut w, &HelloReply::Welcome(shared.welcome()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        Compat::DaemonOlder => {
+            let reason = format!(
+                "this daemon speaks protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR} (spec-kitty-syncd {}); client {} speaks {}.{}: the client is newer and may ask this daemon to shut down",
+                env!("CARGO_PKG_VERSION"), hello.version, hello.major, hello.minor
+            );
+            let _ = write_msg(
+                &mut w,
+                &HelloReply::Incompatible {
+                    daemon: shared.welcome(),
+                    reason,
+                },
+            )
+            .await;
+            skew_shutdown(&mut r, &mut w, shared, &hello).await;
+            return;
+        }
+        Compat::DaemonNewer => {
+            let reason = format!(
+                "this daemon speaks protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR} (spec-kitty-syncd {}); client {} speaks {}.{}: upgrade spec-kitty; events will be spooled",
+                env!("CARGO_PKG_VERSION"), hello.version, hello.major, hello.minor
+            );
+            let _ = write_msg(
+                &mut w,
+                &HelloReply::Incompatible {
+                    daemon: shared.welcome(),
+                    reason,
+                },
+            )
+            .await;
+            return;
+        }
+    }
+
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        if shared.draining() {
+            return;
+        }
+        let req: Request = tokio::select! {
+            r = read_msg(&mut r) => match r {
+                Ok(req) => req,
+                Err(FrameError::Closed) => return,
+                Err(FrameError::Io(_)) => return,
+                Err(e) => {
+                    tracing::warn!("bad frame from pid {}: {e}; connection closed", hello.pid);
+                    let _ = write_msg(&mut w, &Response::Error {
+                        kind: ErrorKind::BadRequest,
+                        message: format!("undecodable request, connection closed: {e}"),
+                    }).await;
+                    return;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        shared.touch();
+        let resp = handle(req, shared).await;
+        if write_msg(&mut w, &resp).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// After `Incompatible` to a newer client: honour one `Shutdown`, unless a
+/// skew shutdown happened within the cooldown (restart-loop guard).
+async fn skew_shutdown<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut R,
+    w: &mut W,
+    shared: &Shared,
+    hello: &Hello,
+) {
+    let Ok(Ok(Request::Shutdown { reason })) =
+        tokio::time::timeout(HELLO_TIMEOUT, read_msg::<_, Request>(r)).await
+    else {
+        return;
+    };
+    let stamp = skew_stamp(&shared.paths);
+    let recent = std::fs::metadata(&stamp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < shared.skew_cooldown);
+    if recent {
+        tracing::warn!(
+            "refused a version-skew shutdown from spec-kitty {} (pid {}): another one happened less than {}s ago",
+            hello.version, hello.pid, shared.skew_cooldown.as_secs()
+        );
+        let _ = write_msg(
+            w,
+            &Response::Error {
+                kind: ErrorKind::BadRequest,
+                message: format!(
+                    "restart cooldown: this daemon was already replaced for version skew less than {}s ago; not shutting down again",
+                    shared.skew_cooldown.as_secs()
+                ),
+            },
+        )
+        .await;
+        return;
+    }
+    let _ = std::fs::write(&stamp, format!("{}\n", hello.version));
+    tracing::info!(
+        "version-skew shutdown requested by spec-kitty {} (pid {}): {reason}",
+        hello.version,
+        hello.pid
+    );
+    let _ = write_msg(
+        w,
+        &Response::Done {
+            message: "draining and exiting for a newer spec-kitty".into(),
+        },
+    )
+    .await;
+    shared.request_shutdown(&format!("version skew: {reason}"));
+}
+
+async fn handle(req: Request, shared: &Shared) -> Response {
+    match req {
+        Request::Emit { envelope } => emit(&envelope, shared).await,
+        Request::Status => match status(shared).await {
+            Ok(s) => Response::Status {
+                json: serde_json::to_string(&s).expect("status serialises"),
+            },
+            Err(message) => Response::Error {
+                kind: ErrorKind::Internal,
+                message,
+            },
+        },
+        Request::SyncNow { .. } => {
+            let counts = shared.writer.run(|s| s.counts(0)).await;
+            let (remaining, held) = match counts {
+                Ok(Ok(c)) => (c.queue_depth, c.held),
+                _ => (0, 0),
+            };
+            let summary = SyncSummary {
+                remaining,
+                held,
+                stopped_reason: Some(
+                    "this spec-kitty-syncd has no SaaS transport yet; events stay queued".into(),
+                ),
+                ..SyncSummary::default()
+            };
+            Response::Synced {
+                json: serde_json::to_string(&summary).expect("summary serialises"),
+            }
+        }
+        Request::IngestSpool => {
+            let paths = shared.paths.clone();
+            let writer = shared.writer.clone();
+            match tokio::task::spawn_blocking(move || spool::ingest(&paths, &writer)).await {
+                Ok(Ok(report)) => Response::Done {
+                    message: report.summary(),
+                },
+                _ => Response::Error {
+                    kind: ErrorKind::ShuttingDown,
+                    message: "the store writer has stopped".into(),
+                },
+            }
+        }
+        Request::Reload => {
+            let login = config::read_login(&shared.paths);
+            let team = login.team_slug();
+            *shared.login.lock().expect("login lock") = login;
+            let t = team.clone();
+            match shared.writer.run(move |s| s.stamp.team_slug = t).await {
+                Ok(()) => {
+                    tracing::info!("reloaded credentials; team_slug is now {team}");
+                    Response::Done {
+                        message: format!("reloaded; events are stamped team_slug={team}"),
+                    }
+                }
+                Err(_) => Response::Error {
+                    kind: ErrorKind::ShuttingDown,
+                    message: "the store writer has stopped".into(),
+                },
+            }
+        }
+        Request::Shutdown { reason } => {
+            tracing::info!("shutdown requested: {reason}");
+            shared.request_shutdown(&reason);
+            Response::Done {
+                message: "draining and exiting".into(),
+            }
+        }
+    }
+}
+
+async fn emit(text: &str, shared: &Shared) -> Response {
+    if shared.draining() {
+        return Response::Error {
+            kind: ErrorKind::ShuttingDown,
+            message: "the daemon is shutting down; spool the event or retry".into(),
+        };
+    }
+    let env = match EventEnvelope::from_json(text).and_then(|e| e.validate_unstamped().map(|_| e)) {
+        Ok(env) => env,
+        Err(e) => {
+            return Response::Error {
+                kind: ErrorKind::InvalidEnvelope,
+                message: e.to_string(),
+            }
+        }
+    };
+    match shared.writer.emit(env, Origin::Ipc).await {
+        Ok(a) => Response::Accepted {
+            lamport_clock: a.lamport_clock,
+            seq: a.seq,
+            duplicate: a.duplicate,
+        },
+        Err(EmitError::Storage(message)) => Response::Error {
+            kind: ErrorKind::Storage,
+            message,
+        },
+        Err(EmitError::Gone(_)) => Response::Error {
+            kind: ErrorKind::ShuttingDown,
+            message: "the store writer has stopped".into(),
+        },
+    }
+}
+
+/// Builds the full status report.
+pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
+    let counts = shared
+        .writer
+        .run(|s| s.counts(50))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    let paths = shared.paths.clone();
+    let spool_backlog = tokio::task::spawn_blocking(move || spool::backlog(&paths))
+        .await
+        .unwrap_or(0);
+    let login = shared.login.lock().expect("login lock").clone();
+    Ok(DaemonStatus {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol: format!("{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"),
+        uptime_secs: shared.started.elapsed().as_secs(),
+        socket: shared.socket.display().to_string(),
+        mode: shared.mode.to_string(),
+        node_id: shared
+            .writer
+            .run(|s| s.stamp.node_id.clone())
+            .await
+            .unwrap_or_default(),
+        lamport_clock: counts.lamport_clock,
+        queue_depth: counts.queue_depth,
+        oldest_pending_age_secs: counts
+            .oldest_pending_micros
+            .map(|t| ((now - t).max(0) / 1_000_000) as u64),
+        projects: counts.projects,
+        held: counts.held,
+        parked: counts.parked,
+        parked_total: counts.parked_total,
+        spool_backlog,
+        connection: ConnectionStatus {
+            state: "offline".into(),
+            reason: Some("no SaaS transport in this build yet; events stay queued".into()),
+            last_error: None,
+            server_url: login.server_url.clone(),
+            next_retry_secs: None,
+        },
+        auth: AuthStatus {
+            logged_in: login.has_tokens,
+            username: login.username.clone(),
+            team_slug: login.team_slug.clone(),
+            hint: (!login.has_tokens).then(|| "run spec-kitty auth login".to_string()),
+        },
+    })
+}

@@ -1,0 +1,783 @@
+//! The durable queue and the Lamport clock: one SQLite file, owned by the daemon.
+//!
+//! Why one file: an `Accepted` reply must mean "survives kill -9 and power
+//! loss", and the clock must never go backwards. Both hold only if the event
+//! row and the clock tick are written in the *same* transaction, so they live
+//! in one database (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`).
+//!
+//! Only the writer thread ([`crate::writer`]) holds a [`Store`]; everything
+//! else (IPC, spool, legacy import, the transport) reaches it through that
+//! thread, which is what makes group commit possible.
+//!
+//! Row states (`events.state`):
+//! - `pending`: stored, waiting to be sent, in `seq` order;
+//! - `in_flight`: handed to the transport, not yet confirmed;
+//! - `sent`: confirmed by the server (ack or batch result); kept so a re-sent
+//!   `event_id` is still recognised and per-project sent counts are real;
+//! - `held`: no `project_uuid`; never sent by any path (FR-005);
+//! - `parked`: rejected by the server `attempts` times; `last_error` says why.
+
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+use spec_kitty_protocol::envelope::EventEnvelope;
+use spec_kitty_protocol::ipc::{ParkedEvent, ProjectCounts};
+use std::path::{Path, PathBuf};
+
+/// The schema version this build writes. `PRAGMA user_version` holds it.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations: entry `i` takes the schema from version `i` to `i + 1`.
+/// Append only; never edit a shipped entry.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the first schema.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE clock (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+     INSERT INTO clock (id, value) VALUES (1, 0);
+     CREATE TABLE events (
+         seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+         event_id      TEXT NOT NULL UNIQUE,
+         lamport_clock INTEGER NOT NULL,
+         event_type    TEXT NOT NULL,
+         project_uuid  TEXT,
+         project_slug  TEXT,
+         envelope      TEXT NOT NULL,
+         state         TEXT NOT NULL
+                       CHECK (state IN ('pending', 'in_flight', 'sent', 'held', 'parked')),
+         attempts      INTEGER NOT NULL DEFAULT 0,
+         last_error    TEXT,
+         origin        TEXT NOT NULL,
+         created_at    INTEGER NOT NULL,
+         updated_at    INTEGER NOT NULL
+     );
+     CREATE INDEX events_state_seq ON events (state, seq);
+     CREATE INDEX events_project_state ON events (project_uuid, state);",
+];
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store {path} was written by a newer spec-kitty-syncd (schema version {found}; this build understands up to {supported}); upgrade spec-kitty-syncd or move the file aside")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("cannot create the store directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the store {path} is corrupt and could not be moved aside: {source}")]
+    MoveAside {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+/// Where a row came from (kept for diagnosis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Ipc,
+    Spool,
+    Legacy,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Ipc => "ipc",
+            Origin::Spool => "spool",
+            Origin::Legacy => "legacy",
+        }
+    }
+}
+
+/// The answer for one committed (or recognised) event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub lamport_clock: u64,
+    pub seq: u64,
+    pub duplicate: bool,
+}
+
+/// One event as the transport sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedEvent {
+    pub seq: u64,
+    pub event_id: String,
+    pub lamport_clock: u64,
+    pub project_uuid: Option<String>,
+    /// The stamped envelope, exactly the JSON text to put on the wire.
+    pub envelope: String,
+    pub attempts: u64,
+}
+
+/// What the server said about one event (from a WebSocket ack or a batch result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `success`, `accepted`, `warning`, `skipped` or an ack: delivered.
+    Delivered,
+    /// The server already had it: delivered too.
+    Duplicate,
+    /// The server refused it; parked once attempts reach the limit, else
+    /// pending again.
+    Rejected(String),
+    /// Not delivered, for a reason worth keeping (5xx for the event...): back
+    /// to pending, attempts unchanged.
+    Retry(String),
+}
+
+/// Counts of what [`Store::apply_results`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplySummary {
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub parked: u64,
+    pub requeued: u64,
+    /// Results naming an event_id the store does not have.
+    pub unknown: u64,
+}
+
+/// What status shows of the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreCounts {
+    pub lamport_clock: u64,
+    pub queue_depth: u64,
+    pub oldest_pending_micros: Option<i64>,
+    pub projects: Vec<ProjectCounts>,
+    pub held: u64,
+    pub parked: Vec<ParkedEvent>,
+    pub parked_total: u64,
+}
+
+/// Who stamps events: identity the daemon adds to every envelope it stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub node_id: String,
+    pub team_slug: String,
+}
+
+/// The open store. Not `Sync`: one thread owns it.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    pub stamp: Stamp,
+    /// Set when a corrupt file was moved aside while opening.
+    pub moved_aside: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn now_micros() -> i64 {
+    spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now())
+}
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
+impl Store {
+    /// Opens (creating or migrating) the store at `path`. A file that SQLite
+    /// says is not a database or is corrupt is renamed to
+    /// `<path>.corrupt-<micros>` (with its -wal/-shm) and a fresh store is
+    /// started; [`Store::moved_aside`] then says where the old one went.
+    pub fn open(path: &Path, stamp: Stamp) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        match Self::open_inner(path, stamp.clone()) {
+            Err(StoreError::Sqlite { source, .. }) if is_corruption(&source) => {
+                let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), now_micros()));
+                std::fs::rename(path, &aside).map_err(|source| StoreError::MoveAside {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                for ext in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{ext}", path.display()));
+                    if side.exists() {
+                        let _ = std::fs::rename(&side, format!("{}{ext}", aside.display()));
+                    }
+                }
+                let mut store = Self::open_inner(path, stamp)?;
+                store.moved_aside = Some(aside);
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_inner(path: &Path, stamp: Stamp) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        // journal_mode reads the header: a garbage file fails here.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            stamp,
+            moved_aside: None,
+        };
+        store.migrate()?;
+        // Touch the tables so a file with a valid header but damaged pages
+        // is caught now, not on the first emit.
+        store
+            .conn
+            .query_row("SELECT value FROM clock WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(err)?;
+        Ok(store)
+    }
+
+    fn sql_err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        let found: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            tx.execute_batch(sql).map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+        }
+        tx.commit().map_err(|e| StoreError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current clock value (the last Lamport value handed out).
+    pub fn clock(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM clock WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|v| v as u64)
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Raises the clock to at least `value` (never lowers it). Used for
+    /// `clock.json` of the Python CLI and adopted events.
+    pub fn raise_clock(&mut self, value: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE clock SET value = MAX(value, ?1) WHERE id = 1",
+                params![value as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Commits a group of new events in ONE transaction: each gets
+    /// `lamport = clock + 1` in order, is stamped with [`Store::stamp`], and
+    /// the clock is saved in the same transaction. An `event_id` already
+    /// stored (or earlier in the same group) yields the stored row with
+    /// `duplicate: true`. All or nothing: on error nothing was written.
+    pub fn commit_emits(
+        &mut self,
+        events: Vec<(EventEnvelope, Origin)>,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let now = now_micros();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        let result = (|| -> Result<Vec<Accepted>, rusqlite::Error> {
+            let mut clock: i64 =
+                tx.query_row("SELECT value FROM clock WHERE id = 1", [], |r| r.get(0))?;
+            let mut out = Vec::with_capacity(events.len());
+            {
+                let mut find =
+                    tx.prepare_cached("SELECT seq, lamport_clock FROM events WHERE event_id = ?1")?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO events (event_id, lamport_clock, event_type, project_uuid,
+                         project_slug, envelope, state, origin, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                )?;
+                for (mut env, origin) in events {
+                    if let Some((seq, lamport)) = find
+                        .query_row([&env.event_id], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                        })
+                        .optional()?
+                    {
+                        out.push(Accepted {
+                            lamport_clock: lamport as u64,
+                            seq: seq as u64,
+                            duplicate: true,
+                        });
+                        continue;
+                    }
+                    clock += 1;
+                    env.lamport_clock = clock as u64;
+                    env.node_id.clone_from(&self.stamp.node_id);
+                    env.team_slug.clone_from(&self.stamp.team_slug);
+                    let state = if env.project_uuid.is_some() {
+                        "pending"
+                    } else {
+                        "held"
+                    };
+                    insert.execute(params![
+                        env.event_id,
+                        clock,
+                        env.event_type,
+                        env.project_uuid,
+                        env.project_slug,
+                        env.to_json(),
+                        state,
+                        origin.as_str(),
+                        now
+                    ])?;
+                    out.push(Accepted {
+                        lamport_clock: clock as u64,
+                        seq: tx.last_insert_rowid() as u64,
+                        duplicate: false,
+                    });
+                }
+            }
+            tx.execute("UPDATE clock SET value = ?1 WHERE id = 1", params![clock])?;
+            Ok(out)
+        })();
+        match result {
+            Ok(out) => {
+                tx.commit().map_err(|e| self.sql_err(e))?;
+                Ok(out)
+            }
+            Err(e) => Err(StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Adopts envelopes of the Python CLI's queue *untouched* (their own
+    /// `lamport_clock`, `node_id` and unknown keys kept). Ids already stored
+    /// are skipped, so adopting twice adds nothing. Raises the clock above
+    /// every adopted Lamport value. Returns how many rows were added.
+    pub fn adopt_legacy(
+        &mut self,
+        rows: &[(String, String, String)],
+        watermark: Option<(&str, String)>,
+    ) -> Result<u64, StoreError> {
+        let now = now_micros();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        let result = (|| -> Result<u64, rusqlite::Error> {
+            let mut added = 0;
+            let mut max_lamport = 0i64;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO events (event_id, lamport_clock, event_type, project_uuid,
+                         project_slug, envelope, state, last_error, origin, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'legacy', ?9, ?9)",
+                )?;
+                for (event_id, event_type, data) in rows {
+                    let value: Option<Value> = serde_json::from_str(data).ok();
+                    let obj = value.as_ref().and_then(Value::as_object);
+                    let get_str = |k: &str| {
+                        obj.and_then(|o| o.get(k))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    };
+                    let lamport = obj
+                        .and_then(|o| o.get("lamport_clock"))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    max_lamport = max_lamport.max(lamport);
+                    let project_uuid = get_str("project_uuid");
+                    let (state, reason) = match (obj, &project_uuid) {
+                        (None, _) => (
+                            "parked",
+                            Some("adopted from the Python queue: data is not a JSON object"),
+                        ),
+                        (Some(_), None) => ("held", None),
+                        (Some(_), Some(_)) => ("pending", None),
+                    };
+                    added += insert.execute(params![
+                        event_id,
+                        lamport,
+                        event_type,
+                        project_uuid,
+                        get_str("project_slug"),
+                        data,
+                        state,
+                        reason,
+                        now
+                    ])? as u64;
+                }
+            }
+            tx.execute(
+                "UPDATE clock SET value = MAX(value, ?1) WHERE id = 1",
+                params![max_lamport],
+            )?;
+            if let Some((key, value)) = watermark {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?;
+            }
+            Ok(added)
+        })();
+        match result {
+            Ok(n) => {
+                tx.commit().map_err(|e| self.sql_err(e))?;
+                Ok(n)
+            }
+            Err(e) => Err(StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            }),
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // For the transport (issue 5).
+
+    /// Up to `limit` pending events with `seq > after_seq`, in `seq` order.
+    /// Held and parked rows are never returned.
+    pub fn pending_batch(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, event_id, lamport_clock, project_uuid, envelope, attempts
+                 FROM events WHERE state = 'pending' AND seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        let rows = stmt
+            .query_map(params![after_seq as i64, limit as i64], |r| {
+                Ok(QueuedEvent {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    event_id: r.get(1)?,
+                    lamport_clock: r.get::<_, i64>(2)? as u64,
+                    project_uuid: r.get(3)?,
+                    envelope: r.get(4)?,
+                    attempts: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql_err(e))?;
+        Ok(rows)
+    }
+
+    /// Marks pending events as in flight (sent on the socket, unconfirmed).
+    pub fn mark_in_flight(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
+        let now = now_micros();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE events SET state = 'in_flight', updated_at = ?2
+                     WHERE seq = ?1 AND state = 'pending'",
+                )
+                .map_err(|e| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            for seq in seqs {
+                stmt.execute(params![*seq as i64, now])
+                    .map_err(|e| StoreError::Sqlite {
+                        path: self.path.clone(),
+                        source: e,
+                    })?;
+            }
+        }
+        tx.commit().map_err(|e| self.sql_err(e))
+    }
+
+    /// Every in-flight event back to pending (at start, or when the
+    /// connection dropped before acks came).
+    pub fn requeue_in_flight(&mut self) -> Result<u64, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE events SET state = 'pending', updated_at = ?1 WHERE state = 'in_flight'",
+                params![now_micros()],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Applies per-event server results in ONE transaction. A rejection
+    /// counts an attempt; at `max_attempts` the event is parked with the
+    /// reason, else it goes back to pending.
+    pub fn apply_results(
+        &mut self,
+        results: &[(String, Outcome)],
+        max_attempts: u64,
+    ) -> Result<ApplySummary, StoreError> {
+        let now = now_micros();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        let result = (|| -> Result<ApplySummary, rusqlite::Error> {
+            let mut sum = ApplySummary::default();
+            let mut sent = tx.prepare_cached(
+                "UPDATE events SET state = 'sent', last_error = NULL, updated_at = ?2
+                 WHERE event_id = ?1 AND state IN ('pending', 'in_flight')",
+            )?;
+            let mut reject = tx.prepare_cached(
+                "UPDATE events SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
+                     state = CASE WHEN attempts + 1 >= ?4 THEN 'parked' ELSE 'pending' END
+                 WHERE event_id = ?1 AND state IN ('pending', 'in_flight')
+                 RETURNING state",
+            )?;
+            let mut retry = tx.prepare_cached(
+                "UPDATE events SET state = 'pending', last_error = ?2, updated_at = ?3
+                 WHERE event_id = ?1 AND state IN ('pending', 'in_flight')",
+            )?;
+            for (event_id, outcome) in results {
+                match outcome {
+                    Outcome::Delivered | Outcome::Duplicate => {
+                        if sent.execute(params![event_id, now])? == 0 {
+                            sum.unknown += 1;
+                        } else if *outcome == Outcome::Duplicate {
+                            sum.duplicates += 1;
+                        } else {
+                            sum.delivered += 1;
+                        }
+                    }
+                    Outcome::Rejected(reason) => {
+                        let state: Option<String> = reject
+                            .query_row(params![event_id, reason, now, max_attempts as i64], |r| {
+                                r.get(0)
+                            })
+                            .optional()?;
+                        match state.as_deref() {
+                            Some("parked") => sum.parked += 1,
+                            Some(_) => sum.requeued += 1,
+                            None => sum.unknown += 1,
+                        }
+                    }
+                    Outcome::Retry(reason) => {
+                        if retry.execute(params![event_id, reason, now])? == 0 {
+                            sum.unknown += 1;
+                        } else {
+                            sum.requeued += 1;
+                        }
+                    }
+                }
+            }
+            Ok(sum)
+        })();
+        match result {
+            Ok(sum) => {
+                tx.commit().map_err(|e| self.sql_err(e))?;
+                Ok(sum)
+            }
+            Err(e) => Err(StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Parked events back to pending with attempts reset ("re-queued on
+    /// request"). `None` means all of them.
+    pub fn requeue_parked(&mut self, event_ids: Option<&[String]>) -> Result<u64, StoreError> {
+        let now = now_micros();
+        let n = match event_ids {
+            None => self.conn.execute(
+                "UPDATE events SET state = CASE WHEN project_uuid IS NULL THEN 'held' ELSE 'pending' END,
+                     attempts = 0, updated_at = ?1 WHERE state = 'parked'",
+                params![now],
+            ),
+            Some(ids) => {
+                let mut n = 0;
+                for id in ids {
+                    n += self.conn.execute(
+                        "UPDATE events SET state = CASE WHEN project_uuid IS NULL THEN 'held' ELSE 'pending' END,
+                             attempts = 0, updated_at = ?2 WHERE state = 'parked' AND event_id = ?1",
+                        params![id, now],
+                    ).map_err(|e| self.sql_err(e))?;
+                }
+                Ok(n)
+            }
+        };
+        n.map(|n| n as u64).map_err(|e| self.sql_err(e))
+    }
+
+    /// Deletes sent rows older than `older_than_micros` (keeps the store
+    /// from growing forever; the server deduplicates anything re-sent).
+    pub fn prune_sent(&mut self, older_than_micros: i64) -> Result<u64, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM events WHERE state = 'sent' AND updated_at < ?1",
+                params![older_than_micros],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Everything `spec-kitty sync status` shows of the queue.
+    pub fn counts(&self, parked_limit: usize) -> Result<StoreCounts, StoreError> {
+        let e = |e| self.sql_err(e);
+        let mut c = StoreCounts {
+            lamport_clock: self.clock()?,
+            ..StoreCounts::default()
+        };
+        let (depth, oldest): (i64, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*), MIN(created_at) FROM events WHERE state IN ('pending', 'in_flight')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(e)?;
+        c.queue_depth = depth as u64;
+        c.oldest_pending_micros = oldest;
+        c.held = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE state = 'held'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(e)? as u64;
+        c.parked_total = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE state = 'parked'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(e)? as u64;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT project_uuid, MAX(project_slug),
+                     SUM(state IN ('pending', 'in_flight')), SUM(state = 'sent')
+                 FROM events WHERE project_uuid IS NOT NULL
+                 GROUP BY project_uuid ORDER BY project_uuid",
+            )
+            .map_err(e)?;
+        c.projects = stmt
+            .query_map([], |r| {
+                Ok(ProjectCounts {
+                    project_uuid: r.get(0)?,
+                    project_slug: r.get(1)?,
+                    pending: r.get::<_, i64>(2)? as u64,
+                    sent: r.get::<_, i64>(3)? as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(e)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT event_id, event_type, project_slug, COALESCE(last_error, ''), attempts
+                 FROM events WHERE state = 'parked' ORDER BY seq LIMIT ?1",
+            )
+            .map_err(e)?;
+        c.parked = stmt
+            .query_map([parked_limit as i64], |r| {
+                Ok(ParkedEvent {
+                    event_id: r.get(0)?,
+                    event_type: r.get(1)?,
+                    project_slug: r.get(2)?,
+                    reason: r.get(3)?,
+                    attempts: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(e)?;
+        Ok(c)
+    }
+}
+
+/// Opens a store file read-only, for tools and tests that inspect it while
+/// the daemon runs (WAL lets readers and the writer proceed together).
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
