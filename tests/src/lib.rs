@@ -1,11 +1,23 @@
-//! Harness for end-to-end tests: locating the workspace's built binaries,
-//! isolated `SPEC_KITTY_HOME`s, temp git repositories, and processes that
-//! are always stopped (bounded in time) when a test ends, even on failure.
+//! Harness for end-to-end tests over the real binaries.
+//!
+//! Everything a test starts is torn down by a `Drop` guard, bounded in
+//! time, even when the test panics: a [`Sandbox`] stops any daemon that ran
+//! on its `SPEC_KITTY_HOME` (found through the daemon's lock file, which
+//! holds its pid), and a [`RefServer`] kills its server. Each sandbox has
+//! its own `HOME` and `SPEC_KITTY_HOME` in a temp dir, so tests run in
+//! parallel and never touch the real home.
 
-use std::path::PathBuf;
+use spec_kitty_protocol::Paths;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any wait in a test may take before it fails with a message.
+pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Path of a binary built by this workspace (`spec-kitty`, `spec-kitty-syncd`,
-/// `spec-kitty-refserver`), next to the test executable's `deps/` directory.
+/// `spec-kitty-refserver`), in the profile directory above the test's `deps/`.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
@@ -15,7 +27,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} not built; run the tests through cargo from the workspace root",
+        "{} not built; run the tests through scripts/test or cargo from the workspace root",
         path.display()
     );
     path
@@ -27,4 +39,309 @@ pub fn shared_dir() -> PathBuf {
         .join("..")
         .join("..")
         .join("shared")
+}
+
+/// Polls `f` until it returns `Some`, or panics after [`DEADLINE`] naming `what`.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An isolated user: temp `HOME` and `SPEC_KITTY_HOME`, and the projects
+/// made in it. Dropping it stops the daemon that served it, if any.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("sk-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Sandbox { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `HOME` of the sandboxed user.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `SPEC_KITTY_HOME` of the sandboxed user.
+    pub fn sk_home(&self) -> PathBuf {
+        self.home().join(".spec-kitty")
+    }
+
+    pub fn paths(&self) -> Paths {
+        Paths::new(self.sk_home())
+    }
+
+    /// Applies the sandbox's environment to any command.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.env("HOME", self.home())
+            .env("SPEC_KITTY_HOME", self.sk_home())
+            .env("NO_COLOR", "1")
+            .env("GIT_AUTHOR_NAME", "e2e")
+            .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
+            .env("GIT_COMMITTER_NAME", "e2e")
+            .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("XDG_RUNTIME_DIR");
+    }
+
+    /// `spec-kitty` run in `cwd` with the sandbox's environment.
+    pub fn cli(&self, cwd: &Path) -> Command {
+        let mut c = Command::new(bin("spec-kitty"));
+        c.current_dir(cwd).stdin(Stdio::null());
+        self.env(&mut c);
+        c
+    }
+
+    /// Runs `spec-kitty ARGS` in `cwd` and returns its output, panicking with
+    /// both streams when it fails.
+    pub fn sk(&self, cwd: &Path, args: &[&str]) -> Output {
+        run_ok(self.cli(cwd).args(args))
+    }
+
+    /// A fresh git repository `name` with one empty commit, optionally with
+    /// an `origin` remote URL.
+    pub fn git_repo(&self, name: &str, origin: Option<&str>) -> PathBuf {
+        let dir = self.dir.path().join("repos").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let git = |args: &[&str]| {
+            let mut c = Command::new("git");
+            c.current_dir(&dir).args(args);
+            self.env(&mut c);
+            run_ok(&mut c);
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "init"]);
+        if let Some(url) = origin {
+            git(&["remote", "add", "origin", url]);
+        }
+        dir
+    }
+
+    /// A project through the real CLI: `init --here`, `specify FEATURE`,
+    /// one `tasks add`. Returns its directory.
+    pub fn project(&self, name: &str, feature: &str) -> PathBuf {
+        let dir = self.git_repo(name, None);
+        self.sk(&dir, &["init", "--here"]);
+        self.sk(&dir, &["specify", feature]);
+        self.sk(&dir, &["tasks", "add", "First work package"]);
+        dir
+    }
+
+    /// The spooled envelopes (JSON), oldest event id first.
+    pub fn spooled(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<_> = std::fs::read_dir(self.paths().spool_dir())
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// The pid of the daemon serving this sandbox, if one holds its lock.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let lock = self.paths().daemon_lock();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&lock)
+            .ok()?;
+        if file.try_lock().is_ok() {
+            return None; // nobody holds it
+        }
+        std::fs::read_to_string(&lock).ok()?.trim().parse().ok()
+    }
+
+    /// Stops the sandbox's daemon: SIGTERM, then SIGKILL after 5 s.
+    pub fn stop_daemon(&self) {
+        let Some(pid) = self.daemon_pid() else { return };
+        signal(pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.daemon_pid().is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.daemon_pid().is_some() {
+            signal(pid, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop_daemon();
+    }
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// Runs a command, panicking with its output unless it exits 0.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A running `spec-kitty-refserver` on a free loopback port, killed on drop.
+pub struct RefServer {
+    child: Child,
+    pub base: String,
+    pub port: u16,
+}
+
+impl RefServer {
+    /// Starts the server with `args` (`--port 0` is added unless a port is
+    /// given) and waits for its `listening on http://127.0.0.1:PORT` line.
+    pub fn start(args: &[&str]) -> RefServer {
+        let mut cmd = Command::new(bin("spec-kitty-refserver"));
+        if !args.contains(&"--port") {
+            cmd.args(["--port", "0"]);
+        }
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn spec-kitty-refserver");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {} // keep the pipe drained
+        });
+        let Ok(line) = rx.recv_timeout(DEADLINE) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("refserver printed no `listening on` line within {DEADLINE:?}");
+        };
+        let base = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_string();
+        let port = base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        RefServer { child, base, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `GET path` → (status, JSON body; a non-JSON body as a JSON string).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        http_read(http_agent().get(&self.url(path)).call())
+    }
+
+    /// `POST path` with a JSON body and an optional Bearer token.
+    pub fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut req = http_agent().post(&self.url(path));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        http_read(req.send_json(body))
+    }
+
+    /// Logs `user` in and returns the access token.
+    pub fn access_token(&self, user: &str, password: &str) -> String {
+        let (status, body) = self.post(
+            "/api/v1/token/",
+            None,
+            &serde_json::json!({"username": user, "password": password}),
+        );
+        assert_eq!(status, 200, "login {user}: {body}");
+        body["access"].as_str().expect("access token").to_string()
+    }
+
+    /// The server's dashboard view (`GET /api/v1/projects/`).
+    pub fn projects(&self) -> serde_json::Value {
+        let (status, body) = self.get("/api/v1/projects/");
+        assert_eq!(status, 200, "projects view: {body}");
+        body
+    }
+
+    /// Kills the server now (as a crash would); the guard then has nothing to do.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RefServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(DEADLINE))
+        .build()
+        .into()
+}
+
+fn http_read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, serde_json::Value) {
+    let mut resp = r.expect("HTTP request to the reference server");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().expect("read body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
