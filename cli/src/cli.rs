@@ -44,6 +44,11 @@ pub enum Command {
     /// Kanban board of a feature's work packages.
     #[command(after_help = EXIT_CODES_HELP)]
     Status(StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Write man pages (spec-kitty.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(crate::commands::completions::ManArgs),
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,7 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => a.json,
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
+        Command::Completions(_) | Command::Man(_) => false,
     };
     let out = Out::new(json);
     let result: Result<(), CliError> = match cli.command {
@@ -71,6 +72,8 @@ pub fn run() -> i32 {
         }
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),
+        Command::Completions(a) => commands::completions::completions(a),
+        Command::Man(a) => commands::completions::man(a),
     };
     match result {
         Ok(()) => 0,

@@ -2,6 +2,7 @@
 //! project starts from (project root, ensured identity, git facts, emitter).
 
 pub mod accept;
+pub mod completions;
 pub mod history;
 pub mod implement;
 pub mod init;
