@@ -16,7 +16,7 @@
 use crate::config::{self, Login};
 use crate::spool;
 use crate::store::Origin;
-use crate::writer::{EmitError, Writer};
+use crate::writer::Writer;
 use interprocess::local_socket::tokio::{prelude::*, Listener, Stream};
 use serde::{de::DeserializeOwned, Serialize};
 use spec_kitty_protocol::envelope::EventEnvelope;
@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How long a new connection may take to say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -235,33 +235,64 @@ async fn serve(stream: Stream, shared: &Shared) {
         }
     }
 
-    let mut shutdown = shared.shutdown.subscribe();
-    loop {
-        if shared.draining() {
-            return;
+    // Pipelining: the reader keeps taking requests while earlier emits wait
+    // for their group commit; the responder answers strictly in request
+    // order. A bounded queue between them is the back-pressure.
+    let (queue, mut answers) = mpsc::channel::<Answer>(PIPELINE_DEPTH);
+    let reader = async move {
+        let mut shutdown = shared.shutdown.subscribe();
+        loop {
+            if shared.draining() {
+                return;
+            }
+            let req: Request = tokio::select! {
+                r = read_msg(&mut r) => match r {
+                    Ok(req) => req,
+                    Err(FrameError::Closed) | Err(FrameError::Io(_)) => return,
+                    Err(e) => {
+                        tracing::warn!("bad frame from pid {}: {e}; connection closed", hello.pid);
+                        let _ = queue.send(Answer::Ready(Response::Error {
+                            kind: ErrorKind::BadRequest,
+                            message: format!("undecodable request, connection closed: {e}"),
+                        })).await;
+                        return;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            shared.touch();
+            let answer = match req {
+                Request::Emit { envelope } => submit(&envelope, shared),
+                other => Answer::Ready(handle(other, shared).await),
+            };
+            if queue.send(answer).await.is_err() {
+                return;
+            }
         }
-        let req: Request = tokio::select! {
-            r = read_msg(&mut r) => match r {
-                Ok(req) => req,
-                Err(FrameError::Closed) => return,
-                Err(FrameError::Io(_)) => return,
-                Err(e) => {
-                    tracing::warn!("bad frame from pid {}: {e}; connection closed", hello.pid);
-                    let _ = write_msg(&mut w, &Response::Error {
-                        kind: ErrorKind::BadRequest,
-                        message: format!("undecodable request, connection closed: {e}"),
-                    }).await;
-                    return;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        shared.touch();
-        let resp = handle(req, shared).await;
-        if write_msg(&mut w, &resp).await.is_err() {
-            return;
+    };
+    let responder = async {
+        while let Some(answer) = answers.recv().await {
+            let resp = match answer {
+                Answer::Ready(resp) => resp,
+                Answer::Pending(rx) => committed(rx.await),
+            };
+            if write_msg(&mut w, &resp).await.is_err() {
+                return;
+            }
         }
-    }
+    };
+    // When the reader stops (hang-up, bad frame, drain), the responder still
+    // answers everything already taken, then the connection closes.
+    tokio::join!(reader, responder);
+}
+
+/// Most requests one connection may have outstanding.
+const PIPELINE_DEPTH: usize = 1024;
+
+/// An answer in request order: ready now, or when its commit is done.
+enum Answer {
+    Ready(Response),
+    Pending(oneshot::Receiver<Result<crate::store::Accepted, String>>),
 }
 
 /// After `Incompatible` to a newer client: honour one `Shutdown`, unless a
@@ -319,7 +350,10 @@ async fn skew_shutdown<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 
 async fn handle(req: Request, shared: &Shared) -> Response {
     match req {
-        Request::Emit { envelope } => emit(&envelope, shared).await,
+        Request::Emit { envelope } => match submit(&envelope, shared) {
+            Answer::Ready(resp) => resp,
+            Answer::Pending(rx) => committed(rx.await),
+        },
         Request::Status => match status(shared).await {
             Ok(s) => Response::Status {
                 json: serde_json::to_string(&s).expect("status serialises"),
@@ -388,33 +422,46 @@ async fn handle(req: Request, shared: &Shared) -> Response {
     }
 }
 
-async fn emit(text: &str, shared: &Shared) -> Response {
+fn submit(text: &str, shared: &Shared) -> Answer {
     if shared.draining() {
-        return Response::Error {
+        return Answer::Ready(Response::Error {
             kind: ErrorKind::ShuttingDown,
             message: "the daemon is shutting down; spool the event or retry".into(),
-        };
+        });
     }
     let env = match EventEnvelope::from_json(text).and_then(|e| e.validate_unstamped().map(|_| e)) {
         Ok(env) => env,
         Err(e) => {
-            return Response::Error {
+            return Answer::Ready(Response::Error {
                 kind: ErrorKind::InvalidEnvelope,
                 message: e.to_string(),
-            }
+            })
         }
     };
-    match shared.writer.emit(env, Origin::Ipc).await {
-        Ok(a) => Response::Accepted {
+    match shared.writer.submit(env, Origin::Ipc) {
+        Ok(rx) => Answer::Pending(rx),
+        Err(_) => Answer::Ready(Response::Error {
+            kind: ErrorKind::ShuttingDown,
+            message: "the store writer has stopped".into(),
+        }),
+    }
+}
+
+/// The response for the outcome of one submitted emit.
+fn committed(
+    r: Result<Result<crate::store::Accepted, String>, oneshot::error::RecvError>,
+) -> Response {
+    match r {
+        Ok(Ok(a)) => Response::Accepted {
             lamport_clock: a.lamport_clock,
             seq: a.seq,
             duplicate: a.duplicate,
         },
-        Err(EmitError::Storage(message)) => Response::Error {
+        Ok(Err(message)) => Response::Error {
             kind: ErrorKind::Storage,
             message,
         },
-        Err(EmitError::Gone(_)) => Response::Error {
+        Err(_) => Response::Error {
             kind: ErrorKind::ShuttingDown,
             message: "the store writer has stopped".into(),
         },

@@ -81,6 +81,21 @@ impl Writer {
             .map_err(EmitError::Storage)
     }
 
+    /// Queues one event for the next group commit without waiting: the
+    /// receiver yields the result once durable. Lets a connection pipeline
+    /// many emits (answers still go out in request order).
+    pub fn submit(
+        &self,
+        env: EventEnvelope,
+        origin: Origin,
+    ) -> Result<oneshot::Receiver<Result<Accepted, String>>, WriterGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Emit(env, origin, reply))
+            .map_err(|_| WriterGone)?;
+        Ok(rx)
+    }
+
     /// Runs `f` on the store in the writer thread, between group commits.
     pub async fn run<T, F>(&self, f: F) -> Result<T, WriterGone>
     where

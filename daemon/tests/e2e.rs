@@ -712,3 +712,39 @@ fn peer_with_another_uid_is_refused() {
             .unwrap(),
     );
 }
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let home = Home::new();
+    let _d = home.start();
+    let mut c = Client::connect(&home.paths).unwrap();
+    let mut writer = c.stream.try_clone().unwrap();
+    let envs: Vec<(String, String)> = (0..200).map(|_| envelope(Some(PROJECT))).collect();
+    let to_send = envs.clone();
+    let sender = std::thread::spawn(move || {
+        for (i, (_, env)) in to_send.into_iter().enumerate() {
+            ipc::write_frame(&mut writer, &Request::Emit { envelope: env }).unwrap();
+            if i == 99 {
+                ipc::write_frame(&mut writer, &Request::Status).unwrap();
+            }
+        }
+    });
+    let mut seqs = Vec::new();
+    for i in 0..201 {
+        match ipc::read_frame::<_, Response>(&mut c.stream).unwrap() {
+            Response::Accepted { seq, .. } => seqs.push(seq),
+            Response::Status { json } => {
+                assert_eq!(i, 100, "status answered in request order");
+                let s: spec_kitty_protocol::ipc::DaemonStatus =
+                    serde_json::from_str(&json).unwrap();
+                assert!(s.queue_depth >= 100);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    sender.join().unwrap();
+    assert_eq!(seqs.len(), 200);
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "answers in order");
+    let ids: Vec<String> = rows(&home.paths).into_iter().map(|r| r.1).collect();
+    assert_eq!(ids, envs.into_iter().map(|e| e.0).collect::<Vec<_>>());
+}
