@@ -176,6 +176,7 @@ fn main() {
     let events = arg("--events", 20_000);
     let backlog = arg("--backlog", 200_000);
     println!("daemon: {}", daemon_bin().display());
+    store_only(events);
 
     // Cold start to first durable ack (spawn → READY → connect → Emit → Accepted).
     let mut cold = Vec::new();
@@ -281,6 +282,45 @@ fn main() {
             .unwrap_or(0);
         println!("store_bytes_after_backlog: {size}");
     }
+}
+
+/// The store's own ceiling: prebuilt envelopes committed in groups of 1000
+/// straight into `Store::commit_emits` (no IPC, no parsing).
+fn store_only(events: usize) {
+    use spec_kitty_protocol::envelope::EventEnvelope;
+    use spec_kitty_syncd::store::{Origin, Stamp, Store};
+    let home = tempfile::tempdir().unwrap();
+    let mut store = Store::open(
+        &home.path().join("store.db"),
+        Stamp {
+            node_id: "000000000000".into(),
+            team_slug: "local".into(),
+        },
+    )
+    .unwrap();
+    let envs: Vec<EventEnvelope> = (0..events)
+        .map(|_| EventEnvelope::from_json(&envelope()).unwrap())
+        .collect();
+    let start = Instant::now();
+    for chunk in envs.chunks(1000) {
+        let batch = chunk.iter().map(|e| (e.clone(), Origin::Ipc)).collect();
+        store.commit_emits(batch).unwrap();
+    }
+    println!(
+        "store_only_commit_events_per_s (groups of 1000): {:.0}",
+        events as f64 / start.elapsed().as_secs_f64()
+    );
+    let text = envelope();
+    let start = Instant::now();
+    for _ in 0..10_000 {
+        let e = EventEnvelope::from_json(&text).unwrap();
+        e.validate_unstamped().unwrap();
+        std::hint::black_box(e.to_json());
+    }
+    println!(
+        "parse_validate_serialise_us_per_event: {:.1}",
+        us(start.elapsed()) / 10_000.0
+    );
 }
 
 fn ms(d: Duration) -> f64 {

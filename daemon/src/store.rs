@@ -362,24 +362,14 @@ impl Store {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO events (event_id, lamport_clock, event_type, project_uuid,
                          project_slug, envelope, state, origin, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                     ON CONFLICT (event_id) DO NOTHING",
                 )?;
                 for (mut env, origin) in events {
-                    if let Some((seq, lamport)) = find
-                        .query_row([&env.event_id], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                        })
-                        .optional()?
-                    {
-                        out.push(Accepted {
-                            lamport_clock: lamport as u64,
-                            seq: seq as u64,
-                            duplicate: true,
-                        });
-                        continue;
-                    }
-                    clock += 1;
-                    env.lamport_clock = clock as u64;
+                    // Insert first (the unique index does the lookup anyway);
+                    // only a conflict costs a second query. The clock ticks
+                    // only for rows really inserted.
+                    env.lamport_clock = (clock + 1) as u64;
                     env.node_id.clone_from(&self.stamp.node_id);
                     env.team_slug.clone_from(&self.stamp.team_slug);
                     let state = if env.project_uuid.is_some() {
@@ -387,9 +377,9 @@ impl Store {
                     } else {
                         "held"
                     };
-                    insert.execute(params![
+                    let inserted = insert.execute(params![
                         env.event_id,
-                        clock,
+                        clock + 1,
                         env.event_type,
                         env.project_uuid,
                         env.project_slug,
@@ -398,11 +388,23 @@ impl Store {
                         origin.as_str(),
                         now
                     ])?;
-                    out.push(Accepted {
-                        lamport_clock: clock as u64,
-                        seq: tx.last_insert_rowid() as u64,
-                        duplicate: false,
-                    });
+                    if inserted == 1 {
+                        clock += 1;
+                        out.push(Accepted {
+                            lamport_clock: clock as u64,
+                            seq: tx.last_insert_rowid() as u64,
+                            duplicate: false,
+                        });
+                    } else {
+                        let (seq, lamport) = find.query_row([&env.event_id], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                        })?;
+                        out.push(Accepted {
+                            lamport_clock: lamport as u64,
+                            seq: seq as u64,
+                            duplicate: true,
+                        });
+                    }
                 }
             }
             tx.execute("UPDATE clock SET value = ?1 WHERE id = 1", params![clock])?;
