@@ -169,6 +169,9 @@ pub struct Store {
     pub stamp: Stamp,
     /// Set when a corrupt file was moved aside while opening.
     pub moved_aside: Option<PathBuf>,
+    /// The highest `seq` committed as pending; bumped after every commit
+    /// that added sendable events, so the transport wakes without polling.
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -242,6 +245,7 @@ impl Store {
             path: path.to_path_buf(),
             stamp,
             moved_aside: None,
+            committed: tokio::sync::watch::Sender::new(0),
         };
         store.migrate()?;
         // Touch the tables so a file with a valid header but damaged pages
@@ -298,6 +302,12 @@ impl Store {
             path: self.path.clone(),
             source: e,
         })
+    }
+
+    /// Wakes up whenever new pending events were committed (the value is
+    /// the highest `seq` committed so far in this process).
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     /// The file this store lives in.
@@ -413,6 +423,9 @@ impl Store {
         match result {
             Ok(out) => {
                 tx.commit().map_err(|e| self.sql_err(e))?;
+                if let Some(max) = out.iter().filter(|a| !a.duplicate).map(|a| a.seq).max() {
+                    self.committed.send_replace(max);
+                }
                 Ok(out)
             }
             Err(e) => Err(StoreError::Sqlite {
@@ -499,6 +512,15 @@ impl Store {
         match result {
             Ok(n) => {
                 tx.commit().map_err(|e| self.sql_err(e))?;
+                if n > 0 {
+                    let max = self
+                        .conn
+                        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                        .map_err(|e| self.sql_err(e))?;
+                    self.committed.send_replace(max as u64);
+                }
                 Ok(n)
             }
             Err(e) => Err(StoreError::Sqlite {
@@ -782,4 +804,139 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d";
+
+    fn stamp() -> Stamp {
+        Stamp {
+            node_id: "abcdefabcdef".into(),
+            team_slug: "local".into(),
+        }
+    }
+
+    fn env(project: Option<&str>) -> EventEnvelope {
+        let text = serde_json::json!({
+            "event_id": ulid::Ulid::new().to_string(), "event_type": "FutureEvent",
+            "aggregate_id": "WP01", "aggregate_type": "WorkPackage", "payload": {},
+            "node_id": "000000000000", "lamport_clock": 0, "causation_id": null,
+            "timestamp": "2026-02-07T08:34:22.123456+00:00", "team_slug": "x",
+            "project_uuid": project, "project_slug": "demo", "x_future": 1
+        });
+        EventEnvelope::from_value(text).unwrap()
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), stamp()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn commit_stamps_ticks_and_dedupes_within_a_group() {
+        let (_d, mut s) = open();
+        let a = env(Some(P));
+        let out = s
+            .commit_emits(vec![
+                (a.clone(), Origin::Ipc),
+                (env(None), Origin::Ipc),
+                (a.clone(), Origin::Ipc),
+            ])
+            .unwrap();
+        assert_eq!(out[0].lamport_clock, 1);
+        assert_eq!(out[1].lamport_clock, 2);
+        assert_eq!(
+            out[2],
+            Accepted {
+                duplicate: true,
+                ..out[0]
+            }
+        );
+        assert_eq!(s.clock().unwrap(), 2);
+        let q = s.pending_batch(0, 10).unwrap();
+        assert_eq!(q.len(), 1, "held event is never pending");
+        let v: serde_json::Value = serde_json::from_str(&q[0].envelope).unwrap();
+        assert_eq!(v["node_id"], "abcdefabcdef");
+        assert_eq!(v["team_slug"], "local");
+        assert_eq!(v["lamport_clock"], 1);
+        assert_eq!(v["x_future"], 1, "unknown keys carried through");
+        assert_eq!(*s.subscribe_commits().borrow(), out[1].seq.max(out[0].seq));
+    }
+
+    #[test]
+    fn transport_cycle_in_flight_results_parking() {
+        let (_d, mut s) = open();
+        let evs: Vec<_> = (0..4).map(|_| (env(Some(P)), Origin::Ipc)).collect();
+        let ids: Vec<String> = evs.iter().map(|e| e.0.event_id.clone()).collect();
+        s.commit_emits(evs).unwrap();
+        let batch = s.pending_batch(0, 3).unwrap();
+        assert_eq!(
+            batch.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
+            ids[..3].iter().collect::<Vec<_>>()
+        );
+        s.mark_in_flight(&batch.iter().map(|e| e.seq).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(s.pending_batch(0, 10).unwrap().len(), 1);
+        let sum = s
+            .apply_results(
+                &[
+                    (ids[0].clone(), Outcome::Delivered),
+                    (ids[1].clone(), Outcome::Duplicate),
+                    (ids[2].clone(), Outcome::Rejected("bad lane".into())),
+                    ("01NOPE0000000000000000000".into(), Outcome::Delivered),
+                ],
+                2,
+            )
+            .unwrap();
+        assert_eq!(
+            sum,
+            ApplySummary {
+                delivered: 1,
+                duplicates: 1,
+                parked: 0,
+                requeued: 1,
+                unknown: 1
+            }
+        );
+        // Second rejection reaches the limit: parked with the reason.
+        s.apply_results(&[(ids[2].clone(), Outcome::Rejected("bad lane".into()))], 2)
+            .unwrap();
+        let c = s.counts(10).unwrap();
+        assert_eq!(c.parked_total, 1);
+        assert_eq!(c.parked[0].reason, "bad lane");
+        assert_eq!(c.parked[0].attempts, 2);
+        assert_eq!(c.queue_depth, 1);
+        assert_eq!(c.projects[0].sent, 2);
+        assert_eq!(c.projects[0].pending, 1);
+        // Re-queue on request; in-flight back to pending at restart.
+        assert_eq!(s.requeue_parked(None).unwrap(), 1);
+        let b = s.pending_batch(0, 10).unwrap();
+        s.mark_in_flight(&[b[0].seq]).unwrap();
+        assert_eq!(s.requeue_in_flight().unwrap(), 1);
+        assert_eq!(s.pending_batch(0, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_and_corrupt_file_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 7).unwrap();
+        }
+        let err = Store::open(&path, stamp()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 7, .. }),
+            "{err}"
+        );
+        std::fs::write(&path, b"garbage garbage garbage garbage garbage garbage garbage garbage garbage garbage garbage garbage").unwrap();
+        let s = Store::open(&path, stamp()).unwrap();
+        let aside = s.moved_aside.clone().unwrap();
+        assert!(aside.exists());
+        assert_eq!(s.clock().unwrap(), 0);
+    }
 }

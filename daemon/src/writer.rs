@@ -35,6 +35,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::UnboundedSender<Msg>,
+    commits: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -63,11 +64,19 @@ impl Writer {
     /// its own transaction (only for measuring what group commit buys).
     pub fn start(store: Store, group_commit: bool) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let commits = store.subscribe_commits();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer_loop(store, rx, group_commit))
             .expect("spawn the store writer thread");
-        (Writer { tx }, handle)
+        (Writer { tx, commits }, handle)
+    }
+
+    /// A receiver that changes whenever new sendable events were committed
+    /// (value: highest `seq`). The transport awaits `changed()` on it
+    /// instead of polling the store.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     /// Commits one event (stamped, clock ticked) and returns once durable.
