@@ -44,6 +44,10 @@ fn spawn(home: &Path, extra: &[&str]) -> (Guard, Duration) {
         .env("SPEC_KITTY_HOME", home)
         .env("HOME", home)
         .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
+        .env(
+            "SPEC_KITTY_SYNCD_LOG",
+            "info,spec_kitty_syncd::writer=debug",
+        )
         .args(["run", "--spawned"])
         .args(extra)
         .stdin(Stdio::null())
@@ -91,6 +95,34 @@ fn emit(s: &mut UnixStream, env: String) {
     }
 }
 
+/// Sends every envelope on one connection: strictly one at a time with
+/// `window` 1, else up to `window` emits in flight (answers in order).
+fn send_all(s: &mut UnixStream, envs: Vec<String>, window: usize) {
+    if window <= 1 {
+        for e in envs {
+            emit(s, e);
+        }
+        return;
+    }
+    let n = envs.len();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(window);
+    let mut w = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for e in envs {
+            tx.send(()).unwrap();
+            ipc::write_frame(&mut w, &Request::Emit { envelope: e }).unwrap();
+        }
+    });
+    for _ in 0..n {
+        match ipc::read_frame::<_, Response>(s).unwrap() {
+            Response::Accepted { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        rx.recv().unwrap();
+    }
+    sender.join().unwrap();
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -129,29 +161,7 @@ fn throughput(clients: usize, events: usize, group_commit: bool, window: usize) 
             std::thread::spawn(move || {
                 let mut s = connect(&paths);
                 barrier.wait();
-                if window <= 1 {
-                    for e in envs {
-                        emit(&mut s, e);
-                    }
-                    return;
-                }
-                let n = envs.len();
-                let (tx, rx) = std::sync::mpsc::sync_channel::<()>(window);
-                let mut w = s.try_clone().unwrap();
-                let sender = std::thread::spawn(move || {
-                    for e in envs {
-                        tx.send(()).unwrap();
-                        ipc::write_frame(&mut w, &Request::Emit { envelope: e }).unwrap();
-                    }
-                });
-                for _ in 0..n {
-                    match ipc::read_frame::<_, Response>(&mut s).unwrap() {
-                        Response::Accepted { .. } => {}
-                        other => panic!("{other:?}"),
-                    }
-                    rx.recv().unwrap();
-                }
-                sender.join().unwrap();
+                send_all(&mut s, envs, window);
             })
         })
         .collect();
@@ -160,7 +170,34 @@ fn throughput(clients: usize, events: usize, group_commit: bool, window: usize) 
     for t in threads {
         t.join().unwrap();
     }
-    (per * clients) as f64 / start.elapsed().as_secs_f64()
+    let rate = (per * clients) as f64 / start.elapsed().as_secs_f64();
+    // Average group size, from the daemon's debug log of each commit.
+    let (mut commits, mut total) = (0u64, 0u64);
+    for entry in std::fs::read_dir(paths.log_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains("group commit")) {
+            if let Some(n) = line
+                .split("events=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                commits += 1;
+                total += n;
+            }
+        }
+    }
+    if commits > 0 {
+        println!(
+            "  ({commits} commits, {:.1} events per commit)",
+            total as f64 / commits as f64
+        );
+    }
+    rate
 }
 
 fn main() {
@@ -254,8 +291,8 @@ fn main() {
                 let paths = paths.clone();
                 std::thread::spawn(move || {
                     let mut s = connect(&paths);
-                    for _ in 0..per {
-                        emit(&mut s, envelope());
+                    for _ in 0..per / 1000 {
+                        send_all(&mut s, (0..1000).map(|_| envelope()).collect(), 64);
                     }
                 })
             })

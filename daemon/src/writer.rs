@@ -22,6 +22,10 @@ use tokio::sync::{mpsc, oneshot};
 /// commit can add and the memory of one batch.
 pub const MAX_GROUP: usize = 4096;
 
+/// Longest the writer waits for stragglers before committing a group that
+/// is smaller than half the previous one (a fraction of one fsync).
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
+
 type EmitReply = oneshot::Sender<Result<Accepted, String>>;
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 
@@ -140,6 +144,7 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
     let mut batch: Vec<(EventEnvelope, Origin)> = Vec::new();
     let mut replies: Vec<EmitReply> = Vec::new();
     let mut pending_job: Option<Job> = None;
+    let mut last_group = 0usize;
     while let Some(first) = rx.blocking_recv() {
         match first {
             Msg::Run(job) => {
@@ -152,7 +157,11 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
             }
         }
         // Group commit: take every emit already waiting, stopping at a job
-        // (which must run after the emits queued before it).
+        // (which must run after the emits queued before it). When the last
+        // group was bigger than what is here now, the other clients are
+        // most likely just sending their next emit: wait a moment (at most
+        // GATHER_WAIT) for them rather than pay a whole fsync for a few.
+        let gather_until = std::time::Instant::now() + GATHER_WAIT;
         while group_commit && batch.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(Msg::Emit(env, origin, reply)) => {
@@ -163,9 +172,16 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
                     pending_job = Some(job);
                     break;
                 }
-                Err(_) => break,
+                Err(_) => {
+                    if batch.len() * 2 > last_group || std::time::Instant::now() >= gather_until {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
             }
         }
+        last_group = batch.len();
+        tracing::debug!(events = batch.len(), "group commit");
         match store.commit_emits(std::mem::take(&mut batch)) {
             Ok(accepted) => {
                 for (reply, acc) in replies.drain(..).zip(accepted) {
