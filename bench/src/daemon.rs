@@ -90,12 +90,18 @@ impl Client {
 
     /// Emits one envelope; returns its Lamport value once durable.
     pub fn emit(&mut self, env: &EventEnvelope) -> Result<u64> {
-        ipc::write_frame(
-            &mut self.stream,
-            &Request::Emit {
-                envelope: env.to_json(),
-            },
-        )?;
+        self.send(env)?;
+        self.accepted()
+    }
+
+    fn send(&mut self, env: &EventEnvelope) -> Result<()> {
+        let req = Request::Emit {
+            envelope: env.to_json(),
+        };
+        Ok(ipc::write_frame(&mut self.stream, &req)?)
+    }
+
+    fn accepted(&mut self) -> Result<u64> {
         match ipc::read_frame::<_, Response>(&mut self.stream)? {
             Response::Accepted { lamport_clock, .. } => Ok(lamport_clock),
             other => bail!("emit answered {other:?}"),
@@ -165,9 +171,17 @@ pub struct Throughput {
     pub ack: Summary,
 }
 
-/// `clients` threads, one persistent connection each, `per_client` emits in
-/// a row (each waits for its durable ack).
-pub fn ingest(paths: &Paths, clients: usize, per_client: usize) -> Result<Throughput> {
+/// `clients` threads, one persistent connection each, `per_client` emits
+/// each. With `window` 1 every emit waits for its durable ack before the
+/// next is sent (a CLI's pattern); a larger window keeps that many emits in
+/// flight on the connection (the daemon answers in request order), as a
+/// batching client would.
+pub fn ingest(
+    paths: &Paths,
+    clients: usize,
+    per_client: usize,
+    window: usize,
+) -> Result<Throughput> {
     // Envelopes are built before the clock starts: we measure the daemon.
     let batches: Vec<Vec<EventEnvelope>> = (0..clients)
         .map(|c| (0..per_client).map(|_| sample_envelope(c % 8)).collect())
@@ -182,9 +196,22 @@ pub fn ingest(paths: &Paths, clients: usize, per_client: usize) -> Result<Throug
                 let mut c = Client::connect(&paths)?;
                 barrier.wait();
                 let mut acks = Vec::with_capacity(batch.len());
+                let mut sent_at = std::collections::VecDeque::with_capacity(window);
                 for env in &batch {
-                    let t = Instant::now();
-                    c.emit(env)?;
+                    if sent_at.len() == window.max(1) {
+                        c.accepted()?;
+                        acks.push(
+                            sent_at
+                                .pop_front()
+                                .map(|t: Instant| t.elapsed())
+                                .unwrap_or_default(),
+                        );
+                    }
+                    sent_at.push_back(Instant::now());
+                    c.send(env)?;
+                }
+                while let Some(t) = sent_at.pop_front() {
+                    c.accepted()?;
                     acks.push(t.elapsed());
                 }
                 Ok(acks)

@@ -145,7 +145,12 @@ fn main() -> Result<()> {
         let p = cli::our_project(scratch.path(), &cli_bin, "ours-warm")?;
         let _d = daemon::Daemon::start(&syncd, &p.spec_kitty_home())?;
         cli::set_auto_start(&p, true)?;
-        cli::time_move_task(&p, &cli_bin, &[], n_moves)?
+        let s = cli::time_move_task(&p, &cli_bin, &[], n_moves)?;
+        anyhow::ensure!(
+            cli::spool_count(&p) == 0,
+            "warm run spooled events instead of handing them to the daemon"
+        );
+        s
     };
     r.add(
         "cli_move_task_warm_daemon",
@@ -212,20 +217,19 @@ fn main() -> Result<()> {
         json!(idle),
     );
     let per = 20_000 / scale;
-    for clients in [1usize, 4, 16] {
-        let t = daemon::ingest(
-            &d.paths,
-            clients,
-            per / clients.max(1) * if clients == 1 { 1 } else { 2 },
-        )?;
+    // (clients, emits in flight per connection): a CLI has one in flight;
+    // a batching client keeps a window open (answers come in request order).
+    for (clients, window) in [(1usize, 1usize), (4, 1), (16, 1), (16, 32)] {
+        let events = if window == 1 { per / 2 } else { per * 2 };
+        let t = daemon::ingest(&d.paths, clients, events / clients, window)?;
         let floor = format!(
             "ack p50 {:.0} µs = {:.1}x fsync",
             t.ack.p50_ms * 1e3,
             t.ack.p50_ms / fsync.p50_ms
         );
         r.add(
-            &format!("ingest_{clients}_clients"),
-            &format!("durable ingest, {clients} client(s)"),
+            &format!("ingest_{clients}_clients_window_{window}"),
+            &format!("durable ingest, {clients} client(s) x {window} in flight"),
             format!("{:.0} events/s", t.events_per_sec),
             floor,
             json!(t),
@@ -250,7 +254,7 @@ fn main() -> Result<()> {
     let mut stored = 0usize;
     while size <= max {
         let add = size - stored;
-        let t = daemon::ingest(&d.paths, 16, add.div_ceil(16))?;
+        let t = daemon::ingest(&d.paths, 16, add.div_ceil(16), 32)?;
         stored += t.events;
         let rss = d.rss_kib()?;
         let label = format!("backlog {stored}: ingest rate, RSS");
