@@ -9,11 +9,14 @@
 //! - [`ipc`]: the local-socket protocol between CLI and daemon — handshake,
 //!   requests, responses and the length-prefixed frame codec;
 //! - [`paths`]: every file and socket path, derived from one root
-//!   (`SPEC_KITTY_HOME`).
+//!   (`SPEC_KITTY_HOME`);
+//! - [`credentials`]: the login file shared with the Python CLI (read,
+//!   atomic 0600 write, the machine-wide lock, server URL rules).
 //!
 //! It deliberately has no async runtime and no database, so the CLI can
 //! depend on it and still start in about a millisecond.
 
+pub mod credentials;
 pub mod envelope;
 pub mod identity;
 pub mod ipc;
