@@ -301,6 +301,7 @@ fn main() {
             t.join().unwrap();
         }
         let mut s = connect(&paths);
+        let t = Instant::now();
         ipc::write_frame(&mut s, &Request::Status).unwrap();
         let depth = match ipc::read_frame::<_, Response>(&mut s).unwrap() {
             Response::Status { json } => {
@@ -310,6 +311,7 @@ fn main() {
             }
             other => panic!("{other:?}"),
         };
+        println!("status_with_backlog_ms: {:.1}", ms(t.elapsed()));
         println!(
             "rss_after_backlog_kib: {} (queue_depth {depth})",
             rss_kib(g.0.id())

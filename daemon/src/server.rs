@@ -15,7 +15,7 @@
 
 use crate::config::{self, Login};
 use crate::spool;
-use crate::store::Origin;
+use crate::store::{Origin, StoreCounts};
 use crate::writer::Writer;
 use interprocess::local_socket::tokio::{prelude::*, Listener, Stream};
 use serde::{de::DeserializeOwned, Serialize};
@@ -364,10 +364,10 @@ async fn handle(req: Request, shared: &Shared) -> Response {
             },
         },
         Request::SyncNow { .. } => {
-            let counts = shared.writer.run(|s| s.counts(0)).await;
-            let (remaining, held) = match counts {
-                Ok(Ok(c)) => (c.queue_depth, c.held),
-                _ => (0, 0),
+            let _ = shared.writer.run(|_| ()).await; // barrier, as in status()
+            let (remaining, held) = match read_counts(shared, 0).await {
+                Ok(c) => (c.queue_depth, c.held),
+                Err(_) => (0, 0),
             };
             let summary = SyncSummary {
                 remaining,
@@ -468,14 +468,30 @@ fn committed(
     }
 }
 
+/// Queue counts through a read-only connection of its own (WAL), off the
+/// async workers and off the writer thread, so emits never wait for status.
+async fn read_counts(shared: &Shared, parked_limit: usize) -> Result<StoreCounts, String> {
+    let path = shared.paths.store();
+    tokio::task::spawn_blocking(move || {
+        let conn = crate::store::open_read_only(&path)
+            .map_err(|e| format!("cannot open {} to read: {e}", path.display()))?;
+        crate::store::counts(&conn, parked_limit)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// Builds the full status report.
 pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
-    let counts = shared
+    // Also a barrier: emits submitted before this request are committed
+    // before we read, so a pipelining client sees its own events.
+    let node_id = shared
         .writer
-        .run(|s| s.counts(50))
+        .run(|s| s.stamp.node_id.clone())
         .await
-        .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    let counts = read_counts(shared, 50).await?;
     let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
     let paths = shared.paths.clone();
     let spool_backlog = tokio::task::spawn_blocking(move || spool::backlog(&paths))
@@ -489,11 +505,7 @@ pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
         uptime_secs: shared.started.elapsed().as_secs(),
         socket: shared.socket.display().to_string(),
         mode: shared.mode.to_string(),
-        node_id: shared
-            .writer
-            .run(|s| s.stamp.node_id.clone())
-            .await
-            .unwrap_or_default(),
+        node_id,
         lamport_clock: counts.lamport_clock,
         queue_depth: counts.queue_depth,
         oldest_pending_age_secs: counts

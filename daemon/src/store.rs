@@ -721,80 +721,111 @@ impl Store {
             .map_err(|e| self.sql_err(e))
     }
 
-    /// Everything `spec-kitty sync status` shows of the queue.
+    /// Everything `spec-kitty sync status` shows of the queue (see [`counts`]).
     pub fn counts(&self, parked_limit: usize) -> Result<StoreCounts, StoreError> {
-        let e = |e| self.sql_err(e);
-        let mut c = StoreCounts {
-            lamport_clock: self.clock()?,
-            ..StoreCounts::default()
-        };
-        let (depth, oldest): (i64, Option<i64>) = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*), MIN(created_at) FROM events WHERE state IN ('pending', 'in_flight')",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(e)?;
-        c.queue_depth = depth as u64;
-        c.oldest_pending_micros = oldest;
-        c.held = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM events WHERE state = 'held'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(e)? as u64;
-        c.parked_total = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM events WHERE state = 'parked'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(e)? as u64;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT project_uuid, MAX(project_slug),
-                     SUM(state IN ('pending', 'in_flight')), SUM(state = 'sent')
-                 FROM events WHERE project_uuid IS NOT NULL
-                 GROUP BY project_uuid ORDER BY project_uuid",
-            )
-            .map_err(e)?;
-        c.projects = stmt
-            .query_map([], |r| {
-                Ok(ProjectCounts {
-                    project_uuid: r.get(0)?,
-                    project_slug: r.get(1)?,
-                    pending: r.get::<_, i64>(2)? as u64,
-                    sent: r.get::<_, i64>(3)? as u64,
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(e)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT event_id, event_type, project_slug, COALESCE(last_error, ''), attempts
-                 FROM events WHERE state = 'parked' ORDER BY seq LIMIT ?1",
-            )
-            .map_err(e)?;
-        c.parked = stmt
-            .query_map([parked_limit as i64], |r| {
-                Ok(ParkedEvent {
-                    event_id: r.get(0)?,
-                    event_type: r.get(1)?,
-                    project_slug: r.get(2)?,
-                    reason: r.get(3)?,
-                    attempts: r.get::<_, i64>(4)? as u64,
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(e)?;
-        Ok(c)
+        counts(&self.conn, parked_limit).map_err(|e| self.sql_err(e))
     }
+}
+
+/// Everything `spec-kitty sync status` shows of the queue. Takes any
+/// connection, so status can read through its own read-only connection
+/// (WAL) and never holds up the writer: with a 1M-event backlog these
+/// counts take a while, and emits must not wait behind them.
+pub fn counts(conn: &Connection, parked_limit: usize) -> rusqlite::Result<StoreCounts> {
+    let mut c = StoreCounts {
+        lamport_clock: conn.query_row("SELECT value FROM clock WHERE id = 1", [], |r| {
+            r.get::<_, i64>(0)
+        })? as u64,
+        ..StoreCounts::default()
+    };
+    let count = |state: &str| -> rusqlite::Result<u64> {
+        conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE state = ?1",
+            [state],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
+    };
+    c.queue_depth = count("pending")? + count("in_flight")?;
+    c.held = count("held")?;
+    c.parked_total = count("parked")?;
+    // Oldest waiting event: the lowest seq of each waiting state (index
+    // walk, not a scan of the backlog).
+    let mut oldest: Option<i64> = None;
+    for state in ["pending", "in_flight"] {
+        let t: Option<i64> = conn
+            .query_row(
+                "SELECT created_at FROM events WHERE state = ?1 ORDER BY seq LIMIT 1",
+                [state],
+                |r| r.get(0),
+            )
+            .optional()?;
+        oldest = match (oldest, t) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    c.oldest_pending_micros = oldest;
+    let mut stmt = conn.prepare_cached(
+        "SELECT project_uuid, state, COUNT(*) FROM events
+         WHERE project_uuid IS NOT NULL GROUP BY project_uuid, state",
+    )?;
+    let mut by_project: std::collections::BTreeMap<String, ProjectCounts> = Default::default();
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })?;
+    for row in rows {
+        let (uuid, state, n) = row?;
+        let p = by_project
+            .entry(uuid.clone())
+            .or_insert_with(|| ProjectCounts {
+                project_uuid: uuid,
+                ..ProjectCounts::default()
+            });
+        match state.as_str() {
+            "pending" | "in_flight" => p.pending += n,
+            "sent" => p.sent += n,
+            _ => {}
+        }
+    }
+    // The latest slug of each project; (project_uuid, state) equality lets
+    // the index give rows in seq order, so this is a short walk.
+    let mut slug = conn.prepare_cached(
+        "SELECT project_slug FROM events WHERE project_uuid = ?1 AND state = ?2
+         ORDER BY seq DESC LIMIT 1",
+    )?;
+    for p in by_project.values_mut() {
+        for state in ["pending", "in_flight", "sent", "parked"] {
+            let s: Option<Option<String>> = slug
+                .query_row([p.project_uuid.as_str(), state], |r| r.get(0))
+                .optional()?;
+            if let Some(Some(s)) = s {
+                p.project_slug = Some(s);
+                break;
+            }
+        }
+    }
+    c.projects = by_project.into_values().collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_id, event_type, project_slug, COALESCE(last_error, ''), attempts
+         FROM events WHERE state = 'parked' ORDER BY seq LIMIT ?1",
+    )?;
+    c.parked = stmt
+        .query_map([parked_limit as i64], |r| {
+            Ok(ParkedEvent {
+                event_id: r.get(0)?,
+                event_type: r.get(1)?,
+                project_slug: r.get(2)?,
+                reason: r.get(3)?,
+                attempts: r.get::<_, i64>(4)? as u64,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(c)
 }
 
 /// Opens a store file read-only, for tools and tests that inspect it while

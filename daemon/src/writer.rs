@@ -148,7 +148,7 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
     while let Some(first) = rx.blocking_recv() {
         match first {
             Msg::Run(job) => {
-                job(&mut store);
+                run_job(job, &mut store);
                 continue;
             }
             Msg::Emit(env, origin, reply) => {
@@ -197,11 +197,64 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
             }
         }
         if let Some(job) = pending_job.take() {
-            job(&mut store);
+            run_job(job, &mut store);
         }
+    }
+}
+
+/// Runs one closure; a panic in it is logged and contained, so a bug in one
+/// caller (its reply is dropped: it sees `WriterGone`) cannot stop every
+/// emit. Store transactions roll back when dropped during the unwind.
+fn run_job(job: Job, store: &mut Store) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(store)));
+    if outcome.is_err() {
+        tracing::error!("a store job panicked; the writer carries on");
     }
 }
 
 fn storage_message(e: &StoreError) -> String {
     format!("the daemon could not store the event: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Stamp;
+
+    #[test]
+    fn a_panicking_job_does_not_stop_the_writer_and_emits_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("s.db"),
+            Stamp {
+                node_id: "abcdefabcdef".into(),
+                team_slug: "local".into(),
+            },
+        )
+        .unwrap();
+        let (writer, thread) = Writer::start(store, true);
+        assert!(writer
+            .run_blocking(|_| -> () { panic!("bug in a caller") })
+            .is_err());
+        let env = |i: u32| {
+            EventEnvelope::from_value(serde_json::json!({
+                "event_id": ulid::Ulid::new().to_string(), "event_type": "X",
+                "aggregate_id": format!("WP{i:02}"), "aggregate_type": "WorkPackage",
+                "payload": {}, "node_id": "000000000000", "lamport_clock": 0,
+                "causation_id": null, "timestamp": "2026-02-07T08:34:22.123456+00:00",
+                "team_slug": "local", "project_uuid": null, "project_slug": null
+            }))
+            .unwrap()
+        };
+        let rxs: Vec<_> = (0..50)
+            .map(|i| writer.submit(env(i), Origin::Ipc).unwrap())
+            .collect();
+        let lamports: Vec<u64> = rxs
+            .into_iter()
+            .map(|rx| rx.blocking_recv().unwrap().unwrap().lamport_clock)
+            .collect();
+        assert_eq!(lamports, (1..=50).collect::<Vec<_>>());
+        drop(writer);
+        thread.join().unwrap();
+    }
 }

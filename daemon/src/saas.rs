@@ -1,0 +1,334 @@
+//! The SaaS's HTTP endpoints (CONTRACT.md), as blocking calls.
+//!
+//! One HTTP client crate (ureq, rustls) for refresh, ws-token and batch;
+//! the transport runs these in `spawn_blocking`. Nothing here puts a token
+//! in an error: errors carry the status, the server's `error` text and the
+//! URL path, never a request header or a token-bearing body.
+
+use crate::store::Outcome;
+use serde_json::Value;
+use std::io::Write;
+use std::time::Duration;
+
+/// Most events in one batch request (the contract's cap).
+pub const BATCH_MAX: usize = 1000;
+
+/// Tokens as the token and refresh endpoints return them.
+#[derive(Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub access_lifetime: u64,
+    pub refresh_lifetime: u64,
+    pub team_slug: Option<String>,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SaasError {
+    /// 401: the token (or credentials) was refused.
+    #[error("{what}: unauthorized (401)")]
+    Unauthorized { what: &'static str },
+    /// Another HTTP status.
+    #[error("{what}: HTTP {status}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Status {
+        what: &'static str,
+        status: u16,
+        message: Option<String>,
+    },
+    /// TLS handshake or certificate failure.
+    #[error("{what}: TLS failure: {message}")]
+    Tls { what: &'static str, message: String },
+    /// Connection refused/reset, DNS, timeout.
+    #[error("{what}: {message}")]
+    Network { what: &'static str, message: String },
+    /// The server answered something that is not the contract.
+    #[error("{what}: unexpected response: {message}")]
+    BadResponse { what: &'static str, message: String },
+}
+
+/// The HTTP client: errors are statuses we inspect, bounded time.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+fn transport_error(what: &'static str, e: ureq::Error) -> SaasError {
+    match e {
+        ureq::Error::Tls(m) => SaasError::Tls {
+            what,
+            message: m.to_string(),
+        },
+        ureq::Error::Rustls(e) => SaasError::Tls {
+            what,
+            message: e.to_string(),
+        },
+        other => SaasError::Network {
+            what,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Reads a response: `(status, JSON body or Null)`.
+fn read(
+    what: &'static str,
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<(u16, Value), SaasError> {
+    let mut resp = r.map_err(|e| transport_error(what, e))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .map_err(|e| transport_error(what, e))?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+fn error_text(body: &Value) -> Option<String> {
+    body.get("error")
+        .or_else(|| body.get("detail"))
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(300).collect())
+}
+
+fn check(what: &'static str, status: u16, body: &Value) -> Result<(), SaasError> {
+    match status {
+        200..=299 => Ok(()),
+        401 => Err(SaasError::Unauthorized { what }),
+        _ => Err(SaasError::Status {
+            what,
+            status,
+            message: error_text(body),
+        }),
+    }
+}
+
+fn lifetime(v: Option<&Value>, default: u64) -> u64 {
+    match v {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(default),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(default),
+        _ => default,
+    }
+}
+
+/// Parses the token/refresh answer.
+pub fn parse_tokens(what: &'static str, body: &Value) -> Result<Tokens, SaasError> {
+    let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+    let (Some(access), Some(refresh)) = (s("access"), s("refresh")) else {
+        return Err(SaasError::BadResponse {
+            what,
+            message: "no access/refresh token in the answer".into(),
+        });
+    };
+    Ok(Tokens {
+        access,
+        refresh,
+        access_lifetime: lifetime(
+            body.get("access_lifetime").or_else(|| body.get("expires_in")),
+            900,
+        ),
+        refresh_lifetime: lifetime(
+            body.get("refresh_lifetime")
+                .or_else(|| body.get("refresh_expires_in")),
+            604_800,
+        ),
+        team_slug: s("team_slug").filter(|t| !t.is_empty()),
+    })
+}
+
+/// `POST /api/v1/token/refresh/`.
+pub fn refresh(agent: &ureq::Agent, base: &str, refresh: &str) -> Result<Tokens, SaasError> {
+    const WHAT: &str = "token refresh";
+    let (status, body) = read(
+        WHAT,
+        agent
+            .post(&url(base, "/api/v1/token/refresh/"))
+            .send_json(serde_json::json!({ "refresh": refresh })),
+    )?;
+    check(WHAT, status, &body)?;
+    parse_tokens(WHAT, &body)
+}
+
+/// `POST /api/v1/ws-token/` → the single-use WebSocket token.
+pub fn ws_token(agent: &ureq::Agent, base: &str, access: &str) -> Result<String, SaasError> {
+    const WHAT: &str = "ws-token";
+    let (status, body) = read(
+        WHAT,
+        agent
+            .post(&url(base, "/api/v1/ws-token/"))
+            .header("Authorization", &format!("Bearer {access}"))
+            .send_empty(),
+    )?;
+    check(WHAT, status, &body)?;
+    body.get("ws_token")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or(SaasError::BadResponse {
+            what: WHAT,
+            message: "no ws_token in the answer".into(),
+        })
+}
+
+/// Maps one batch result status to what the store does with the event.
+pub fn outcome(status: &str, message: Option<&str>) -> Outcome {
+    match status {
+        "success" | "accepted" | "warning" | "skipped" => Outcome::Delivered,
+        "duplicate" => Outcome::Duplicate,
+        "rejected" => Outcome::Rejected(message.unwrap_or("rejected by the server").to_string()),
+        other => Outcome::Retry(format!(
+            "server result {other:?}{}",
+            message.map(|m| format!(": {m}")).unwrap_or_default()
+        )),
+    }
+}
+
+/// `POST /api/v1/events/batch/` with `envelopes` (raw JSON texts, at most
+/// [`BATCH_MAX`]), gzip. Returns one outcome per event id: per-event results
+/// on 200; on a 400 with per-event `details`, those events rejected and the
+/// others to retry; on a 400 without them, every event rejected with the
+/// server's reason (bounded by attempts, then parked). Events the server
+/// did not mention are retried.
+pub fn batch(
+    agent: &ureq::Agent,
+    base: &str,
+    access: &str,
+    events: &[(String, String)],
+) -> Result<Vec<(String, Outcome)>, SaasError> {
+    const WHAT: &str = "batch upload";
+    let mut json = String::with_capacity(events.iter().map(|e| e.1.len() + 1).sum::<usize>() + 16);
+    json.push_str("{\"events\":[");
+    for (i, (_, env)) in events.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(env);
+    }
+    json.push_str("]}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(json.as_bytes())
+        .and_then(|_| gz.flush())
+        .map_err(|e| SaasError::BadResponse {
+            what: WHAT,
+            message: format!("gzip: {e}"),
+        })?;
+    let body = gz.finish().map_err(|e| SaasError::BadResponse {
+        what: WHAT,
+        message: format!("gzip: {e}"),
+    })?;
+    let (status, reply) = read(
+        WHAT,
+        agent
+            .post(&url(base, "/api/v1/events/batch/"))
+            .header("Authorization", &format!("Bearer {access}"))
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .send(&body[..]),
+    )?;
+    let mut by_id: std::collections::HashMap<&str, Outcome> = std::collections::HashMap::new();
+    match status {
+        200..=299 => {
+            let results = reply.get("results").and_then(Value::as_array).ok_or(
+                SaasError::BadResponse {
+                    what: WHAT,
+                    message: "no results list".into(),
+                },
+            )?;
+            for r in results {
+                let Some(id) = r.get("event_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let st = r.get("status").and_then(Value::as_str).unwrap_or("");
+                let msg = r
+                    .get("error_message")
+                    .or_else(|| r.get("error"))
+                    .and_then(Value::as_str);
+                if let Some((eid, _)) = events.iter().find(|(e, _)| e == id) {
+                    by_id.insert(eid.as_str(), outcome(st, msg));
+                }
+            }
+        }
+        400 => {
+            let error = error_text(&reply).unwrap_or_else(|| "HTTP 400".into());
+            match reply.get("details") {
+                Some(Value::Array(details)) => {
+                    for d in details {
+                        let Some(id) = d.get("event_id").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        let msg = d
+                            .get("error")
+                            .or_else(|| d.get("error_message"))
+                            .and_then(Value::as_str)
+                            .unwrap_or(&error);
+                        if let Some((eid, _)) = events.iter().find(|(e, _)| e == id) {
+                            by_id.insert(eid.as_str(), Outcome::Rejected(msg.to_string()));
+                        }
+                    }
+                    for (eid, _) in events {
+                        by_id.entry(eid.as_str()).or_insert_with(|| {
+                            Outcome::Retry(format!("batch refused for other events: {error}"))
+                        });
+                    }
+                }
+                other => {
+                    let detail = other
+                        .and_then(Value::as_str)
+                        .map(|d| format!("{error}: {d}"))
+                        .unwrap_or(error);
+                    for (eid, _) in events {
+                        by_id.insert(eid.as_str(), Outcome::Rejected(detail.clone()));
+                    }
+                }
+            }
+        }
+        _ => check(WHAT, status, &reply)?,
+    }
+    Ok(events
+        .iter()
+        .map(|(id, _)| {
+            let o = by_id
+                .remove(id.as_str())
+                .unwrap_or_else(|| Outcome::Retry("no result for this event".into()));
+            (id.clone(), o)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_statuses_follow_the_contract() {
+        for s in ["success", "accepted", "warning", "skipped"] {
+            assert_eq!(outcome(s, None), Outcome::Delivered);
+        }
+        assert_eq!(outcome("duplicate", None), Outcome::Duplicate);
+        assert_eq!(
+            outcome("rejected", Some("bad")),
+            Outcome::Rejected("bad".into())
+        );
+        assert!(matches!(outcome("weird", None), Outcome::Retry(_)));
+    }
+
+    #[test]
+    fn token_lifetimes_accept_strings_and_defaults() {
+        let t = parse_tokens(
+            "t",
+            &serde_json::json!({"access":"a","refresh":"r","access_lifetime":"60"}),
+        )
+        .unwrap();
+        assert_eq!((t.access_lifetime, t.refresh_lifetime), (60, 604_800));
+        assert!(parse_tokens("t", &serde_json::json!({"access":"a"})).is_err());
+    }
+}
