@@ -202,6 +202,8 @@ async fn serve(
         },
     };
     let (shutdown, _) = tokio::sync::watch::channel(None);
+    let (transport, transport_task) =
+        crate::transport::spawn(paths.clone(), writer.clone(), shutdown.subscribe());
     let shared = Arc::new(Shared {
         paths: paths.clone(),
         writer: writer.clone(),
@@ -215,6 +217,7 @@ async fn serve(
         active: AtomicUsize::new(0),
         last_activity: Mutex::new(Instant::now()),
         refused_peers: AtomicUsize::new(0),
+        transport,
     });
     spawn_signal_task(shared.clone());
 
@@ -248,6 +251,8 @@ async fn serve(
     while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The transport closes its WebSocket and puts in-flight events back.
+    let _ = tokio::time::timeout(Duration::from_secs(2), transport_task).await;
     // Barrier: everything queued to the writer before this is committed.
     let _ = writer.run(|_| ()).await;
     tracing::info!("stopped");
@@ -304,6 +309,7 @@ fn spawn_signal_task(shared: Arc<Shared>) {
                     let team = login.team_slug();
                     *shared.login.lock().expect("login lock") = login;
                     let _ = shared.writer.run(move |s| s.stamp.team_slug = team).await;
+                    shared.transport.reload();
                     tracing::info!("SIGHUP: credentials reloaded");
                     continue;
                 }

@@ -8,13 +8,17 @@
 //! - [`daemon`]: lifecycle (lock, readiness, signals, idle exit, drain);
 //! - [`spool`], [`legacy`]: the two other ways events enter the store;
 //! - [`sockdir`]: socket directory and stale-socket safety;
-//! - [`config`]: credentials (team_slug, login state) and tunables.
+//! - [`config`]: credentials (team_slug, login state) and tunables;
+//! - [`transport`], [`saas`]: the SaaS connection (WebSocket, batch,
+//!   token refresh) and its HTTP calls.
 
 pub mod config;
 pub mod daemon;
 pub mod legacy;
+pub mod saas;
 pub mod server;
 pub mod sockdir;
 pub mod spool;
 pub mod store;
+pub mod transport;
 pub mod writer;

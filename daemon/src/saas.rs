@@ -134,7 +134,8 @@ pub fn parse_tokens(what: &'static str, body: &Value) -> Result<Tokens, SaasErro
         access,
         refresh,
         access_lifetime: lifetime(
-            body.get("access_lifetime").or_else(|| body.get("expires_in")),
+            body.get("access_lifetime")
+                .or_else(|| body.get("expires_in")),
             900,
         ),
         refresh_lifetime: lifetime(
@@ -237,12 +238,14 @@ pub fn batch(
     let mut by_id: std::collections::HashMap<&str, Outcome> = std::collections::HashMap::new();
     match status {
         200..=299 => {
-            let results = reply.get("results").and_then(Value::as_array).ok_or(
-                SaasError::BadResponse {
-                    what: WHAT,
-                    message: "no results list".into(),
-                },
-            )?;
+            let results =
+                reply
+                    .get("results")
+                    .and_then(Value::as_array)
+                    .ok_or(SaasError::BadResponse {
+                        what: WHAT,
+                        message: "no results list".into(),
+                    })?;
             for r in results {
                 let Some(id) = r.get("event_id").and_then(Value::as_str) else {
                     continue;

@@ -21,8 +21,8 @@ use interprocess::local_socket::tokio::{prelude::*, Listener, Stream};
 use serde::{de::DeserializeOwned, Serialize};
 use spec_kitty_protocol::envelope::EventEnvelope;
 use spec_kitty_protocol::ipc::{
-    self, AuthStatus, Compat, ConnectionStatus, DaemonStatus, ErrorKind, FrameError, Hello,
-    HelloReply, Request, Response, SyncSummary, Welcome, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+    self, Compat, DaemonStatus, ErrorKind, FrameError, Hello, HelloReply, Request, Response,
+    SyncSummary, Welcome, PROTOCOL_MAJOR, PROTOCOL_MINOR,
 };
 use spec_kitty_protocol::Paths;
 use std::path::PathBuf;
@@ -55,6 +55,8 @@ pub struct Shared {
     pub active: AtomicUsize,
     pub last_activity: Mutex<Instant>,
     pub refused_peers: AtomicUsize,
+    /// The SaaS transport task (status, SyncNow, Reload).
+    pub transport: crate::transport::Handle,
 }
 
 impl Shared {
@@ -125,9 +127,12 @@ pub async fn accept_loop(
             _ = ticker.tick() => {
                 if let Some(idle) = idle_exit {
                     let quiet = shared.last_activity.lock().expect("activity lock").elapsed();
-                    if shared.active.load(Ordering::SeqCst) == 0 && quiet >= idle {
-                        // No transport yet: nothing can be in flight, so
-                        // "idle" is "no client for the whole timeout".
+                    if shared.active.load(Ordering::SeqCst) == 0
+                        && quiet >= idle
+                        && !shared.transport.busy()
+                    {
+                        // Idle: no client for the whole timeout, and
+                        // nothing the transport could still send.
                         return format!("idle for {}s", quiet.as_secs());
                     }
                 }
@@ -363,20 +368,11 @@ async fn handle(req: Request, shared: &Shared) -> Response {
                 message,
             },
         },
-        Request::SyncNow { .. } => {
-            let _ = shared.writer.run(|_| ()).await; // barrier, as in status()
-            let (remaining, held) = match read_counts(shared, 0).await {
-                Ok(c) => (c.queue_depth, c.held),
-                Err(_) => (0, 0),
-            };
-            let summary = SyncSummary {
-                remaining,
-                held,
-                stopped_reason: Some(
-                    "this spec-kitty-syncd has no SaaS transport yet; events stay queued".into(),
-                ),
-                ..SyncSummary::default()
-            };
+        Request::SyncNow { wait } => {
+            let summary: SyncSummary = shared
+                .transport
+                .sync_now(&shared.paths, &shared.writer, wait)
+                .await;
             Response::Synced {
                 json: serde_json::to_string(&summary).expect("summary serialises"),
             }
@@ -398,6 +394,7 @@ async fn handle(req: Request, shared: &Shared) -> Response {
             let login = config::read_login(&shared.paths);
             let team = login.team_slug();
             *shared.login.lock().expect("login lock") = login;
+            shared.transport.reload();
             let t = team.clone();
             match shared.writer.run(move |s| s.stamp.team_slug = t).await {
                 Ok(()) => {
@@ -497,7 +494,7 @@ pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
     let spool_backlog = tokio::task::spawn_blocking(move || spool::backlog(&paths))
         .await
         .unwrap_or(0);
-    let login = shared.login.lock().expect("login lock").clone();
+    let (connection, auth) = shared.transport.status();
     Ok(DaemonStatus {
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -516,18 +513,7 @@ pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
         parked: counts.parked,
         parked_total: counts.parked_total,
         spool_backlog,
-        connection: ConnectionStatus {
-            state: "offline".into(),
-            reason: Some("no SaaS transport in this build yet; events stay queued".into()),
-            last_error: None,
-            server_url: login.server_url.clone(),
-            next_retry_secs: None,
-        },
-        auth: AuthStatus {
-            logged_in: login.has_tokens,
-            username: login.username.clone(),
-            team_slug: login.team_slug.clone(),
-            hint: (!login.has_tokens).then(|| "run spec-kitty auth login".to_string()),
-        },
+        connection,
+        auth,
     })
 }

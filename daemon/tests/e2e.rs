@@ -52,12 +52,12 @@ fn emit_is_durable_and_shows_in_status() {
     assert!(!s.auth.logged_in);
     assert_eq!(s.socket, home.paths.socket().display().to_string());
 
-    // SyncNow says honestly that nothing can be sent yet.
+    // SyncNow says honestly that nothing can be sent while logged out.
     match c.request(&Request::SyncNow { wait: true }).unwrap() {
         Response::Synced { json } => {
             let sum: SyncSummary = serde_json::from_str(&json).unwrap();
             assert_eq!(sum.remaining, 1);
-            assert!(sum.stopped_reason.unwrap().contains("transport"));
+            assert!(sum.stopped_reason.unwrap().contains("not logged in"));
         }
         other => panic!("{other:?}"),
     }

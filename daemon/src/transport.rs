@@ -1,0 +1,863 @@
+//! The one connection to the SaaS: real time over a WebSocket, backlogs
+//! and reconciliation over the batch endpoint, token refresh.
+//!
+//! One task, one loop: `offline` (not logged in, or the session ended) →
+//! `connecting` (refresh if due, batch the backlog, ws-token, WebSocket
+//! upgrade, snapshot) → `connected` (send each pending event in `seq` order
+//! as one text frame, marked in flight; acks and errors applied to the store
+//! in one transaction per group) → on any failure `backoff`
+//! (`min(0.5 s·2^n, 30 s)`, jitter, reset after a delivery), never a busy loop.
+//!
+//! Why an event leaves the queue only on a server answer: a WebSocket send
+//! proves nothing (the 2.x SaaS never acks). In-flight events that got no
+//! ack within [`ACK_GRACE`] are reconciled through the batch endpoint, where
+//! `duplicate` confirms the WebSocket delivery. A dropped socket puts every
+//! in-flight event back to pending; the server deduplicates by `event_id`,
+//! so "at least once" on the wire is "exactly once" at the server.
+//!
+//! Tokens live only in this task's memory and in the credentials file. The
+//! daemon alone refreshes them, under the machine-wide lock, re-reading the
+//! file first (another process may have refreshed or logged in). A refresh
+//! answered 401 ends the session: nothing more is sent, every event stays
+//! queued, status says "run spec-kitty auth login".
+
+use crate::saas::{self, SaasError, BATCH_MAX};
+use crate::store::{Outcome, QueuedEvent};
+use crate::writer::Writer;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use spec_kitty_protocol::credentials::{self, Credentials};
+use spec_kitty_protocol::ipc::{AuthStatus, ConnectionStatus, SyncSummary};
+use spec_kitty_protocol::Paths;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Message};
+
+/// Rejections an event gets before it is parked.
+pub const MAX_ATTEMPTS: u64 = 3;
+/// Events in flight on the WebSocket at once.
+const WINDOW: usize = 500;
+/// Pending events at or above which a fill goes by batch, not WebSocket.
+const BACKLOG_THRESHOLD: usize = 200;
+/// How long an in-flight event waits for an ack before the batch endpoint
+/// is asked about it (servers that never ack).
+pub const ACK_GRACE: Duration = Duration::from_millis(1500);
+/// Refresh the access token when it expires within this.
+const REFRESH_AHEAD: Duration = Duration::from_secs(60);
+/// Longest backoff.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Bound on connecting (TCP + TLS + upgrade + snapshot).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `min(0.5 s · 2^n, 30 s)` with ±20 % jitter; `n` counts failures since
+/// the last success (starting at 0).
+pub fn backoff_delay(n: u32) -> Duration {
+    let base = Duration::from_millis(500)
+        .saturating_mul(1u32 << n.min(16))
+        .min(BACKOFF_MAX);
+    let jitter = 0.8 + fastrand::f64() * 0.4;
+    base.mul_f64(jitter).min(BACKOFF_MAX)
+}
+
+/// What status shows of the transport (shared with the IPC server).
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub connection: ConnectionStatus,
+    pub auth: AuthStatus,
+    pub next_retry_at: Option<Instant>,
+    /// Events confirmed delivered / duplicate since start.
+    pub delivered: u64,
+    pub duplicates: u64,
+    /// Bumped each time the transport enters backoff or offline (SyncNow
+    /// waits for "it tried and stopped").
+    pub stops: u64,
+    /// Logged in with events still to send: keeps an auto-spawned daemon
+    /// from idle-exiting.
+    pub busy: bool,
+}
+
+enum Ctl {
+    Reload,
+    Kick,
+}
+
+/// The IPC server's handle on the transport task.
+#[derive(Clone)]
+pub struct Handle {
+    live: Arc<Mutex<Live>>,
+    ctl: mpsc::UnboundedSender<Ctl>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("transport::Handle")
+    }
+}
+
+impl Handle {
+    /// Status of the connection and the login.
+    pub fn status(&self) -> (ConnectionStatus, AuthStatus) {
+        let l = self.live.lock().expect("live lock");
+        let mut c = l.connection.clone();
+        c.next_retry_secs = l
+            .next_retry_at
+            .map(|t| t.saturating_duration_since(Instant::now()).as_secs());
+        (c, l.auth.clone())
+    }
+
+    /// Credentials changed (login/logout/SIGHUP): reconnect with them.
+    pub fn reload(&self) {
+        let _ = self.ctl.send(Ctl::Reload);
+    }
+
+    /// Whether an idle exit would strand sendable events.
+    pub fn busy(&self) -> bool {
+        self.live.lock().expect("live lock").busy
+    }
+
+    /// `spec-kitty sync now`: retry at once (skipping backoff); with `wait`,
+    /// answer when the queue is drained or sending stopped.
+    pub async fn sync_now(&self, paths: &Paths, writer: &Writer, wait: bool) -> SyncSummary {
+        // Barrier: emits sent before this request are committed first.
+        let _ = writer.run(|_| ()).await;
+        let (d0, u0, stops0) = {
+            let l = self.live.lock().expect("live lock");
+            (l.delivered, l.duplicates, l.stops)
+        };
+        let parked0 = read_counts(paths, 0).await.map_or(0, |c| c.parked_total);
+        let _ = self.ctl.send(Ctl::Kick);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut stopped_reason = None;
+        if wait {
+            // Let the kick be seen before judging the state.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            loop {
+                let depth = read_counts(paths, 0).await.map_or(0, |c| c.queue_depth);
+                if depth == 0 {
+                    break;
+                }
+                {
+                    let l = self.live.lock().expect("live lock");
+                    let st = l.connection.state.as_str();
+                    if st == "offline" || (st == "backoff" && l.stops > stops0) {
+                        stopped_reason = l
+                            .connection
+                            .last_error
+                            .clone()
+                            .or_else(|| l.connection.reason.clone());
+                        break;
+                    }
+                }
+                if Instant::now() >= deadline {
+                    stopped_reason = Some("gave up waiting after 600 s".into());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        } else {
+            let l = self.live.lock().expect("live lock");
+            if l.connection.state == "offline" {
+                stopped_reason = l.connection.reason.clone();
+            }
+        }
+        let counts = read_counts(paths, 1000).await;
+        let l = self.live.lock().expect("live lock");
+        let mut summary = SyncSummary {
+            synced: l.delivered - d0,
+            duplicates: l.duplicates - u0,
+            stopped_reason,
+            ..SyncSummary::default()
+        };
+        if let Some(c) = counts {
+            summary.remaining = c.queue_depth;
+            summary.held = c.held;
+            let new_parked = c.parked_total.saturating_sub(parked0) as usize;
+            // The newest parked events are the ones this sync parked.
+            summary.rejected = c.parked.into_iter().rev().take(new_parked).collect();
+            summary.rejected.reverse();
+        }
+        summary
+    }
+}
+
+/// Queue counts through a read-only connection (never blocks emits).
+async fn read_counts(paths: &Paths, parked_limit: usize) -> Option<crate::store::StoreCounts> {
+    let path = paths.store();
+    tokio::task::spawn_blocking(move || {
+        let conn = crate::store::open_read_only(&path).ok()?;
+        crate::store::counts(&conn, parked_limit).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Starts the transport task. It ends when `shutdown` becomes `Some`,
+/// after putting in-flight events back to pending.
+pub fn spawn(
+    paths: Paths,
+    writer: Writer,
+    shutdown: watch::Receiver<Option<String>>,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    let live = Arc::new(Mutex::new(Live::default()));
+    let (ctl, rx) = mpsc::unbounded_channel();
+    let handle = Handle {
+        live: live.clone(),
+        ctl,
+    };
+    let task = tokio::spawn(async move {
+        let mut t = Transport {
+            paths,
+            writer,
+            live,
+            ctl: rx,
+            shutdown,
+            creds: Credentials::default(),
+            session_over: None,
+            agent: saas::agent(),
+            failures: 0,
+            last_refresh: None,
+        };
+        t.run().await;
+        let _ = t.writer.run(|s| s.requeue_in_flight()).await;
+    });
+    (handle, task)
+}
+
+/// Why a session ended.
+enum End {
+    Shutdown,
+    Reload,
+    /// The refresh token was refused: logged out until the next login.
+    SessionOver(String),
+    /// Anything transient: back off and retry.
+    Failed(String),
+}
+
+struct Transport {
+    paths: Paths,
+    writer: Writer,
+    live: Arc<Mutex<Live>>,
+    ctl: mpsc::UnboundedReceiver<Ctl>,
+    shutdown: watch::Receiver<Option<String>>,
+    creds: Credentials,
+    /// Set when the refresh token was refused for these credentials.
+    session_over: Option<String>,
+    agent: ureq::Agent,
+    failures: u32,
+    last_refresh: Option<Instant>,
+}
+
+impl Transport {
+    fn set(&self, state: &str, reason: Option<String>, error: Option<String>) {
+        let mut l = self.live.lock().expect("live lock");
+        if (state == "backoff" || state == "offline") && l.connection.state != state {
+            l.stops += 1;
+        }
+        l.connection.state = state.to_string();
+        l.connection.reason = reason;
+        if error.is_some() || state == "connected" {
+            l.connection.last_error = error;
+        }
+        l.connection.server_url = self.creds.server_url.clone();
+        if state != "backoff" {
+            l.next_retry_at = None;
+        }
+        let logged_in = self.creds.logged_in() && self.session_over.is_none();
+        l.auth = AuthStatus {
+            logged_in,
+            username: self.creds.username.clone(),
+            team_slug: self.creds.team_slug.clone(),
+            hint: (!logged_in).then(|| {
+                self.session_over
+                    .as_ref()
+                    .map(|r| format!("{r}; run spec-kitty auth login"))
+                    .unwrap_or_else(|| "run spec-kitty auth login".to_string())
+            }),
+        };
+        if !logged_in {
+            l.busy = false;
+        }
+    }
+
+    fn delivered(&self, delivered: u64, duplicates: u64) {
+        let mut l = self.live.lock().expect("live lock");
+        l.delivered += delivered;
+        l.duplicates += duplicates;
+    }
+
+    fn set_busy(&self, busy: bool) {
+        self.live.lock().expect("live lock").busy = busy;
+    }
+
+    fn reload_creds(&mut self) {
+        self.creds = match credentials::read(&self.paths) {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("{e}; treating as logged out");
+                Credentials::default()
+            }
+        };
+        self.session_over = None;
+        self.failures = 0;
+    }
+
+    fn base(&self) -> String {
+        self.creds
+            .server_url
+            .clone()
+            .unwrap_or_else(|| "https://spec-kitty-dev.fly.dev".to_string())
+    }
+
+    async fn run(&mut self) {
+        self.reload_creds();
+        loop {
+            if self.shutdown.borrow().is_some() {
+                return;
+            }
+            let offline_reason = if !self.creds.logged_in() {
+                Some("not logged in; events stay queued".to_string())
+            } else if let Some(r) = &self.session_over {
+                Some(format!("{r}; events stay queued"))
+            } else {
+                credentials::check_server_url(&self.base(), self.creds.insecure).err()
+            };
+            if let Some(reason) = offline_reason {
+                self.set("offline", Some(reason), None);
+                match self.wait(None).await {
+                    Wake::Shutdown => return,
+                    Wake::Reload => self.reload_creds(),
+                    Wake::Kick | Wake::Timer => {}
+                }
+                continue;
+            }
+            self.set("connecting", Some(format!("to {}", self.base())), None);
+            match self.session().await {
+                End::Shutdown => return,
+                End::Reload => self.reload_creds(),
+                End::SessionOver(reason) => {
+                    tracing::warn!("{reason}: not sending until the next login");
+                    self.session_over = Some(reason);
+                }
+                End::Failed(error) => {
+                    let _ = self.writer.run(|s| s.requeue_in_flight()).await;
+                    let delay = backoff_delay(self.failures);
+                    self.failures = self.failures.saturating_add(1);
+                    tracing::info!(
+                        "transport: {error}; retrying in {:.1} s",
+                        delay.as_secs_f64()
+                    );
+                    self.set(
+                        "backoff",
+                        Some(format!("retrying in {:.1} s", delay.as_secs_f64())),
+                        Some(error),
+                    );
+                    self.live.lock().expect("live lock").next_retry_at =
+                        Some(Instant::now() + delay);
+                    match self.wait(Some(delay)).await {
+                        Wake::Shutdown => return,
+                        Wake::Reload => self.reload_creds(),
+                        Wake::Kick | Wake::Timer => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for a control message, shutdown, or `timeout`.
+    async fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(86_400 * 365)));
+        tokio::select! {
+            _ = self.shutdown.changed() => Wake::Shutdown,
+            c = self.ctl.recv() => match c {
+                Some(Ctl::Reload) => Wake::Reload,
+                Some(Ctl::Kick) => Wake::Kick,
+                None => Wake::Shutdown,
+            },
+            _ = sleep => Wake::Timer,
+        }
+    }
+
+    /// Runs a blocking SaaS call off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ureq::Agent) -> T + Send + 'static,
+    ) -> T {
+        let agent = self.agent.clone();
+        tokio::task::spawn_blocking(move || f(&agent))
+            .await
+            .expect("SaaS call panicked")
+    }
+
+    /// Refreshes the tokens (forced, or when the access token expires soon).
+    async fn refresh(&mut self, force: bool) -> Result<(), End> {
+        let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+        let due = self.creds.access.is_none()
+            || self
+                .creds
+                .access_expires_at
+                .is_some_and(|t| t - now < REFRESH_AHEAD.as_micros() as i64);
+        // A server issuing very short lifetimes must not make us refresh in
+        // a loop: proactive refreshes are at least 5 s apart.
+        let recent = self
+            .last_refresh
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(5));
+        if !force && (!due || recent) {
+            return Ok(());
+        }
+        let paths = self.paths.clone();
+        let used = self.creds.refresh.clone();
+        let base = self.base();
+        let r = self
+            .blocking(move |agent| refresh_locked(&paths, agent, &base, used.as_deref()))
+            .await;
+        self.last_refresh = Some(Instant::now());
+        match r {
+            Ok(c) => {
+                let team_changed = c.team_slug != self.creds.team_slug;
+                self.creds = c;
+                if team_changed {
+                    let team = self.creds.team_slug_or_local();
+                    let _ = self.writer.run(move |s| s.stamp.team_slug = team).await;
+                }
+                Ok(())
+            }
+            Err(RefreshError::SessionOver(r)) => Err(End::SessionOver(r)),
+            Err(RefreshError::Transient(e)) => Err(End::Failed(e)),
+        }
+    }
+
+    /// A call that needs the access token: 401 → refresh and retry once.
+    async fn with_access<T: Send + 'static>(
+        &mut self,
+        f: impl Fn(&ureq::Agent, &str, &str) -> Result<T, SaasError> + Send + Sync + Clone + 'static,
+    ) -> Result<T, End> {
+        self.refresh(false).await?;
+        for attempt in 0..2 {
+            let access = self.creds.access.clone().unwrap_or_default();
+            let base = self.base();
+            let g = f.clone();
+            match self.blocking(move |a| g(a, &base, &access)).await {
+                Ok(v) => return Ok(v),
+                Err(SaasError::Unauthorized { .. }) if attempt == 0 => {
+                    tracing::info!("access token refused (401); refreshing");
+                    self.refresh(true).await?;
+                }
+                Err(e) => return Err(End::Failed(e.to_string())),
+            }
+        }
+        Err(End::Failed("unauthorized after a token refresh".into()))
+    }
+
+    /// Uploads `events` through the batch endpoint and applies the results
+    /// in one transaction.
+    async fn upload(&mut self, events: Vec<(String, String)>) -> Result<(), End> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = Arc::new(events);
+        let ev = events.clone();
+        let results = self
+            .with_access(move |a, base, access| saas::batch(a, base, access, &ev))
+            .await?;
+        self.apply(results).await
+    }
+
+    async fn apply(&mut self, results: Vec<(String, Outcome)>) -> Result<(), End> {
+        let sum = self
+            .writer
+            .run(move |s| s.apply_results(&results, MAX_ATTEMPTS))
+            .await
+            .map_err(|_| End::Shutdown)?
+            .map_err(|e| End::Failed(e.to_string()))?;
+        if sum.parked > 0 {
+            tracing::warn!("{} event(s) rejected by the server and parked", sum.parked);
+        }
+        if sum.delivered + sum.duplicates > 0 {
+            self.failures = 0;
+            self.delivered(sum.delivered, sum.duplicates);
+        }
+        Ok(())
+    }
+
+    async fn pending(&self, limit: usize) -> Result<Vec<QueuedEvent>, End> {
+        self.writer
+            .run(move |s| s.pending_batch(0, limit))
+            .await
+            .map_err(|_| End::Shutdown)?
+            .map_err(|e| End::Failed(e.to_string()))
+    }
+
+    /// Sends the whole backlog by batch. Returns once fewer than a full
+    /// batch remained.
+    async fn drain_by_batch(&mut self) -> Result<(), End> {
+        loop {
+            if self.shutdown.borrow().is_some() {
+                return Err(End::Shutdown);
+            }
+            let batch = self.pending(BATCH_MAX).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.set_busy(true);
+            let full = batch.len() == BATCH_MAX;
+            let events = batch
+                .into_iter()
+                .map(|e| (e.event_id, e.envelope))
+                .collect();
+            self.upload(events).await?;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn session(&mut self) -> End {
+        match self.session_inner().await {
+            Ok(end) | Err(end) => end,
+        }
+    }
+
+    async fn session_inner(&mut self) -> Result<End, End> {
+        self.refresh(false).await?;
+        self.drain_by_batch().await?;
+        let ws_token = self.with_access(saas::ws_token).await?;
+        let ws_url = ws_url(&self.base()).map_err(End::Failed)?;
+        let mut req = ws_url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| End::Failed(format!("bad WebSocket URL {ws_url}: {e}")))?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {ws_token}"))
+            .map_err(|_| End::Failed("the ws-token is not a valid header value".into()))?;
+        req.headers_mut().insert("Authorization", bearer);
+        let (mut ws, _) = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async(req),
+        )
+        .await
+        {
+            Err(_) => return Err(End::Failed("WebSocket connect timed out".into())),
+            Ok(Err(e)) => return Err(End::Failed(format!("WebSocket connect: {e}"))),
+            Ok(Ok(s)) => s,
+        };
+        // The snapshot comes first; nothing else is expected before it.
+        match tokio::time::timeout(CONNECT_TIMEOUT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                tracing::info!(
+                    "connected to {ws_url}: snapshot of {} project(s) for team {}",
+                    v["projects"].as_array().map_or(0, Vec::len),
+                    v["team_slug"].as_str().unwrap_or("?")
+                );
+            }
+            Ok(Some(Ok(other))) => {
+                tracing::info!("connected; first frame was not a snapshot: {other:?}")
+            }
+            Ok(Some(Err(e))) => return Err(End::Failed(format!("WebSocket: {e}"))),
+            Ok(None) => return Err(End::Failed("WebSocket closed before the snapshot".into())),
+            Err(_) => return Err(End::Failed("no snapshot within 10 s".into())),
+        }
+        self.set("connected", Some(format!("WebSocket {ws_url}")), None);
+        let end = self.connected(&mut ws).await;
+        // Close politely where we can; a dead socket just errors.
+        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+        end
+    }
+
+    async fn connected(
+        &mut self,
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> Result<End, End> {
+        let mut commits = self.writer.commits();
+        commits.mark_changed(); // fill once at start
+        let mut in_flight: HashMap<String, (Instant, String)> = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fill = true;
+        loop {
+            if fill {
+                fill = false;
+                let room = WINDOW.saturating_sub(in_flight.len());
+                if room > 0 {
+                    let batch = self
+                        .pending(BATCH_MAX.min(room.max(BACKLOG_THRESHOLD)))
+                        .await?;
+                    if batch.len() >= BACKLOG_THRESHOLD {
+                        // A backlog: one request beats hundreds of frames.
+                        self.set_busy(true);
+                        let events = batch
+                            .into_iter()
+                            .map(|e| (e.event_id, e.envelope))
+                            .collect();
+                        self.upload(events).await?;
+                        fill = true;
+                        continue;
+                    }
+                    let batch: Vec<_> = batch.into_iter().take(room).collect();
+                    if !batch.is_empty() {
+                        let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+                        self.writer
+                            .run(move |s| s.mark_in_flight(&seqs))
+                            .await
+                            .map_err(|_| End::Shutdown)?
+                            .map_err(|e| End::Failed(e.to_string()))?;
+                        let now = Instant::now();
+                        for e in batch {
+                            ws.feed(Message::text(e.envelope.clone()))
+                                .await
+                                .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
+                            in_flight.insert(e.event_id, (now, e.envelope));
+                        }
+                        ws.flush()
+                            .await
+                            .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
+                    }
+                }
+                self.set_busy(!in_flight.is_empty());
+            }
+            tokio::select! {
+                _ = self.shutdown.changed() => return Ok(End::Shutdown),
+                c = self.ctl.recv() => match c {
+                    Some(Ctl::Reload) | None => return Ok(End::Reload),
+                    Some(Ctl::Kick) => fill = true,
+                },
+                r = commits.changed() => {
+                    if r.is_err() { return Ok(End::Shutdown); }
+                    fill = true;
+                }
+                _ = tick.tick() => {
+                    self.refresh(false).await?;
+                    // Servers that never ack: ask the batch endpoint.
+                    let stale: Vec<(String, String)> = in_flight
+                        .iter()
+                        .filter(|(_, (at, _))| at.elapsed() >= ACK_GRACE)
+                        .take(BATCH_MAX)
+                        .map(|(id, (_, env))| (id.clone(), env.clone()))
+                        .collect();
+                    if !stale.is_empty() {
+                        tracing::debug!("reconciling {} unacked event(s) by batch", stale.len());
+                        for (id, _) in &stale {
+                            in_flight.remove(id);
+                        }
+                        self.upload(stale).await?;
+                        fill = true;
+                    }
+                }
+                msg = ws.next() => {
+                    let mut results = Vec::new();
+                    let mut next = Some(msg);
+                    // Take every frame already here, then one transaction.
+                    while let Some(msg) = next {
+                        match msg {
+                            None => return Err(End::Failed("the server closed the WebSocket".into())),
+                            Some(Err(e)) => return Err(End::Failed(format!("WebSocket: {e}"))),
+                            Some(Ok(Message::Close(f))) => {
+                                return Err(End::Failed(format!(
+                                    "the server closed the WebSocket{}",
+                                    f.map(|f| format!(" ({} {})", f.code, f.reason)).unwrap_or_default()
+                                )))
+                            }
+                            Some(Ok(Message::Text(t))) => {
+                                if let Some(reply) = self.on_frame(t.as_str(), &mut in_flight, &mut results) {
+                                    ws.send(Message::text(reply))
+                                        .await
+                                        .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
+                                }
+                            }
+                            Some(Ok(_)) => {} // protocol pings are answered by tungstenite
+                        }
+                        next = ws.next().now_or_never();
+                    }
+                    if !results.is_empty() {
+                        self.apply(results).await?;
+                        fill = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one text frame from the server; returns a reply to send.
+    fn on_frame(
+        &self,
+        text: &str,
+        in_flight: &mut HashMap<String, (Instant, String)>,
+        results: &mut Vec<(String, Outcome)>,
+    ) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let id = v
+            .get("event_id")
+            .and_then(|x| x.as_str())
+            .map(str::to_string);
+        match v.get("type").and_then(|x| x.as_str()) {
+            Some("ping") => {
+                let ts = v.get("timestamp").cloned().unwrap_or_default();
+                return Some(serde_json::json!({"type": "pong", "timestamp": ts}).to_string());
+            }
+            Some("ack") => {
+                let id = id?;
+                in_flight.remove(&id);
+                let o = match v.get("status").and_then(|x| x.as_str()) {
+                    Some("duplicate") => Outcome::Duplicate,
+                    _ => Outcome::Delivered,
+                };
+                results.push((id, o));
+            }
+            Some("error") => {
+                let reason = v
+                    .get("error")
+                    .or_else(|| v.get("message"))
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("rejected by the server")
+                    .to_string();
+                let Some(id) = id else {
+                    tracing::warn!("server error without event_id: {reason}");
+                    return None;
+                };
+                in_flight.remove(&id);
+                let o = if v.get("status").and_then(|x| x.as_str()) == Some("rejected") {
+                    Outcome::Rejected(reason)
+                } else {
+                    Outcome::Retry(reason)
+                };
+                results.push((id, o));
+            }
+            Some("snapshot") => {}
+            other => tracing::debug!("ignored server frame of type {other:?}"),
+        }
+        None
+    }
+}
+
+enum Wake {
+    Shutdown,
+    Reload,
+    Kick,
+    Timer,
+}
+
+/// `https://h/...` → `wss://h/ws/v1/events/`; `http` → `ws` (loopback or
+/// `--insecure` only: checked before we get here).
+pub fn ws_url(base: &str) -> Result<String, String> {
+    let base = base.trim_end_matches('/');
+    let rest = if let Some(r) = base.strip_prefix("https://") {
+        format!("wss://{r}")
+    } else if let Some(r) = base.strip_prefix("http://") {
+        format!("ws://{r}")
+    } else {
+        return Err(format!("server URL {base:?} is not http(s)"));
+    };
+    Ok(format!("{rest}/ws/v1/events/"))
+}
+
+enum RefreshError {
+    SessionOver(String),
+    Transient(String),
+}
+
+/// Refresh under the machine-wide lock. Re-reads the file first: when it
+/// holds a refresh token other than the one we used, another process
+/// refreshed (or the user logged in again) — take that instead of spending
+/// a rotated token. Writes rotated tokens back atomically. A 401 ends the
+/// session: the tokens are removed from the file (user and server kept).
+fn refresh_locked(
+    paths: &Paths,
+    agent: &ureq::Agent,
+    base: &str,
+    used: Option<&str>,
+) -> Result<Credentials, RefreshError> {
+    let _lock = credentials::lock(paths, Duration::from_secs(10))
+        .map_err(|e| RefreshError::Transient(e.to_string()))?;
+    let cur = credentials::read(paths)
+        .map_err(|e| RefreshError::Transient(e.to_string()))?
+        .unwrap_or_default();
+    let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    if cur.refresh.is_some() && cur.refresh.as_deref() != used {
+        let fresh = cur
+            .access_expires_at
+            .is_some_and(|t| t - now >= REFRESH_AHEAD.as_micros() as i64);
+        if fresh {
+            tracing::info!("credentials were refreshed by another process; using them");
+            return Ok(cur);
+        }
+    }
+    let Some(refresh) = cur.refresh.clone() else {
+        return Err(RefreshError::SessionOver("not logged in".into()));
+    };
+    if cur.refresh_expires_at.is_some_and(|t| t <= now) {
+        end_session(paths, &cur);
+        return Err(RefreshError::SessionOver("the session expired".into()));
+    }
+    let base = cur.server_url.clone().unwrap_or_else(|| base.to_string());
+    match saas::refresh(agent, &base, &refresh) {
+        Ok(t) => {
+            let mut next = cur.clone();
+            next.access = Some(t.access);
+            next.refresh = Some(t.refresh);
+            next.access_expires_at = Some(now + t.access_lifetime as i64 * 1_000_000);
+            next.refresh_expires_at = Some(now + t.refresh_lifetime as i64 * 1_000_000);
+            if t.team_slug.is_some() {
+                next.team_slug = t.team_slug;
+            }
+            credentials::write(paths, &next).map_err(|e| {
+                // The rotated token is only in memory now; keep using it.
+                tracing::error!("{e}: the refreshed tokens could not be saved");
+                RefreshError::Transient(e.to_string())
+            })?;
+            tracing::info!("access token refreshed");
+            Ok(next)
+        }
+        Err(SaasError::Unauthorized { .. }) => {
+            end_session(paths, &cur);
+            Err(RefreshError::SessionOver(
+                "the server ended the session (refresh refused)".into(),
+            ))
+        }
+        Err(e) => Err(RefreshError::Transient(e.to_string())),
+    }
+}
+
+/// Removes the tokens from the file (the user and server stay, so status
+/// can say who should log in again).
+fn end_session(paths: &Paths, cur: &Credentials) {
+    let mut next = cur.clone();
+    next.access = None;
+    next.refresh = None;
+    next.access_expires_at = None;
+    next.refresh_expires_at = None;
+    if let Err(e) = credentials::write(paths, &next) {
+        tracing::warn!("{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        for n in 0..40 {
+            let d = backoff_delay(n);
+            let nominal = (0.5 * 2f64.powi(n.min(16) as i32)).min(30.0);
+            assert!(d.as_secs_f64() <= 30.0, "capped: {d:?}");
+            assert!(d.as_secs_f64() >= nominal * 0.8 - 1e-9, "{n}: {d:?}");
+        }
+        assert!(backoff_delay(0) < Duration::from_millis(700));
+    }
+
+    #[test]
+    fn ws_url_maps_schemes() {
+        assert_eq!(
+            ws_url("https://x.example/").ok().unwrap(),
+            "wss://x.example/ws/v1/events/"
+        );
+        assert_eq!(
+            ws_url("http://127.0.0.1:5").ok().unwrap(),
+            "ws://127.0.0.1:5/ws/v1/events/"
+        );
+        assert!(ws_url("ftp://x").is_err());
+    }
+}
