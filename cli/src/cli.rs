@@ -44,6 +44,9 @@ pub enum Command {
     /// Kanban board of a feature's work packages.
     #[command(after_help = EXIT_CODES_HELP)]
     Status(StatusArgs),
+    /// The per-user sync daemon: status, start, stop, restart, logs, service unit.
+    #[command(subcommand)]
+    Sync(crate::commands::sync::SyncCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(crate::commands::completions::CompletionsArgs),
     /// Write man pages (spec-kitty.1 and one per subcommand) into a directory.

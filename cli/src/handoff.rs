@@ -1,16 +1,37 @@
 //! Handing one event from this short-lived process to durable storage.
 //!
 //! Commands call [`deliver`] once per state change and never care how the
-//! event travels. Today the only path is the spool: one fsynced file per
+//! event travels. First choice: the daemon (connect → Hello → Emit →
+//! Accepted, starting it when absent and `sync.auto_start` allows; see
+//! [`crate::daemon_client`]). Fallback: the spool, one fsynced file per
 //! event under `$SPEC_KITTY_HOME/spool/`, which the daemon ingests at start
-//! and on request. The daemon path (connect → Hello → Emit → Accepted, spawn
-//! if absent, all within a budget) slots in front of the spool here, without
-//! touching any command.
+//! and on `IngestSpool`.
+//!
+//! The budget is per process, not per event: the first `deliver` starts a
+//! clock ([`daemon_client::HANDOFF_BUDGET`], 1.5 s, of which
+//! [`DAEMON_SHARE`] for the daemon path and the rest for spooling), the
+//! connection is reused for the command's later events, and once the daemon
+//! path failed every later event goes straight to the spool, so a command
+//! with ten events is never ten times slower. The reason is printed once,
+//! in one line on stderr; the command succeeds.
+//!
+//! `sync.auto_start: false` means "this project never starts the daemon":
+//! if one is already running (started by another project, a service unit or
+//! `spec-kitty sync start`) the event is handed to it, because the spool
+//! would reach that same daemon anyway, only later and out of clock order;
+//! if none runs, the event is spooled.
 
+use crate::daemon_client::{self, ClientError, Conn};
+use spec_kitty_protocol::ipc::{ErrorKind, Request, Response};
 use spec_kitty_protocol::{EventEnvelope, Paths};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Part of the budget the daemon path may use; the rest is for spooling.
+pub const DAEMON_SHARE: Duration = Duration::from_millis(1250);
 
 /// How the caller's project wants events handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +53,31 @@ pub enum Delivery {
 
 /// The event could not be made durable at all.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write event {event_id} to the spool at {path}: {source}")]
-pub struct DeliverError {
-    pub event_id: String,
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+pub enum DeliverError {
+    #[error("cannot write event {event_id} to the spool at {path}: {source}")]
+    Spool {
+        event_id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon said the envelope breaks the contract: a bug, not a
+    /// transient failure, so it is not spooled either.
+    #[error("the sync daemon refused event {event_id} as invalid: {message}")]
+    Invalid { event_id: String, message: String },
 }
+
+/// The daemon path's state for this process.
+struct Session {
+    deadline: Instant,
+    conn: Option<Conn>,
+    /// Why the daemon path is not used any more (set once).
+    failed: Option<String>,
+    /// The one-line reason was printed.
+    said: bool,
+}
+
+static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
 /// Makes `env` durable: through the daemon when one can take it, else in
 /// the spool.
@@ -47,16 +86,125 @@ pub fn deliver(
     env: &EventEnvelope,
     policy: Policy,
 ) -> Result<Delivery, DeliverError> {
-    let reason = if policy.auto_start {
-        "the sync daemon is not available yet"
-    } else {
-        "sync is opted out (sync.auto_start: false)"
-    };
+    let mut guard = SESSION.lock().unwrap_or_else(|p| p.into_inner());
+    let s = guard.get_or_insert_with(|| Session {
+        deadline: Instant::now() + DAEMON_SHARE,
+        conn: None,
+        failed: None,
+        said: false,
+    });
+    if s.failed.is_none() {
+        match via_daemon(s, paths, env, policy) {
+            Ok(d) => return Ok(d),
+            Err(Fail::Invalid(message)) => {
+                return Err(DeliverError::Invalid {
+                    event_id: env.event_id.clone(),
+                    message,
+                })
+            }
+            Err(Fail::Other(reason)) => s.failed = Some(reason),
+        }
+    }
+    let reason = s.failed.clone().unwrap_or_default();
     let path = spool(paths, env)?;
-    Ok(Delivery::Spooled {
-        path,
-        reason: reason.to_string(),
+    if !s.said {
+        s.said = true;
+        eprintln!(
+            "spec-kitty: event spooled to {}: {reason}",
+            paths.spool_dir().display()
+        );
+    }
+    // A daemon that is reachable but could not take the event directly
+    // (e.g. a storage error) is asked to pick the spool up now.
+    if let Some(conn) = s.conn.as_mut() {
+        let until = Instant::now() + (daemon_client::HANDOFF_BUDGET - DAEMON_SHARE) / 2;
+        if conn.call(Request::IngestSpool, until).is_err() {
+            s.conn = None;
+        }
+    }
+    Ok(Delivery::Spooled { path, reason })
+}
+
+enum Fail {
+    Invalid(String),
+    Other(String),
+}
+
+fn reason_for(e: &ClientError, policy: Policy) -> String {
+    match e {
+        ClientError::NotRunning if !policy.auto_start => {
+            "sync is opted out here (sync.auto_start: false) and no sync daemon is running".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether the spool holds an event file (cheap: one directory read, and
+/// usually the directory is empty or missing).
+fn spool_has_events(paths: &Paths) -> bool {
+    fs::read_dir(paths.spool_dir()).is_ok_and(|mut d| {
+        d.any(|e| {
+            e.ok().is_some_and(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                !n.starts_with('.') && n.ends_with(".json")
+            })
+        })
     })
+}
+
+fn via_daemon(
+    s: &mut Session,
+    paths: &Paths,
+    env: &EventEnvelope,
+    policy: Policy,
+) -> Result<Delivery, Fail> {
+    if s.conn.is_none() {
+        let conn = daemon_client::connect_or_spawn(paths, policy.auto_start, s.deadline)
+            .map_err(|e| Fail::Other(reason_for(&e, policy)))?;
+        s.conn = Some(conn);
+    }
+    let conn = s.conn.as_mut().expect("connected above");
+    let emit = Request::Emit {
+        envelope: env.to_json(),
+    };
+    // Events left in the spool by an earlier fallback go in first, in the
+    // same write, so they get the lower Lamport values.
+    let reqs = if spool_has_events(paths) {
+        vec![Request::IngestSpool, emit]
+    } else {
+        vec![emit]
+    };
+    let answers = match conn.call_many(&reqs, s.deadline) {
+        Ok(a) => a,
+        Err(e) => {
+            s.conn = None;
+            return Err(Fail::Other(e.to_string()));
+        }
+    };
+    match answers.into_iter().last() {
+        Some(Response::Accepted {
+            lamport_clock, seq, ..
+        }) => Ok(Delivery::Accepted { lamport_clock, seq }),
+        Some(Response::Error {
+            kind: ErrorKind::InvalidEnvelope,
+            message,
+        }) => Err(Fail::Invalid(message)),
+        Some(Response::Error { kind, message }) => {
+            if kind == ErrorKind::ShuttingDown {
+                s.conn = None;
+            }
+            Err(Fail::Other(format!(
+                "the sync daemon could not store it: {message}"
+            )))
+        }
+        other => {
+            s.conn = None;
+            Err(Fail::Other(format!(
+                "unexpected answer from the sync daemon: {other:?}"
+            )))
+        }
+    }
 }
 
 /// Writes `env` to `spool/<event_id>.json` atomically: a dot-prefixed temp
@@ -66,7 +214,7 @@ pub fn deliver(
 pub fn spool(paths: &Paths, env: &EventEnvelope) -> Result<PathBuf, DeliverError> {
     let dir = paths.spool_dir();
     let target = paths.spool_file(&env.event_id);
-    let err = |source| DeliverError {
+    let err = |source| DeliverError::Spool {
         event_id: env.event_id.clone(),
         path: target.clone(),
         source,

@@ -8,8 +8,8 @@
 //!   files (project root, `.kittify/config.yaml`, `kitty-specs/`, WP files);
 //! - [`gitmeta`]: branch/HEAD/origin read directly from `.git`;
 //! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
-//! - [`handoff`]: how one event leaves this process (spool today, daemon
-//!   next); owned by the daemon work;
+//! - [`handoff`]: how one event leaves this process (daemon, else spool);
+//! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
 //! - [`yamltext`], [`fsutil`], [`output`], [`error`]: helpers.
 //!
 //! Synchronous, no async runtime, no database: a lane change must finish in
@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod daemon_client;
 pub mod emit;
 pub mod error;
 pub mod feature;
@@ -55,6 +56,7 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => a.json,
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
+        Command::Sync(c) => c.json(),
         Command::Completions(_) | Command::Man(_) => false,
     };
     let out = Out::new(json);
@@ -72,6 +74,7 @@ pub fn run() -> i32 {
         }
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),
+        Command::Sync(c) => commands::sync::run(&out, c),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),
     };

@@ -9,6 +9,7 @@ pub mod init;
 pub mod move_task;
 pub mod specify;
 pub mod status;
+pub mod sync;
 pub mod tasks;
 
 use crate::emit::{self, Emitter};

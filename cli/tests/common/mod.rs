@@ -32,6 +32,10 @@ pub fn git_env(cmd: &mut Command, home: &Path) {
         .env("GIT_COMMITTER_NAME", "Test")
         .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
         .env("NO_COLOR", "1")
+        // These tests check files and the spool; the daemon hand-off is
+        // tested over both binaries in tests/. No binary → spool, and no
+        // daemon is left running after a test.
+        .env("SPEC_KITTY_SYNCD_BIN", "/nonexistent/spec-kitty-syncd")
         .env_remove("SPECIFY_FEATURE");
 }
 
