@@ -21,8 +21,13 @@ use std::io::{Read, Write};
 /// each other.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Bumped when a variant is added; a daemon serves clients whose minor is
-/// at most its own.
-pub const PROTOCOL_MINOR: u16 = 0;
+/// at most its own. The `skew-test-next-minor` feature (version-skew tests
+/// only) advertises one more, making a second, "newer" build.
+pub const PROTOCOL_MINOR: u16 = if cfg!(feature = "skew-test-next-minor") {
+    1
+} else {
+    0
+};
 /// Largest frame body either side accepts (1 MiB).
 pub const MAX_FRAME: usize = 1 << 20;
 
