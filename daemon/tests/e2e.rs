@@ -748,3 +748,19 @@ fn pipelined_requests_are_answered_in_order() {
     let ids: Vec<String> = rows(&home.paths).into_iter().map(|r| r.1).collect();
     assert_eq!(ids, envs.into_iter().map(|e| e.0).collect::<Vec<_>>());
 }
+
+#[test]
+fn second_signal_exits_at_once() {
+    let home = Home::new();
+    let mut d = home.start();
+    // A peer that never says Hello keeps the drain waiting (bounded by the
+    // drain deadline); the second SIGTERM must not wait for it.
+    let _stuck = UnixStream::connect(home.paths.socket()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    d.signal(libc::SIGTERM);
+    wait_until("the socket is gone (draining started)", || {
+        !home.paths.socket().exists()
+    });
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(130), "second signal: immediate exit");
+}
