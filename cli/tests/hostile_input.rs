@@ -1,4 +1,4 @@
-//! Hostile input for the CLI's two file readers/editors, as property tests
+//! Hostile input for the files the CLI reads and edits, as property tests
 //! on the stable toolchain (proptest):
 //!
 //! - **WP frontmatter** (`wpfile`): arbitrary bytes and YAML-ish text go
@@ -11,7 +11,9 @@
 //!   every other key kept; a corrupt one is preserved byte-for-byte as
 //!   `config.yaml.corrupt-<stamp>` and a fresh identity written; a second
 //!   run reads the same identity and writes nothing.
-//! - The same two through the **real binary** for fewer cases: exit status
+//! - `$SPEC_KITTY_HOME/credentials`: arbitrary bytes never block a lane
+//!   change and are never rewritten.
+//! - The same through the **real binary** for fewer cases: exit status
 //!   is never a panic, a failed command leaves the WP file byte-identical and
 //!   spools nothing, and a command never fails because of the config.
 //!
@@ -23,13 +25,14 @@
 //! Case counts are small so CI stays fast. Longer runs:
 //! `PROPTEST_CASES=20000 cargo test --release -p spec-kitty --test hostile_input`
 //! (the variable overrides every count here). proptest saves failing inputs
-//! under `cli/tests/proptest-regressions/`; commit them so they are re-run.
+//! in `cli/tests/proptest-regressions/hostile_input.txt`; commit that file so
+//! they are re-run first.
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use serde_json::Value;
 use spec_kitty::identity::{self, EnsureOpts, Source};
 use spec_kitty::project::Project;
@@ -47,6 +50,11 @@ fn cases(n: u32) -> Config {
         .unwrap_or(n);
     Config {
         cases: n,
+        // Failing inputs are saved here and re-run first on later runs.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/proptest-regressions/hostile_input.txt"
+        )))),
         // Failing inputs are saved next to this file and re-run first.
         source_file: Some(file!()),
         // Shrinking through process-spawning cases can take minutes; a
@@ -816,6 +824,76 @@ fn binary_commands_survive_any_config_and_keep_its_bytes() {
             // The next command changes nothing.
             prop_assert!(w.run(&["status"]).status.success());
             prop_assert_eq!(fs::read(&cfg).unwrap(), after);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn binary_commands_survive_any_credentials_file_and_never_rewrite_it() {
+    // `$SPEC_KITTY_HOME/credentials` (TOML, written by login): the CLI only
+    // reads `[user] team_slug` from it. Whatever it holds, a lane change
+    // works, the event's team is the file's (when it has a usable one) or
+    // `local`, and the file keeps its bytes.
+    let w = World::with_wps(1);
+    let cred = w.home.join("credentials");
+    let toml_ish = prop::collection::vec(
+        prop::sample::select(vec![
+            "[user]",
+            "team_slug = \"acme\"",
+            "team_slug = 42",
+            "team_slug = [\"a\"]",
+            "team_slug = \"\"",
+            "username = \"me\"",
+            "[tokens]",
+            "access = \"tok\"",
+            "refresh = \"tok",
+            "[server]",
+            "url = \"https://x.invalid\"",
+            "[user.team_slug]",
+            "user = 1",
+            "# c",
+            "",
+            "= =",
+            "[[user]]",
+        ]),
+        0..8,
+    )
+    .prop_map(|l| l.join("\n").into_bytes());
+    let bytes = prop_oneof![
+        3 => toml_ish,
+        1 => prop::collection::vec(any::<u8>(), 0..200),
+    ];
+    let mut runner = TestRunner::new(cases(32));
+    let lanes = ["doing", "planned"];
+    let n = Cell::new(0usize);
+    runner
+        .run(&bytes, |bytes| {
+            fs::write(&cred, &bytes).unwrap();
+            w.clear_spool();
+            let to = lanes[n.get() % 2];
+            n.set(n.get() + 1);
+            let o = w.run(&["agent", "tasks", "move-task", "WP01", "--to", to]);
+            prop_assert!(
+                o.status.success(),
+                "credentials blocked work: {}",
+                stderr(&o)
+            );
+            let evs = w.events();
+            prop_assert_eq!(evs.len(), 1);
+            let want = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .and_then(|t| {
+                    t.get("user")?
+                        .get("team_slug")?
+                        .as_str()
+                        .map(|s| s.trim().to_string())
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "local".into());
+            prop_assert_eq!(&evs[0].team_slug, &want);
+            prop_assert_eq!(fs::read(&cred).unwrap(), bytes, "credentials rewritten");
             Ok(())
         })
         .unwrap();
