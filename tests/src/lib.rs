@@ -7,6 +7,8 @@
 //! its own `HOME` and `SPEC_KITTY_HOME` in a temp dir, so tests run in
 //! parallel and never touch the real home.
 
+pub mod sync;
+
 use spec_kitty_protocol::Paths;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
