@@ -47,6 +47,9 @@ pub enum Command {
     /// The per-user sync daemon: status, start, stop, restart, logs, service unit.
     #[command(subcommand)]
     Sync(crate::commands::sync::SyncCommand),
+    /// Log in to the SaaS, log out, or show the login (never a token).
+    #[command(subcommand)]
+    Auth(crate::commands::auth::AuthCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(crate::commands::completions::CompletionsArgs),
     /// Write man pages (spec-kitty.1 and one per subcommand) into a directory.

@@ -99,6 +99,9 @@ impl Emitter {
                 .map_err(|e| CliError::io(e.to_string()))?;
             out.push(d);
         }
+        if !out.is_empty() {
+            crate::commands::auth::login_hint(&self.paths);
+        }
         Ok(out)
     }
 }

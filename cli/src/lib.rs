@@ -57,6 +57,7 @@ pub fn run() -> i32 {
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
         Command::Sync(c) => c.json(),
+        Command::Auth(c) => c.json(),
         Command::Completions(_) | Command::Man(_) => false,
     };
     let out = Out::new(json);
@@ -75,6 +76,7 @@ pub fn run() -> i32 {
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),
         Command::Sync(c) => commands::sync::run(&out, c),
+        Command::Auth(c) => commands::auth::run(&out, c),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),
     };

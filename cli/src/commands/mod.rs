@@ -2,6 +2,7 @@
 //! project starts from (project root, ensured identity, git facts, emitter).
 
 pub mod accept;
+pub mod auth;
 pub mod completions;
 pub mod history;
 pub mod implement;
@@ -10,6 +11,7 @@ pub mod move_task;
 pub mod specify;
 pub mod status;
 pub mod sync;
+pub mod sync_remote;
 pub mod tasks;
 
 use crate::emit::{self, Emitter};

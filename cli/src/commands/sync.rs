@@ -58,6 +58,10 @@ pub enum SyncCommand {
     /// Install, remove or inspect the per-user service unit (systemd --user on Linux, launchd on macOS).
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Send queued events to the SaaS now (`--wait`: until drained) and summarise.
+    Now(crate::commands::sync_remote::NowArgs),
+    /// Show or set the SaaS server URL ([sync] server_url in config.toml).
+    Server(crate::commands::sync_remote::ServerArgs),
 }
 
 impl SyncCommand {
@@ -67,6 +71,8 @@ impl SyncCommand {
             SyncCommand::Status(a) => a.json,
             SyncCommand::Start(a) | SyncCommand::Stop(a) | SyncCommand::Restart(a) => a.json,
             SyncCommand::Logs(_) => false,
+            SyncCommand::Now(a) => a.json,
+            SyncCommand::Server(a) => a.json,
             SyncCommand::Service(s) => match s {
                 ServiceCommand::Install(a) | ServiceCommand::Uninstall(a) => a.json,
                 ServiceCommand::Status(a) => a.json,
@@ -127,6 +133,8 @@ pub fn run(out: &Out, cmd: SyncCommand) -> Result<(), CliError> {
         SyncCommand::Service(ServiceCommand::Install(_)) => service_install(out, &paths),
         SyncCommand::Service(ServiceCommand::Uninstall(_)) => service_uninstall(out),
         SyncCommand::Service(ServiceCommand::Status(_)) => service_status(out),
+        SyncCommand::Now(a) => crate::commands::sync_remote::now(out, a),
+        SyncCommand::Server(a) => crate::commands::sync_remote::server(out, a),
     }
 }
 

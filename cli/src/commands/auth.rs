@@ -1,0 +1,397 @@
+//! `spec-kitty auth login | logout | status`: the login the daemon uses to
+//! reach the SaaS.
+//!
+//! The CLI only logs in and out; refreshing tokens is the daemon's job (one
+//! refresher per machine, so a rotating refresh token is never spent twice).
+//! Credentials go to `$SPEC_KITTY_HOME/credentials` in the Python CLI's
+//! layout ([`spec_kitty_protocol::credentials`]), written atomically with
+//! mode 0600 under the machine-wide lock; then a running daemon is told to
+//! reload. Tokens are never printed: not in status, not in errors.
+
+use crate::daemon_client::{self, ClientError};
+use crate::error::{CliError, Kind};
+use crate::output::Out;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use spec_kitty_protocol::credentials::{self, Credentials};
+use spec_kitty_protocol::ipc::{DaemonStatus, Request, Response};
+use spec_kitty_protocol::Paths;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+/// The SaaS used when nothing else says which.
+pub const DEFAULT_SERVER_URL: &str = "https://spec-kitty-dev.fly.dev";
+/// Environment variable that overrides `[sync] server_url`.
+pub const SERVER_URL_ENV: &str = "SPEC_KITTY_SERVER_URL";
+
+const AUTH_HELP: &str = "\
+Server URL: --server, else $SPEC_KITTY_SERVER_URL, else [sync] server_url in
+$SPEC_KITTY_HOME/config.toml (see `spec-kitty sync server`), else
+https://spec-kitty-dev.fly.dev. Plain http:// is refused unless the host is
+loopback (127.0.0.1, ::1, localhost) or --insecure is given.
+
+Exit codes:
+  0  success
+  1  the server could not be reached (network, TLS) or a file could not be written
+  2  usage error
+  4  invalid input (bad server URL, no username or password available)
+  5  the server refused the username or password";
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in to the SaaS; the sync daemon then sends events in real time.
+    #[command(after_help = AUTH_HELP)]
+    Login(LoginArgs),
+    /// Forget the login (events stay queued locally).
+    #[command(after_help = AUTH_HELP)]
+    Logout(JsonFlag),
+    /// Show who is logged in, to which server, and until when (never a token).
+    #[command(after_help = AUTH_HELP)]
+    Status(JsonFlag),
+}
+
+impl AuthCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            AuthCommand::Login(a) => a.json,
+            AuthCommand::Logout(a) | AuthCommand::Status(a) => a.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server base URL (e.g. https://spec-kitty-dev.fly.dev).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Username (prompted for on a terminal when absent).
+    #[arg(short = 'u', long = "username", value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the password from the first line of stdin (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Allow plain http:// to a host that is not loopback (tokens travel unencrypted).
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn paths() -> Result<Paths, CliError> {
+    Paths::from_env().map_err(|e| CliError::io(e.to_string()))
+}
+
+pub fn run(out: &Out, cmd: AuthCommand) -> Result<(), CliError> {
+    match cmd {
+        AuthCommand::Login(a) => login(out, a),
+        AuthCommand::Logout(a) => logout(out, a),
+        AuthCommand::Status(a) => status(out, a),
+    }
+}
+
+/// The server URL: `flag`, else env, else `[sync] server_url`, else the default.
+pub fn server_url(paths: &Paths, flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| {
+            std::env::var(SERVER_URL_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .or_else(|| configured_server_url(paths))
+        .unwrap_or_else(|| DEFAULT_SERVER_URL.to_string())
+        .trim()
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `[sync] server_url` of `config.toml`, if set.
+pub fn configured_server_url(paths: &Paths) -> Option<String> {
+    let text = std::fs::read_to_string(paths.config_toml()).ok()?;
+    let doc: toml::Table = text.parse().ok()?;
+    doc.get("sync")?
+        .get("server_url")?
+        .as_str()
+        .map(str::to_string)
+        .filter(|s| !s.trim().is_empty())
+}
+
+fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
+    let paths = paths()?;
+    let server = server_url(&paths, a.server.as_deref());
+    credentials::check_server_url(&server, a.insecure).map_err(CliError::invalid)?;
+    let interactive = std::io::stdin().is_terminal();
+    let username = match a.username {
+        Some(u) => u,
+        None if interactive && !a.password_stdin => {
+            eprint!("Username: ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| CliError::io(format!("cannot read the username: {e}")))?;
+            line.trim().to_string()
+        }
+        None => {
+            return Err(CliError::new(
+                Kind::Invalid,
+                "no username: pass -u USER (no terminal to prompt on)",
+            ))
+        }
+    };
+    if username.is_empty() {
+        return Err(CliError::invalid("the username is empty"));
+    }
+    let password = if a.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CliError::io(format!("cannot read the password from stdin: {e}")))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else if interactive {
+        rpassword::prompt_password(format!("Password for {username} at {server}: "))
+            .map_err(|e| CliError::io(format!("cannot read the password: {e}")))?
+    } else {
+        return Err(CliError::new(
+            Kind::Invalid,
+            "no terminal to prompt for a password: use --password-stdin",
+        ));
+    };
+    if password.is_empty() {
+        return Err(CliError::invalid("the password is empty"));
+    }
+
+    let body = post_login(&server, &username, &password)?;
+    let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+    let (Some(access), Some(refresh)) = (s("access"), s("refresh")) else {
+        return Err(CliError::io(format!(
+            "{server} answered the login without tokens; is this a spec-kitty server?"
+        )));
+    };
+    let lifetime = |keys: &[&str], default: i64| {
+        keys.iter()
+            .find_map(|k| match body.get(*k) {
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(s)) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(default)
+    };
+    let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    let creds = Credentials {
+        access: Some(access),
+        refresh: Some(refresh),
+        access_expires_at: Some(
+            now + lifetime(&["access_lifetime", "expires_in"], 900) * 1_000_000,
+        ),
+        refresh_expires_at: Some(
+            now + lifetime(&["refresh_lifetime", "refresh_expires_in"], 604_800) * 1_000_000,
+        ),
+        username: Some(username.clone()),
+        team_slug: s("team_slug").filter(|t| !t.is_empty()),
+        server_url: Some(server.clone()),
+        insecure: a.insecure,
+    };
+    {
+        let _lock = credentials::lock(&paths, Duration::from_secs(10))
+            .map_err(|e| CliError::io(e.to_string()))?;
+        credentials::write(&paths, &creds).map_err(|e| CliError::io(e.to_string()))?;
+    }
+    let daemon = tell_daemon(&paths, true);
+    let team = creds.team_slug_or_local();
+    if out.json {
+        out.json(&json!({
+            "logged_in": true, "username": username, "team_slug": team,
+            "server_url": server, "daemon": daemon,
+        }));
+    } else {
+        out.line(&format!(
+            "Logged in to {server} as {username} (team {team}). {daemon}"
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/token/` → the JSON answer; errors in words for the user.
+fn post_login(server: &str, username: &str, password: &str) -> Result<Value, CliError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let url = format!("{server}/api/v1/token/");
+    let resp = agent
+        .post(&url)
+        .send_json(json!({"username": username, "password": password}));
+    let mut resp = match resp {
+        Ok(r) => r,
+        Err(e @ (ureq::Error::Tls(_) | ureq::Error::Rustls(_))) => {
+            return Err(CliError::io(format!(
+                "TLS failure talking to {server}: {e} (is the certificate valid for this host?)"
+            )))
+        }
+        Err(e) => {
+            return Err(CliError::io(format!("cannot reach {server}: {e}")));
+        }
+    };
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    match status {
+        200 => Ok(body),
+        401 | 403 => Err(CliError::refused(format!(
+            "{server} refused the username or password for {username:?} (HTTP {status})"
+        ))),
+        _ => Err(CliError::io(format!(
+            "{server} answered the login with HTTP {status}{}",
+            body.get("error")
+                .and_then(Value::as_str)
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ))),
+    }
+}
+
+/// Tells a running daemon to re-read the credentials. After a login, a
+/// daemon is started when events wait (queued or spooled) so they drain.
+fn tell_daemon(paths: &Paths, start_if_queued: bool) -> String {
+    match daemon_client::request(paths, Request::Reload, Duration::from_secs(3)) {
+        Ok(Response::Done { .. }) => "The sync daemon reloaded the credentials.".into(),
+        Ok(other) => format!("The sync daemon answered the reload with {other:?}."),
+        Err(ClientError::NotRunning) => {
+            let queued = paths.store().exists()
+                || std::fs::read_dir(paths.spool_dir())
+                    .map(|mut d| d.any(|e| e.is_ok()))
+                    .unwrap_or(false);
+            if start_if_queued && queued {
+                match daemon_client::start(paths, Duration::from_secs(10)) {
+                    Ok(_) => "Started the sync daemon to send queued events.".into(),
+                    Err(e) => format!("Queued events will be sent when the daemon starts ({e})."),
+                }
+            } else {
+                "No sync daemon is running; it will use the login when it starts.".into()
+            }
+        }
+        Err(e) => format!("Could not tell the sync daemon: {e}."),
+    }
+}
+
+fn logout(out: &Out, a: JsonFlag) -> Result<(), CliError> {
+    let paths = paths()?;
+    let removed = {
+        let _lock = credentials::lock(&paths, Duration::from_secs(10))
+            .map_err(|e| CliError::io(e.to_string()))?;
+        credentials::remove(&paths).map_err(|e| CliError::io(e.to_string()))?
+    };
+    let daemon = tell_daemon(&paths, false);
+    if a.json {
+        out.json(&json!({"logged_out": removed, "daemon": daemon}));
+    } else if removed {
+        out.line(&format!(
+            "Logged out. Queued events stay queued until the next login. {daemon}"
+        ));
+    } else {
+        out.line("Not logged in.");
+    }
+    Ok(())
+}
+
+fn status(out: &Out, a: JsonFlag) -> Result<(), CliError> {
+    let paths = paths()?;
+    let creds = credentials::read(&paths)
+        .map_err(|e| CliError::io(e.to_string()))?
+        .unwrap_or_default();
+    let fmt = |t: Option<i64>| t.map(spec_kitty_protocol::time::format_micros);
+    let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    let refresh_alive = creds.refresh.is_some() && creds.refresh_expires_at.is_none_or(|t| t > now);
+    // The daemon knows when the server ended the session.
+    let daemon: Option<DaemonStatus> =
+        match daemon_client::request(&paths, Request::Status, Duration::from_secs(2)) {
+            Ok(Response::Status { json }) => serde_json::from_str(&json).ok(),
+            _ => None,
+        };
+    let hint = daemon.as_ref().and_then(|d| d.auth.hint.clone());
+    let logged_in = refresh_alive && daemon.as_ref().is_none_or(|d| d.auth.logged_in);
+    let server = creds
+        .server_url
+        .clone()
+        .unwrap_or_else(|| server_url(&paths, None));
+    if a.json {
+        out.json(&json!({
+            "logged_in": logged_in,
+            "username": creds.username,
+            "team_slug": creds.team_slug,
+            "server_url": server,
+            "access_expires_at": fmt(creds.access_expires_at),
+            "refresh_expires_at": fmt(creds.refresh_expires_at),
+            "connection": daemon.as_ref().map(|d| d.connection.state.clone()),
+            "hint": (!logged_in).then(|| hint.clone().unwrap_or_else(|| "run spec-kitty auth login".into())),
+        }));
+        return Ok(());
+    }
+    if logged_in {
+        out.line(&format!(
+            "Logged in as {} (team {}) at {server}",
+            creds.username.as_deref().unwrap_or("?"),
+            creds.team_slug_or_local()
+        ));
+        out.line(&format!(
+            "  access token expires {}; session (refresh) expires {}",
+            fmt(creds.access_expires_at).unwrap_or_else(|| "?".into()),
+            fmt(creds.refresh_expires_at).unwrap_or_else(|| "?".into())
+        ));
+        if let Some(d) = &daemon {
+            out.line(&format!("  sync daemon: {}", d.connection.state));
+        }
+    } else {
+        out.line(&format!(
+            "Not logged in ({}); server {server}",
+            hint.unwrap_or_else(|| "run spec-kitty auth login".into())
+        ));
+        if let Some(u) = &creds.username {
+            out.line(&format!("  last user: {u}"));
+        }
+    }
+    Ok(())
+}
+
+/// Prints "Events queued locally; run spec-kitty auth login ..." on stderr
+/// at most once an hour (stamp file `Paths::login_hint_stamp()`), and only
+/// when not logged in. Called after an event was handed off.
+pub fn login_hint(paths: &Paths) {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let logged_in = credentials::read(paths)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.logged_in());
+    if logged_in {
+        return;
+    }
+    let stamp = paths.login_hint_stamp();
+    let recent = std::fs::metadata(&stamp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < HOUR);
+    if recent {
+        return;
+    }
+    if let Some(dir) = stamp.parent() {
+        // run/ is also the daemon's socket directory: create it 0700.
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+    let _ = std::fs::write(&stamp, spec_kitty_protocol::time::now_utc());
+    eprintln!("Events queued locally; run spec-kitty auth login to enable real-time sync");
+}

@@ -1,0 +1,208 @@
+//! `spec-kitty sync now [--wait]` and `spec-kitty sync server [URL]`: the
+//! SaaS side of `sync`.
+//!
+//! `now` asks the daemon to send at once (skipping any backoff) and reports
+//! what happened; the daemon does the sending, the CLI only watches. With
+//! `--wait` on a terminal a progress bar follows the queue depth (polled
+//! through `Status`), elsewhere plain lines. `server` shows or sets
+//! `[sync] server_url` in `$SPEC_KITTY_HOME/config.toml`, the file the
+//! Python CLI reads too (other keys kept).
+
+use crate::commands::auth::{configured_server_url, server_url, SERVER_URL_ENV};
+use crate::daemon_client;
+use crate::error::CliError;
+use crate::output::Out;
+use clap::Args;
+use serde_json::json;
+use spec_kitty_protocol::credentials;
+use spec_kitty_protocol::ipc::{DaemonStatus, Request, Response, SyncSummary};
+use spec_kitty_protocol::Paths;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct NowArgs {
+    /// Wait until the queue is drained or sending stopped, then summarise.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// New server base URL; without it, show the current one and where it comes from.
+    pub url: Option<String>,
+    /// Allow plain http:// to a host that is not loopback.
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Longest `sync now --wait` waits for the daemon.
+const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+fn paths() -> Result<Paths, CliError> {
+    Paths::from_env().map_err(|e| CliError::io(e.to_string()))
+}
+
+fn synced(resp: Response) -> Result<SyncSummary, CliError> {
+    match resp {
+        Response::Synced { json } => serde_json::from_str(&json)
+            .map_err(|e| CliError::io(format!("unreadable sync summary from the daemon: {e}"))),
+        Response::Error { message, .. } => Err(CliError::io(format!("the sync daemon: {message}"))),
+        other => Err(CliError::io(format!(
+            "unexpected answer from the sync daemon: {other:?}"
+        ))),
+    }
+}
+
+pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
+    let paths = paths()?;
+    // Start the daemon if needed: it owns the queue and the connection.
+    daemon_client::start(&paths, Duration::from_secs(10))
+        .map_err(|e| CliError::io(e.to_string()))?;
+    let kick = daemon_client::request(
+        &paths,
+        Request::SyncNow { wait: false },
+        Duration::from_secs(10),
+    )
+    .map_err(|e| CliError::io(e.to_string()))?;
+    let summary = if !a.wait {
+        synced(kick)?
+    } else {
+        if !a.json && std::io::stderr().is_terminal() {
+            progress(&paths);
+        }
+        synced(
+            daemon_client::request(&paths, Request::SyncNow { wait: true }, WAIT_LIMIT)
+                .map_err(|e| CliError::io(e.to_string()))?,
+        )?
+    };
+    if a.json {
+        out.json(&serde_json::to_value(&summary).expect("summary serialises"));
+        return Ok(());
+    }
+    if a.wait {
+        out.line(&format!(
+            "Synced {} event(s), {} already on the server (duplicates).",
+            summary.synced, summary.duplicates
+        ));
+    } else {
+        out.line("Asked the sync daemon to send now.");
+    }
+    for r in &summary.rejected {
+        out.line(&format!(
+            "  rejected {} {} ({}): {}",
+            r.event_id,
+            r.event_type,
+            r.project_slug.as_deref().unwrap_or("-"),
+            r.reason
+        ));
+    }
+    out.line(&format!(
+        "{} event(s) remaining in the queue; {} held (no project identity, never sent).",
+        summary.remaining, summary.held
+    ));
+    if let Some(why) = &summary.stopped_reason {
+        out.line(&format!("Sending stopped: {why}"));
+    }
+    Ok(())
+}
+
+/// A progress bar over the queue depth until it reaches 0 or sending stops.
+fn progress(paths: &Paths) {
+    let status = |paths: &Paths| -> Option<DaemonStatus> {
+        match daemon_client::request(paths, Request::Status, Duration::from_secs(2)) {
+            Ok(Response::Status { json }) => serde_json::from_str(&json).ok(),
+            _ => None,
+        }
+    };
+    let Some(first) = status(paths) else { return };
+    let total = first.queue_depth;
+    if total == 0 {
+        return;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} events sent ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let mut backoff_seen = 0;
+    while Instant::now() < deadline {
+        let Some(s) = status(paths) else { break };
+        bar.set_position(total.saturating_sub(s.queue_depth));
+        bar.set_message(s.connection.state.clone());
+        if s.queue_depth == 0 || s.connection.state == "offline" {
+            break;
+        }
+        if s.connection.state == "backoff" {
+            backoff_seen += 1;
+            if backoff_seen > 10 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bar.finish_and_clear();
+}
+
+pub fn server(out: &Out, a: ServerArgs) -> Result<(), CliError> {
+    let paths = paths()?;
+    let Some(url) = a.url else {
+        let effective = server_url(&paths, None);
+        let source = if std::env::var(SERVER_URL_ENV).is_ok_and(|v| !v.trim().is_empty()) {
+            format!("${SERVER_URL_ENV}")
+        } else if configured_server_url(&paths).is_some() {
+            paths.config_toml().display().to_string()
+        } else {
+            "default".to_string()
+        };
+        if a.json {
+            out.json(&json!({"server_url": effective, "source": source}));
+        } else {
+            out.line(&format!("{effective} (from {source})"));
+        }
+        return Ok(());
+    };
+    let url = url.trim().trim_end_matches('/').to_string();
+    credentials::check_server_url(&url, a.insecure).map_err(CliError::invalid)?;
+    let path = paths.config_toml();
+    let mut doc: toml::Table = match std::fs::read_to_string(&path) {
+        Ok(t) => t.parse().map_err(|_| {
+            CliError::invalid(format!(
+                "{} is not valid TOML; fix or remove it before setting the server",
+                path.display()
+            ))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+        Err(e) => return Err(CliError::io_at("read", &path, &e)),
+    };
+    let sync = doc
+        .entry("sync")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(sync) = sync.as_table_mut() else {
+        return Err(CliError::invalid(format!(
+            "{}: `sync` is not a table",
+            path.display()
+        )));
+    };
+    sync.insert("server_url".into(), toml::Value::String(url.clone()));
+    let text = toml::to_string(&doc).expect("a TOML table serialises");
+    credentials::write_private(&path, text.as_bytes())
+        .map_err(|e| CliError::io_at("write", &path, &e))?;
+    if a.json {
+        out.json(&json!({"server_url": url, "source": path.display().to_string()}));
+    } else {
+        out.line(&format!(
+            "Server set to {url} in {}; log in to it with spec-kitty auth login.",
+            path.display()
+        ));
+    }
+    Ok(())
+}
