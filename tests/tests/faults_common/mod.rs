@@ -1,0 +1,358 @@
+//! Shared pieces of the fault and bad-input suites (`faults_*.rs`,
+//! `hostile_files.rs`, `security.rs`): a foreground `spec-kitty-syncd` in a
+//! [`Sandbox`] (SIGKILLed in Drop), a synchronous IPC client over the
+//! protocol crate's frame codec, envelope and ULID makers, a login that
+//! writes the credentials file the way `spec-kitty auth login` does, and
+//! readers of the daemon's store, logs and the reference server's events.
+//!
+//! Why a `tests/tests/` sub-module and not the harness crate: these helpers
+//! only serve the fault suites, and keeping them here leaves `tests/src`
+//! to the engineers who own it.
+#![allow(dead_code)]
+
+use spec_kitty_e2e::{bin, RefServer, Sandbox, DEADLINE};
+use spec_kitty_protocol::credentials::{self, Credentials};
+use spec_kitty_protocol::ipc::{self, DaemonStatus, Hello, HelloReply, Request, Response};
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// An env var as a number, else `default` (the knobs of the long variants).
+pub fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Polls `f` with a custom deadline, panicking with `what` (and the last
+/// observation `f` gives) when it passes.
+pub fn wait_long<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}; last seen: {last}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A foreground `spec-kitty-syncd run` serving a sandbox; SIGKILLed in Drop.
+pub struct Syncd {
+    pub pid: u32,
+    child: Option<Child>,
+}
+
+impl Syncd {
+    /// Starts the daemon and waits until it answers a Hello.
+    pub fn start(sb: &Sandbox) -> Syncd {
+        let d = Self::spawn(sb);
+        let paths = sb.paths();
+        wait_long("the daemon to answer", DEADLINE, || {
+            Client::connect(&paths)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        d
+    }
+
+    /// Starts the daemon without waiting.
+    pub fn spawn(sb: &Sandbox) -> Syncd {
+        let mut c = Command::new(bin("spec-kitty-syncd"));
+        sb.env(&mut c);
+        let child = c
+            .arg("run")
+            .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn spec-kitty-syncd");
+        Syncd {
+            pid: child.id(),
+            child: Some(child),
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Exit code if it has exited (reaping it).
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        let st = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(st.code())
+    }
+}
+
+impl Drop for Syncd {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A synchronous client of the daemon socket.
+pub struct Client {
+    pub stream: UnixStream,
+}
+
+impl Client {
+    pub fn connect(paths: &spec_kitty_protocol::Paths) -> std::io::Result<Client> {
+        let mut stream = UnixStream::connect(paths.socket())?;
+        stream.set_read_timeout(Some(DEADLINE))?;
+        stream.set_write_timeout(Some(DEADLINE))?;
+        ipc::write_frame(&mut stream, &Hello::current("faults")).map_err(std::io::Error::other)?;
+        match ipc::read_frame::<_, HelloReply>(&mut stream).map_err(std::io::Error::other)? {
+            HelloReply::Welcome(_) => Ok(Client { stream }),
+            HelloReply::Incompatible { reason, .. } => Err(std::io::Error::other(reason)),
+        }
+    }
+
+    pub fn request(&mut self, req: &Request) -> Result<Response, ipc::FrameError> {
+        ipc::write_frame(&mut self.stream, req)?;
+        ipc::read_frame(&mut self.stream)
+    }
+
+    pub fn emit(&mut self, envelope: &str) -> Result<Response, ipc::FrameError> {
+        self.request(&Request::Emit {
+            envelope: envelope.to_string(),
+        })
+    }
+
+    pub fn status(&mut self) -> DaemonStatus {
+        match self.request(&Request::Status).expect("status request") {
+            Response::Status { json } => serde_json::from_str(&json).expect("status JSON"),
+            other => panic!("status: {other:?}"),
+        }
+    }
+}
+
+/// The daemon's status over a fresh connection, or why there is none.
+pub fn status(sb: &Sandbox) -> Result<DaemonStatus, String> {
+    let mut c = Client::connect(&sb.paths()).map_err(|e| e.to_string())?;
+    match c.request(&Request::Status).map_err(|e| e.to_string())? {
+        Response::Status { json } => serde_json::from_str(&json).map_err(|e| e.to_string()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// `(lamport, seq, duplicate)` of an `Accepted`, panicking otherwise.
+pub fn accepted(r: Response) -> (u64, u64, bool) {
+    match r {
+        Response::Accepted {
+            lamport_clock,
+            seq,
+            duplicate,
+        } => (lamport_clock, seq, duplicate),
+        other => panic!("expected Accepted, got {other:?}"),
+    }
+}
+
+/// A fresh ULID (48-bit ms time, 80 bits from a per-process counter mixed
+/// with the pid and clock), so ids sort by creation time like the CLI's.
+pub fn ulid() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let ms = now.as_millis() & ((1 << 48) - 1);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u128;
+    let salt = (std::process::id() as u128) << 40 ^ (now.subsec_nanos() as u128 & 0xff_ffff);
+    let rand = ((salt << 32) ^ n) & ((1u128 << 80) - 1);
+    let v = (ms << 80) | rand;
+    (0..26)
+        .rev()
+        .map(|i| ALPHABET[((v >> (i * 5)) & 31) as usize] as char)
+        .collect()
+}
+
+pub const PROJECT: &str = "3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d";
+
+/// A valid unstamped `WPStatusChanged` envelope with a fresh id.
+pub fn envelope(project: &str) -> (String, String) {
+    let id = ulid();
+    let env = envelope_with_id(&id, project);
+    (id, env)
+}
+
+pub fn envelope_with_id(id: &str, project: &str) -> String {
+    serde_json::json!({
+        "event_id": id,
+        "event_type": "WPStatusChanged",
+        "aggregate_id": "WP01",
+        "aggregate_type": "WorkPackage",
+        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
+                    "actor": "user", "feature_slug": "001-demo", "policy_metadata": null},
+        "node_id": "000000000000",
+        "lamport_clock": 0,
+        "causation_id": null,
+        "timestamp": "2026-02-07T08:34:22.123456+00:00",
+        "team_slug": "local",
+        "project_uuid": project,
+        "project_slug": "demo",
+        "git_branch": "main",
+        "head_commit_sha": null,
+        "repo_slug": null
+    })
+    .to_string()
+}
+
+/// The tokens a login produced (to look for them in logs and outputs).
+pub struct Login {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// Logs `user` in at the server and writes the credentials file the way
+/// `spec-kitty auth login` does (protocol crate, 0600, atomic).
+pub fn login(sb: &Sandbox, server: &RefServer, user: &str, password: &str) -> Login {
+    let (st, body) = server.post(
+        "/api/v1/token/",
+        None,
+        &serde_json::json!({"username": user, "password": password}),
+    );
+    assert_eq!(st, 200, "login {user}: {body}");
+    let access = body["access"].as_str().unwrap().to_string();
+    let refresh = body["refresh"].as_str().unwrap().to_string();
+    let now = spec_kitty_protocol::time::unix_micros(SystemTime::now());
+    let creds = Credentials {
+        access: Some(access.clone()),
+        refresh: Some(refresh.clone()),
+        access_expires_at: Some(now + body["access_lifetime"].as_i64().unwrap_or(900) * 1_000_000),
+        refresh_expires_at: Some(
+            now + body["refresh_lifetime"].as_i64().unwrap_or(604_800) * 1_000_000,
+        ),
+        username: Some(user.to_string()),
+        team_slug: body["team_slug"].as_str().map(str::to_string),
+        server_url: Some(server.base.clone()),
+        insecure: false,
+    };
+    let paths = sb.paths();
+    std::fs::create_dir_all(paths.root()).unwrap();
+    credentials::write(&paths, &creds).expect("write credentials");
+    Login { access, refresh }
+}
+
+/// One row of the daemon's store.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub seq: i64,
+    pub event_id: String,
+    pub lamport: i64,
+    pub state: String,
+}
+
+/// Every row of the store in `seq` order (read-only; the daemon may run).
+pub fn rows(sb: &Sandbox) -> Vec<Row> {
+    let path = sb.paths().store();
+    let db = rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    db.busy_timeout(DEADLINE).unwrap();
+    let mut st = db
+        .prepare("SELECT seq, event_id, lamport_clock, state FROM events ORDER BY seq")
+        .unwrap();
+    st.query_map([], |r| {
+        Ok(Row {
+            seq: r.get(0)?,
+            event_id: r.get(1)?,
+            lamport: r.get(2)?,
+            state: r.get(3)?,
+        })
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The store's invariants: each `event_id` once, Lamport values strictly
+/// increasing in `seq` order (hence unique). Returns the rows by event id.
+pub fn check_store(rows: &[Row]) -> HashMap<String, Row> {
+    let by_id: HashMap<String, Row> = rows
+        .iter()
+        .map(|r| (r.event_id.clone(), r.clone()))
+        .collect();
+    assert_eq!(by_id.len(), rows.len(), "an event_id is stored twice");
+    for w in rows.windows(2) {
+        assert!(
+            w[1].lamport > w[0].lamport,
+            "Lamport not strictly increasing in seq order: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    by_id
+}
+
+/// Every event the server stored: event_id → deliveries, and the list in
+/// received order (each id must appear once).
+pub fn server_events(server: &RefServer) -> (HashMap<String, u64>, usize) {
+    let (st, body) = server.get("/api/v1/events/");
+    assert_eq!(st, 200, "events view: {body}");
+    let list = body["events"].as_array().expect("events list");
+    let map: HashMap<String, u64> = list
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_string(),
+                e["deliveries"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    (map, list.len())
+}
+
+/// A refserver counter from `/__control/stats`.
+pub fn stat(server: &RefServer, name: &str) -> u64 {
+    let (st, body) = server.get("/__control/stats");
+    assert_eq!(st, 200, "{body}");
+    body[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name} in {body}"))
+}
+
+/// Sets faults on the server (`POST /__control/faults`).
+pub fn faults(server: &RefServer, body: serde_json::Value) {
+    let (st, resp) = server.post("/__control/faults", None, &body);
+    assert_eq!(st, 200, "faults {body}: {resp}");
+}
+
+/// Everything the daemon logged to its files in this sandbox.
+pub fn daemon_log(sb: &Sandbox) -> String {
+    let mut out = String::new();
+    if let Ok(dir) = std::fs::read_dir(sb.paths().log_dir()) {
+        let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            out.push_str(&String::from_utf8_lossy(
+                &std::fs::read(&f).unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+/// Resident set size of a process in KiB (`/proc/<pid>/status` VmRSS).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
