@@ -158,3 +158,39 @@ fn unknown_shell_is_a_usage_error() {
     );
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn package_deb_fills_every_placeholder_of_the_systemd_templates() {
+    // scripts/package-deb fills @SYNCD@ and @SOCKET@ in systemd/*; a new
+    // placeholder in the templates must be filled there too, or the
+    // packaged unit would carry it (packaging/test-deb would catch that,
+    // but only in its slow release-build run; this says so at once).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = fs::read_to_string(root.join("scripts/package-deb")).unwrap();
+    let filled = ["@SYNCD@", "@SOCKET@"];
+    for p in filled {
+        assert!(
+            script.contains(&format!("s|{p}|")),
+            "package-deb no longer fills {p}"
+        );
+    }
+    for unit in ["spec-kitty-syncd.service", "spec-kitty-syncd.socket"] {
+        let text = fs::read_to_string(root.join("systemd").join(unit)).unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut rest = line;
+            while let Some(i) = rest.find('@') {
+                let after = &rest[i + 1..];
+                let Some(j) = after.find('@') else { break };
+                let token = &after[..j];
+                if !token.is_empty() && token.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                    let p = format!("@{token}@");
+                    assert!(
+                        filled.contains(&p.as_str()),
+                        "systemd/{unit} uses {p}, which scripts/package-deb does not fill"
+                    );
+                }
+                rest = &after[j + 1..];
+            }
+        }
+    }
+}
