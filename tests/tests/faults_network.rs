@@ -1,0 +1,294 @@
+//! Network faults between a logged-in daemon and the reference server:
+//! the server killed and restarted on the same port and database, injected
+//! HTTP 500s, stalled responses, and WebSockets dropped right after the
+//! server stored a frame (so that frame is never acked).
+//!
+//! What must hold: every event the daemon accepted is stored at the server
+//! exactly once when the server is healthy again (each `event_id` listed
+//! once by `/api/v1/events/`, none missing), the store marks them `sent`;
+//! while the server fails, status shows `backoff` with a reason, the error
+//! and a `next_retry_secs`, the daemon keeps accepting emits, and it does
+//! not hammer the server (request counters stay small while everything
+//! fails); when the server returns, the daemon reconnects by itself within
+//! the backoff ceiling (30 s) plus slack.
+//!
+//! No knobs: each test is bounded (the longest waits ~40 s for the backoff
+//! ceiling in the worst case).
+
+mod faults_common;
+
+use faults_common::*;
+use spec_kitty_e2e::{RefServer, Sandbox};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// The daemon reconnects within the backoff ceiling (30 s) plus slack.
+const RECONNECT: Duration = Duration::from_secs(40);
+
+/// Emits `n` fresh events over one connection; returns their ids.
+fn emit_n(sb: &Sandbox, n: usize) -> Vec<String> {
+    let mut c = Client::connect(&sb.paths()).expect("connect to the daemon");
+    (0..n)
+        .map(|_| {
+            let (id, env) = envelope(PROJECT);
+            let (_, _, dup) = accepted(c.emit(&env).expect("emit"));
+            assert!(!dup);
+            id
+        })
+        .collect()
+}
+
+/// Waits until the server stores every id of `ids`, then checks that it
+/// lists each event once and nothing else; returns how many were delivered
+/// more than once on the wire.
+fn assert_delivered_once(
+    sb: &Sandbox,
+    server: &RefServer,
+    ids: &[String],
+    within: Duration,
+) -> usize {
+    let want: HashSet<&String> = ids.iter().collect();
+    let (events, listed) = wait_long("the server to hold every accepted event", within, || {
+        let (events, listed) = server_events(server);
+        if want.iter().all(|id| events.contains_key(*id)) {
+            Ok((events, listed))
+        } else {
+            Err(format!(
+                "server has {}/{}; daemon: {:?}",
+                want.iter().filter(|id| events.contains_key(**id)).count(),
+                want.len(),
+                status(sb).map(|s| (s.queue_depth, s.connection))
+            ))
+        }
+    });
+    assert_eq!(
+        listed,
+        events.len(),
+        "an event_id is listed twice at the server"
+    );
+    assert_eq!(
+        events.len(),
+        want.len(),
+        "the server holds unexpected events"
+    );
+    wait_long(
+        "every stored event marked sent",
+        Duration::from_secs(20),
+        || {
+            let rows = rows(sb);
+            check_store(&rows);
+            let sent = rows.iter().filter(|r| r.state == "sent").count();
+            if sent == want.len() {
+                Ok(())
+            } else {
+                Err(format!("{sent}/{} sent", want.len()))
+            }
+        },
+    );
+    events.values().filter(|d| **d > 1).count()
+}
+
+/// Waits until status shows `backoff` with its details; returns the status.
+fn wait_backoff(sb: &Sandbox, within: Duration) -> spec_kitty_protocol::ipc::DaemonStatus {
+    wait_long("status to show backoff", within, || {
+        let s = status(sb)?;
+        if s.connection.state == "backoff" {
+            Ok(s)
+        } else {
+            Err(format!("{:?}", s.connection))
+        }
+    })
+}
+
+fn assert_backoff_details(s: &spec_kitty_protocol::ipc::DaemonStatus) {
+    let c = &s.connection;
+    assert!(
+        c.reason.as_deref().is_some_and(|r| r.contains("retrying")),
+        "backoff has a reason: {c:?}"
+    );
+    assert!(c.last_error.is_some(), "backoff names the error: {c:?}");
+    let next = c.next_retry_secs.expect("backoff shows next_retry_secs");
+    assert!(next <= 30, "next retry beyond the 30 s ceiling: {c:?}");
+    assert!(
+        s.auth.logged_in,
+        "still logged in while backing off: {:?}",
+        s.auth
+    );
+}
+
+#[test]
+fn server_killed_and_restarted_on_the_same_port_gets_everything_once() {
+    let sb = Sandbox::new();
+    let db = sb.root().join("server.db");
+    let db_arg = db.to_str().unwrap().to_string();
+    let user = ["--user", "alice:secret:team-a"];
+    let mut server = RefServer::start(&[user[0], user[1], "--db", &db_arg]);
+    let port = server.port.to_string();
+    login(&sb, &server, "alice", "secret");
+    let d = Syncd::start(&sb);
+
+    let mut ids = emit_n(&sb, 30);
+    assert_delivered_once(&sb, &server, &ids, Duration::from_secs(20));
+    wait_long("connected", Duration::from_secs(10), || {
+        let s = status(&sb)?;
+        (s.connection.state == "connected")
+            .then_some(())
+            .ok_or(format!("{:?}", s.connection))
+    });
+
+    // The server dies: the daemon still accepts, and backs off.
+    server.kill();
+    ids.extend(emit_n(&sb, 100));
+    let s = wait_backoff(&sb, Duration::from_secs(20));
+    assert_backoff_details(&s);
+    assert!(
+        s.queue_depth >= 100,
+        "queued while the server is down: {}",
+        s.queue_depth
+    );
+    // Down for a while: the daemon retries with growing delays, not in a
+    // loop (each retry is one "retrying in" line in its log).
+    std::thread::sleep(Duration::from_secs(5));
+    ids.extend(emit_n(&sb, 20));
+    let retries = daemon_log(&sb).matches("retrying in").count();
+    assert!(
+        (1..=12).contains(&retries),
+        "{retries} connection attempts in ~6 s of downtime (a busy loop would make hundreds)"
+    );
+    let cpu = cpu_ticks(d.pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let burned = cpu_ticks(d.pid) - cpu;
+    assert!(
+        burned < 100,
+        "the daemon burned {burned} CPU ticks in 2 s while backing off"
+    );
+
+    // Back on the same port with the same database.
+    let server = RefServer::start(&["--port", &port, user[0], user[1], "--db", &db_arg]);
+    let back = Instant::now();
+    let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
+    eprintln!(
+        "server back: all {} events stored once after {:?} ({redelivered} delivered more than once)",
+        ids.len(),
+        back.elapsed()
+    );
+    let s = status(&sb).unwrap();
+    assert_eq!(s.queue_depth, 0);
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit(')').next().unwrap();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // After the comm: state is field 3, utime 14, stime 15 (1-based).
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn http_500s_back_off_without_hammering_and_deliver_everything_once() {
+    let sb = Sandbox::new();
+    let server = RefServer::start(&["--user", "alice:secret:team-a"]);
+    login(&sb, &server, "alice", "secret");
+    // Every contract request fails before the daemon even starts.
+    faults(
+        &server,
+        serde_json::json!({"fail_percent": 100, "fail_status": 500}),
+    );
+    let _d = Syncd::start(&sb);
+    let mut ids = emit_n(&sb, 40);
+    let s = wait_backoff(&sb, Duration::from_secs(20));
+    assert_backoff_details(&s);
+    assert!(
+        s.connection.last_error.as_deref().unwrap().contains("500"),
+        "the error names the status: {:?}",
+        s.connection
+    );
+    let before = stat(&server, "http_requests");
+    std::thread::sleep(Duration::from_secs(5));
+    let during = stat(&server, "http_requests") - before;
+    // Backoff 0.5, 1, 2, 4 s: a handful of attempts, each a few requests.
+    assert!(
+        during <= 30,
+        "{during} requests in 5 s against a failing server: not backing off"
+    );
+    assert!(stat(&server, "injected_failures") >= 1);
+
+    // Intermittent failures while more events flow, then healthy.
+    faults(
+        &server,
+        serde_json::json!({"clear": true, "fail_percent": 30}),
+    );
+    ids.extend(emit_n(&sb, 150));
+    std::thread::sleep(Duration::from_secs(2));
+    faults(&server, serde_json::json!({"clear": true, "fail_next": 3}));
+    ids.extend(emit_n(&sb, 10));
+    faults(&server, serde_json::json!({"clear": true}));
+    let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
+    eprintln!(
+        "500s: {} events stored once ({redelivered} delivered more than once), {} injected failures",
+        ids.len(),
+        stat(&server, "injected_failures")
+    );
+}
+
+#[test]
+fn stalled_responses_do_not_block_emits_and_everything_arrives_once() {
+    let sb = Sandbox::new();
+    let server = RefServer::start(&["--user", "alice:secret:team-a"]);
+    login(&sb, &server, "alice", "secret");
+    let _d = Syncd::start(&sb);
+    let mut ids = emit_n(&sb, 10);
+    assert_delivered_once(&sb, &server, &ids, Duration::from_secs(20));
+
+    // Every contract request and every WebSocket reply now stalls 2.5 s.
+    faults(&server, serde_json::json!({"delay_ms": 2500}));
+    for _ in 0..5 {
+        ids.extend(emit_n(&sb, 20));
+        // The store answers while the network is stalled; status too.
+        let s = status(&sb).expect("status answers during a stall");
+        assert!(s.auth.logged_in);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        stat(&server, "delayed_requests") >= 1,
+        "the stall was injected"
+    );
+    faults(&server, serde_json::json!({"clear": true}));
+    let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
+    eprintln!(
+        "stall: {} events stored once ({redelivered} delivered more than once)",
+        ids.len()
+    );
+}
+
+#[test]
+fn websocket_dropped_after_storing_a_frame_is_resent_and_stored_once() {
+    let sb = Sandbox::new();
+    let server = RefServer::start(&["--user", "alice:secret:team-a"]);
+    login(&sb, &server, "alice", "secret");
+    let _d = Syncd::start(&sb);
+    let mut ids = emit_n(&sb, 5);
+    assert_delivered_once(&sb, &server, &ids, Duration::from_secs(20));
+
+    // Each of the next four WebSockets is cut right after the server
+    // stored its 7th event frame: that event is stored but never acked.
+    faults(
+        &server,
+        serde_json::json!({"ws_drop_after_frames": 7, "ws_drop_connections": 4}),
+    );
+    // Small groups keep the daemon on the real-time (WebSocket) path.
+    for _ in 0..12 {
+        ids.extend(emit_n(&sb, 10));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
+    let dropped = stat(&server, "ws_dropped_by_fault");
+    assert!(dropped >= 1, "the fault never cut a WebSocket");
+    eprintln!(
+        "ws drops: {dropped} sockets cut, {} events stored once ({redelivered} delivered more than once)",
+        ids.len()
+    );
+    let s = status(&sb).unwrap();
+    assert_eq!(s.queue_depth, 0);
+}
