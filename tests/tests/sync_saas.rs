@@ -1,0 +1,642 @@
+//! End to end: events reach the SaaS (the real reference server on
+//! loopback) through the real CLI and the real daemon — login, real-time
+//! WebSocket delivery, queue-only while logged out, opt-out, faults
+//! (restart on the same port, 500s, dropped sockets, a server that never
+//! acks), token refresh and the end of a session, rejected events, and that
+//! no token ever shows up in any output.
+
+use serde_json::Value;
+use spec_kitty_e2e::{bin, wait_for, RefServer, Sandbox};
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const USER: &str = "alice:secret:team-a";
+
+/// `spec-kitty auth login` with the password on stdin.
+fn login_cmd(sb: &Sandbox, server: &str, user: &str, password: &str) -> Output {
+    let mut c = sb.cli(sb.root());
+    c.args([
+        "auth",
+        "login",
+        "--server",
+        server,
+        "-u",
+        user,
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn spec-kitty auth login");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn login(sb: &Sandbox, rs: &RefServer) -> Output {
+    let o = login_cmd(sb, &rs.base, "alice", "secret");
+    assert!(
+        o.status.success(),
+        "login failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// The server's stored events (`/api/v1/events/`), by event id.
+fn server_events(rs: &RefServer) -> BTreeMap<String, Value> {
+    let (status, body) = rs.get("/api/v1/events/?limit=100000");
+    assert_eq!(status, 200, "{body}");
+    let mut out = BTreeMap::new();
+    for e in body["events"].as_array().unwrap() {
+        let id = e["event_id"].as_str().unwrap().to_string();
+        assert!(
+            out.insert(id.clone(), e.clone()).is_none(),
+            "event {id} stored twice at the server"
+        );
+    }
+    out
+}
+
+/// Event ids of a command run with `--json`.
+fn event_ids(o: &Output) -> Vec<String> {
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)));
+    v["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `sync status --json` → the daemon part.
+fn daemon_status(sb: &Sandbox) -> Value {
+    let o = sb.sk(sb.root(), &["sync", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["daemon"].clone()
+}
+
+/// Moves WP01 of `dir` back and forth between planned and doing `n`
+/// times (one event each); returns the event ids.
+fn churn(sb: &Sandbox, dir: &Path, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let mut got = Vec::new();
+        for to in ["doing", "planned"] {
+            let o = sb.sk(
+                dir,
+                &["agent", "tasks", "move-task", "WP01", "--to", to, "--json"],
+            );
+            got = event_ids(&o);
+            if !got.is_empty() {
+                break; // it was not already in that lane
+            }
+        }
+        assert_eq!(got.len(), 1, "one move, one event");
+        ids.extend(got);
+    }
+    ids
+}
+
+fn wait_delivered(rs: &RefServer, ids: &[String]) -> BTreeMap<String, Value> {
+    wait_for(
+        &format!("{} event(s) stored at the server", ids.len()),
+        || {
+            let got = server_events(rs);
+            ids.iter().all(|id| got.contains_key(id)).then_some(got)
+        },
+    )
+}
+
+fn control(rs: &RefServer, body: Value) {
+    let (status, reply) = rs.post("/__control/faults", None, &body);
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[test]
+fn login_then_move_task_arrives_in_real_time_with_the_team() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    let out = login(&sb, &rs);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("team-a"));
+    let dir = sb.project("alpha", "first-feature");
+    let ids = event_ids(&sb.sk(
+        &dir,
+        &[
+            "agent",
+            "tasks",
+            "move-task",
+            "WP01",
+            "--to",
+            "doing",
+            "--json",
+        ],
+    ));
+    assert_eq!(ids.len(), 1);
+    let got = wait_delivered(&rs, &ids);
+    let e = &got[&ids[0]];
+    assert_eq!(e["event_type"], "WPStatusChanged");
+    assert_eq!(e["envelope"]["team_slug"], "team-a", "{e}");
+    assert_eq!(e["envelope"]["payload"]["to_lane"], "in_progress");
+    assert_eq!(
+        e["received_via"], "ws",
+        "real time goes over the WebSocket: {e}"
+    );
+    let st = daemon_status(&sb);
+    assert_eq!(st["connection"]["state"], "connected", "{st}");
+    assert_eq!(st["auth"]["logged_in"], true);
+    assert_eq!(st["auth"]["team_slug"], "team-a");
+    // Every event of the project got there, once.
+    wait_for("queue drained", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    let view = rs.projects();
+    assert_eq!(view["count"], 1, "{view}");
+    assert_eq!(view["projects"][0]["project_slug"], "alpha");
+    assert_eq!(view["projects"][0]["team_slug"], "team-a");
+}
+
+#[test]
+fn logged_out_events_queue_with_team_local_then_login_drains_them() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    let dir = sb.project("beta", "queued-feature");
+    let mut ids = churn(&sb, &dir, 3);
+    let st = daemon_status(&sb);
+    assert_eq!(st["connection"]["state"], "offline", "{st}");
+    assert_eq!(st["auth"]["logged_in"], false);
+    assert!(st["auth"]["hint"].as_str().unwrap().contains("auth login"));
+    assert!(st["queue_depth"].as_u64().unwrap() >= 5, "{st}");
+    // The hint was printed once (project set-up), not on every command.
+    let o = sb.sk(
+        &dir,
+        &[
+            "agent",
+            "tasks",
+            "move-task",
+            "WP01",
+            "--to",
+            "planned",
+            "--json",
+        ],
+    );
+    ids.extend(event_ids(&o));
+    assert_eq!(ids.len(), 4);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("auth login"),
+        "hint repeated within the hour"
+    );
+    assert!(sb.paths().login_hint_stamp().exists());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server_events(&rs).len(),
+        0,
+        "nothing is sent while logged out"
+    );
+
+    login(&sb, &rs);
+    let got = wait_delivered(&rs, &ids);
+    for id in &ids {
+        assert_eq!(
+            got[id]["envelope"]["team_slug"], "local",
+            "queued before login"
+        );
+    }
+    wait_for("queue drained", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    // After login, new events carry the team.
+    let after = churn(&sb, &dir, 1);
+    let got = wait_delivered(&rs, &after);
+    assert_eq!(got[&after[0]]["envelope"]["team_slug"], "team-a");
+    assert_eq!(got.len(), server_events(&rs).len());
+    // Logout keeps what is queued, and stamps `local` again.
+    sb.sk(sb.root(), &["auth", "logout"]);
+    assert!(!sb.paths().credentials().exists());
+    let later = churn(&sb, &dir, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!server_events(&rs).contains_key(&later[0]));
+    let st = daemon_status(&sb);
+    assert_eq!(st["queue_depth"], 1, "{st}");
+    assert_eq!(st["auth"]["logged_in"], false);
+}
+
+#[test]
+fn auto_start_false_is_honoured_and_sync_now_sends_the_spool() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon(); // login started none (nothing queued), but be sure
+    let dir = sb.git_repo("gamma", None);
+    sb.sk(&dir, &["init", "--here"]);
+    let cfg = dir.join(".kittify/config.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("auto_start: true"), "{text}");
+    std::fs::write(&cfg, text.replace("auto_start: true", "auto_start: false")).unwrap();
+    sb.sk(&dir, &["specify", "opt-out"]);
+    sb.sk(&dir, &["tasks", "add", "Only"]);
+    assert_eq!(
+        sb.daemon_pid(),
+        None,
+        "auto_start: false must not spawn a daemon"
+    );
+    assert_eq!(sb.spooled().len(), 2);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server_events(&rs).len(), 0);
+    // An explicit `sync now --wait` starts the daemon, which sends the spool.
+    let o = sb.sk(sb.root(), &["sync", "now", "--wait", "--json"]);
+    let sum: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(sum["remaining"], 0, "{sum}");
+    assert_eq!(server_events(&rs).len(), 2);
+}
+
+#[test]
+fn two_projects_land_as_two_projects_with_their_slugs() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let a = sb.project("proj-one", "feature-one");
+    let b = sb.project("proj-two", "feature-two");
+    let mut ids = churn(&sb, &a, 1);
+    ids.extend(churn(&sb, &b, 1));
+    wait_delivered(&rs, &ids);
+    wait_for("both projects complete", || {
+        let v = rs.projects();
+        (v["count"] == 2
+            && v["projects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["event_count"] == 3))
+        .then_some(v)
+    });
+    let v = rs.projects();
+    let slugs: Vec<_> = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["project_slug"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(slugs, ["proj-one", "proj-two"]);
+    for (p, dir) in v["projects"].as_array().unwrap().iter().zip([&a, &b]) {
+        let cfg = std::fs::read_to_string(dir.join(".kittify/config.yaml")).unwrap();
+        assert!(
+            cfg.contains(p["project_uuid"].as_str().unwrap()),
+            "project uuid of {dir:?} differs from the server's"
+        );
+        assert_eq!(p["features"][0]["work_packages"][0]["lane"], "in_progress");
+    }
+}
+
+/// A refserver on `port` (0 = a free one) storing in the file `db`.
+fn refserver_at(port: u16, db: &Path) -> RefServer {
+    let port = port.to_string();
+    RefServer::start(&[
+        "--port",
+        &port,
+        "--db",
+        db.to_str().unwrap(),
+        "--user",
+        USER,
+    ])
+}
+
+#[test]
+fn flapping_server_ends_with_every_event_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("server.db");
+    let mut rs = refserver_at(0, &db);
+    let port = rs.port;
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("flappy", "flap-feature");
+    let mut ids = churn(&sb, &dir, 4);
+
+    // 1. 500s on a third of the contract requests, and sockets dropped
+    //    after every 3rd frame.
+    control(
+        &rs,
+        serde_json::json!({"fail_percent": 30, "ws_drop_after_frames": 3}),
+    );
+    ids.extend(churn(&sb, &dir, 10));
+    // 2. The server dies and comes back on the same port with its db.
+    rs.kill();
+    ids.extend(churn(&sb, &dir, 4));
+    let rs = refserver_at(port, &db);
+    // 3. A 2.x server that never acks: reconciled through batch.
+    control(&rs, serde_json::json!({"clear": true, "ws_ack": false}));
+    ids.extend(churn(&sb, &dir, 6));
+    // Don't wait for the longest backoff.
+    sb.sk(sb.root(), &["sync", "now"]);
+    let got = wait_delivered(&rs, &ids);
+    wait_for("queue drained", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    // Every event of the project (set-up included) stored exactly once.
+    let all = server_events(&rs);
+    assert!(
+        all.len() >= ids.len() + 2,
+        "{} < {}",
+        all.len(),
+        ids.len() + 2
+    );
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    for id in &ids {
+        assert!(got.contains_key(id), "missing {id}");
+    }
+    let (_, stats) = rs.get("/__control/stats");
+    assert!(
+        stats["batch_events_duplicate"].as_u64().unwrap() > 0
+            || stats["ws_events_duplicate"].as_u64().unwrap() > 0,
+        "no re-delivery was ever needed? {stats}"
+    );
+    let view = rs.projects();
+    let wp = &view["projects"][0]["features"][0]["work_packages"][0];
+    assert_eq!(
+        wp["lane"], "planned",
+        "last of an even number of moves: {wp}"
+    );
+}
+
+#[test]
+fn refresh_on_401_then_a_refused_refresh_logs_out_and_keeps_events() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let creds0 = std::fs::read_to_string(sb.paths().credentials()).unwrap();
+    let dir = sb.project("fresh", "token-feature");
+    let ids = churn(&sb, &dir, 1);
+    wait_delivered(&rs, &ids);
+
+    // Access tokens revoked; the socket dropped on the next frame, so the
+    // reconnect must use (and refresh) the access token.
+    let (s, _) = rs.post(
+        "/__control/revoke-tokens",
+        None,
+        &serde_json::json!({"access": true}),
+    );
+    assert_eq!(s, 200);
+    control(
+        &rs,
+        serde_json::json!({"ws_drop_after_frames": 1, "ws_drop_connections": 1}),
+    );
+    let ids = churn(&sb, &dir, 2);
+    wait_delivered(&rs, &ids);
+    wait_for("queue drained after the drop", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    let (_, stats) = rs.get("/__control/stats");
+    assert!(stats["token_refreshed"].as_u64().unwrap() >= 1, "{stats}");
+    let creds1 = std::fs::read_to_string(sb.paths().credentials()).unwrap();
+    assert_ne!(creds0, creds1, "rotated tokens written back");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(sb.paths().credentials())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Now the session is over: refresh refused.
+    let (s, _) = rs.post(
+        "/__control/revoke-tokens",
+        None,
+        &serde_json::json!({"access": true, "refresh": true}),
+    );
+    assert_eq!(s, 200);
+    control(
+        &rs,
+        serde_json::json!({"ws_drop_after_frames": 1, "ws_drop_connections": 1}),
+    );
+    let kept = churn(&sb, &dir, 2);
+    let st = wait_for("the daemon to notice the session ended", || {
+        let st = daemon_status(&sb);
+        (st["auth"]["logged_in"] == false).then_some(st)
+    });
+    assert!(
+        st["auth"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("spec-kitty auth login"),
+        "{st}"
+    );
+    assert_eq!(st["connection"]["state"], "offline");
+    assert!(
+        st["queue_depth"].as_u64().unwrap() >= 1,
+        "events kept: {st}"
+    );
+    let o = sb.sk(sb.root(), &["auth", "status"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("auth login"));
+    // The first frame of the pair was stored before the drop; the rest waits.
+    let got = server_events(&rs);
+    assert!(!got.contains_key(&kept[1]), "sent after the session ended");
+    // Logging in again sends what was kept.
+    login(&sb, &rs);
+    wait_delivered(&rs, &kept);
+}
+
+#[test]
+fn rejected_events_are_parked_with_the_reason_and_shown() {
+    let rs = RefServer::start(&["--user", USER, "--reject-all"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("rej", "rejected-feature");
+    let st = wait_for("events parked", || {
+        let st = daemon_status(&sb);
+        (st["parked_total"].as_u64().unwrap_or(0) >= 2 && st["queue_depth"] == 0).then_some(st)
+    });
+    let p = &st["parked"][0];
+    assert_eq!(p["attempts"], 3, "{p}");
+    assert!(!p["reason"].as_str().unwrap().is_empty());
+    let o = sb.sk(&dir, &["sync", "status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(p["event_id"].as_str().unwrap()), "{text}");
+    assert_eq!(server_events(&rs).len(), 0);
+}
+
+#[test]
+fn wrong_password_unreachable_server_and_plain_http_are_clear_errors() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    let o = login_cmd(&sb, &rs.base, "alice", "wrong");
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refused the username or password"));
+    assert!(!sb.paths().credentials().exists());
+    let o = login_cmd(&sb, "http://127.0.0.1:9", "alice", "secret");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach"));
+    let o = login_cmd(&sb, "http://example.com", "alice", "secret");
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refusing plain http"));
+    // sync server sets what login uses by default.
+    sb.sk(sb.root(), &["sync", "server", &rs.base]);
+    let o = sb.sk(sb.root(), &["sync", "server"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&rs.base));
+    let mut c = sb.cli(sb.root());
+    c.args(["auth", "login", "-u", "alice", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sb.sk(sb.root(), &["auth", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["logged_in"], true);
+    assert_eq!(v["server_url"], rs.base.as_str());
+    assert_eq!(v["team_slug"], "team-a");
+}
+
+/// Every token value the run ever held must be absent from every output:
+/// CLI stdout/stderr, the daemon's log files and the server's stderr.
+#[test]
+fn no_token_appears_in_any_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server_log = tmp.path().join("refserver.stderr");
+    let mut child = Command::new(bin("spec-kitty-refserver"))
+        .args(["--port", "0", "--verbose", "--user", USER])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&server_log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _guard = Kill(child);
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let rs_get = |path: &str| -> Value {
+        ureq::get(&format!("{base}{path}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+
+    let sb = Sandbox::new();
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut keep = |what: &str, o: &Output| {
+        outputs.push((format!("{what} stdout"), o.stdout.clone()));
+        outputs.push((format!("{what} stderr"), o.stderr.clone()));
+    };
+    let mut tokens: HashSet<String> = HashSet::new();
+    let grab = |sb: &Sandbox, tokens: &mut HashSet<String>| {
+        let text = std::fs::read_to_string(sb.paths().credentials()).unwrap_or_default();
+        for line in text.lines() {
+            for k in ["access = ", "refresh = "] {
+                if let Some(v) = line.strip_prefix(k) {
+                    tokens.insert(v.trim().trim_matches('"').to_string());
+                }
+            }
+        }
+    };
+    let o = login_cmd(&sb, &base, "alice", "secret");
+    assert!(o.status.success());
+    keep("login", &o);
+    grab(&sb, &mut tokens);
+    let dir = sb.project("secret-proj", "secret-feature");
+    for args in [
+        &[
+            "agent",
+            "tasks",
+            "move-task",
+            "WP01",
+            "--to",
+            "doing",
+            "--json",
+        ][..],
+        &["sync", "status", "--json"],
+        &["sync", "status"],
+        &["auth", "status", "--json"],
+        &["auth", "status"],
+        &["sync", "now", "--wait", "--json"],
+    ] {
+        keep(&args.join(" "), &sb.sk(&dir, args));
+    }
+    // Force a refresh (new tokens to look for), then more commands.
+    let agent = ureq::Agent::new_with_defaults();
+    agent
+        .post(&format!("{base}/__control/revoke-tokens"))
+        .send_json(serde_json::json!({"access": true}))
+        .unwrap();
+    agent
+        .post(&format!("{base}/__control/faults"))
+        .send_json(serde_json::json!({"ws_drop_after_frames": 1, "ws_drop_connections": 1}))
+        .unwrap();
+    keep(
+        "move",
+        &sb.sk(
+            &dir,
+            &["agent", "tasks", "move-task", "WP01", "--to", "for_review"],
+        ),
+    );
+    keep(
+        "move2",
+        &sb.sk(
+            &dir,
+            &["agent", "tasks", "move-task", "WP01", "--to", "done"],
+        ),
+    );
+    wait_for("refresh and delivery", || {
+        let s = rs_get("/__control/stats");
+        let n = rs_get("/api/v1/events/")["count"].as_u64().unwrap();
+        (s["token_refreshed"].as_u64().unwrap() >= 1 && n >= 5).then_some(())
+    });
+    grab(&sb, &mut tokens);
+    keep("logout", &sb.sk(&dir, &["auth", "logout"]));
+    keep("status after", &sb.sk(&dir, &["sync", "status", "--json"]));
+    sb.stop_daemon();
+    assert!(
+        tokens.len() >= 3,
+        "expected login + refreshed tokens, got {}",
+        tokens.len()
+    );
+
+    for entry in std::fs::read_dir(sb.paths().log_dir()).unwrap() {
+        let p = entry.unwrap().path();
+        outputs.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+    }
+    outputs.push((
+        "refserver stderr".into(),
+        std::fs::read(&server_log).unwrap(),
+    ));
+    let daemon_log_bytes: usize = outputs
+        .iter()
+        .filter(|(n, _)| n.contains("syncd"))
+        .map(|(_, b)| b.len())
+        .sum();
+    assert!(daemon_log_bytes > 0, "the daemon wrote no log to check");
+    for (name, bytes) in &outputs {
+        let text = String::from_utf8_lossy(bytes);
+        for t in &tokens {
+            assert!(!text.contains(t.as_str()), "a token appears in {name}");
+        }
+    }
+}
