@@ -171,7 +171,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     std::fs::remove_file(&filler).unwrap();
     assert!(d.try_exit().is_none(), "the daemon survived the full disk");
     let (id, env) = envelope(PROJECT);
-    let again = wait_long(
+    wait_long(
         "an emit to be accepted again",
         Duration::from_secs(10),
         || match c.emit(&env).map_err(|e| e.to_string())? {
@@ -179,7 +179,6 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
             other => Err(format!("{other:?}")),
         },
     );
-    let _ = again;
     accepted_ids.push(id);
     match c.request(&Request::IngestSpool).unwrap() {
         Response::Done { message } => assert!(message.contains("1 ingested"), "{message}"),
