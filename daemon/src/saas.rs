@@ -71,10 +71,25 @@ fn transport_error(what: &'static str, e: ureq::Error) -> SaasError {
             what,
             message: e.to_string(),
         },
-        other => SaasError::Network {
-            what,
-            message: other.to_string(),
-        },
+        other => {
+            let message = other.to_string();
+            let m = message.to_ascii_lowercase();
+            // rustls failures often arrive wrapped as I/O errors.
+            if [
+                "tls",
+                "certificate",
+                "handshake",
+                "corrupt message",
+                "invalidcontenttype",
+            ]
+            .iter()
+            .any(|w| m.contains(w))
+            {
+                SaasError::Tls { what, message }
+            } else {
+                SaasError::Network { what, message }
+            }
+        }
     }
 }
 

@@ -31,12 +31,12 @@ fn login_cmd(sb: &Sandbox, server: &str, user: &str, password: &str) -> Output {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn spec-kitty auth login");
-    child
+    // The CLI may refuse (bad URL) before it reads stdin: ignore EPIPE.
+    let _ = child
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
+        .write_all(format!("{password}\n").as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -476,6 +476,19 @@ fn wrong_password_unreachable_server_and_plain_http_are_clear_errors() {
     let o = login_cmd(&sb, "http://127.0.0.1:9", "alice", "secret");
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach"));
+    // https to a server that speaks plain http: a TLS failure, said so.
+    let o = login_cmd(
+        &sb,
+        &rs.base.replace("http://", "https://"),
+        "alice",
+        "secret",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("TLS failure"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = login_cmd(&sb, "http://example.com", "alice", "secret");
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("refusing plain http"));

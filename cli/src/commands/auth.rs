@@ -238,6 +238,11 @@ fn post_login(server: &str, username: &str, password: &str) -> Result<Value, Cli
                 "TLS failure talking to {server}: {e} (is the certificate valid for this host?)"
             )))
         }
+        Err(e) if looks_like_tls(&e.to_string()) => {
+            return Err(CliError::io(format!(
+                "TLS failure talking to {server}: {e} (does the server speak https, with a valid certificate for this host?)"
+            )))
+        }
         Err(e) => {
             return Err(CliError::io(format!("cannot reach {server}: {e}")));
         }
@@ -258,6 +263,22 @@ fn post_login(server: &str, username: &str, password: &str) -> Result<Value, Cli
                 .unwrap_or_default()
         ))),
     }
+}
+
+/// rustls failures often arrive wrapped as I/O errors; recognise them by
+/// their words so the user hears "TLS", not "io".
+pub fn looks_like_tls(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    [
+        "tls",
+        "certificate",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+        "alert",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 /// Tells a running daemon to re-read the credentials. After a login, a
