@@ -653,3 +653,48 @@ fn no_token_appears_in_any_output() {
         }
     }
 }
+
+#[test]
+fn a_server_that_never_acks_is_reconciled_through_batch() {
+    let rs = RefServer::start(&["--user", USER, "--legacy-ws"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("legacy", "legacy-feature");
+    let ids = churn(&sb, &dir, 3);
+    wait_delivered(&rs, &ids);
+    // Delivered over the socket, but only a batch result may clear the queue.
+    wait_for("queue drained by reconciliation", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    let (_, stats) = rs.get("/__control/stats");
+    assert_eq!(stats["ws_acks_sent"], 0, "{stats}");
+    assert!(
+        stats["ws_events_accepted"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["batch_events_duplicate"].as_u64().unwrap() >= 1,
+        "reconciled: {stats}"
+    );
+    let got = server_events(&rs);
+    for id in &ids {
+        assert_eq!(got[id]["received_via"], "ws");
+    }
+}
+
+#[test]
+fn an_access_token_near_expiry_is_refreshed_before_use() {
+    // 30 s lifetime: inside the daemon's refresh-ahead window at once.
+    let rs = RefServer::start(&["--user", USER, "--access-lifetime", "30"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("expiring", "expiry-feature");
+    let ids = churn(&sb, &dir, 1);
+    wait_delivered(&rs, &ids);
+    let (_, stats) = rs.get("/__control/stats");
+    assert!(stats["token_refreshed"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(
+        stats["auth_failures"], 0,
+        "refreshed before any 401: {stats}"
+    );
+}
