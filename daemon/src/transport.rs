@@ -333,7 +333,11 @@ impl Transport {
                 continue;
             }
             self.set("connecting", Some(format!("to {}", self.base())), None);
-            match self.session().await {
+            let end = self.session().await;
+            // Whatever ended the session, unconfirmed events go back to
+            // pending (the next session re-sends; the server deduplicates).
+            let _ = self.writer.run(|s| s.requeue_in_flight()).await;
+            match end {
                 End::Shutdown => return,
                 End::Reload => self.reload_creds(),
                 End::SessionOver(reason) => {
@@ -341,7 +345,6 @@ impl Transport {
                     self.session_over = Some(reason);
                 }
                 End::Failed(error) => {
-                    let _ = self.writer.run(|s| s.requeue_in_flight()).await;
                     let delay = backoff_delay(self.failures);
                     self.failures = self.failures.saturating_add(1);
                     tracing::info!(

@@ -698,3 +698,22 @@ fn an_access_token_near_expiry_is_refreshed_before_use() {
         "refreshed before any 401: {stats}"
     );
 }
+
+#[test]
+fn events_in_flight_at_logout_are_sent_after_the_next_login() {
+    // No acks: events stay in flight until reconciled, so a logout right
+    // after emitting catches them in flight.
+    let rs = RefServer::start(&["--user", USER, "--legacy-ws"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("inflight", "inflight-feature");
+    let ids = churn(&sb, &dir, 2);
+    sb.sk(sb.root(), &["auth", "logout"]);
+    let st = daemon_status(&sb);
+    assert_eq!(st["auth"]["logged_in"], false, "{st}");
+    login(&sb, &rs);
+    wait_delivered(&rs, &ids);
+    wait_for("every event confirmed after the re-login", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+}
