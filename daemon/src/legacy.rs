@@ -91,12 +91,30 @@ fn read_rows(
     rows
 }
 
-/// `value` of `clock.json`, if the file exists and holds a non-negative integer.
+/// Largest Lamport value adopted from the Python files (2^53 - 1, the
+/// largest integer every JSON reader keeps exact). Anything above is a
+/// corrupt file: adopting `i64::MAX` would make the next tick overflow.
+pub const MAX_ADOPTED_LAMPORT: u64 = (1 << 53) - 1;
+
+/// `value` of `clock.json`, if the file exists and holds a non-negative
+/// integer up to [`MAX_ADOPTED_LAMPORT`]; anything else is logged.
 pub fn read_clock_json(paths: &Paths) -> Option<u64> {
     let path = paths.clock_json();
     let text = std::fs::read_to_string(&path).ok()?;
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) => v.get("value").and_then(serde_json::Value::as_u64),
+        Ok(v) => {
+            let value = v
+                .get("value")
+                .and_then(serde_json::Value::as_u64)
+                .filter(|v| *v <= MAX_ADOPTED_LAMPORT);
+            if value.is_none() {
+                tracing::warn!(
+                    "{} has no \"value\" that is an integer from 0 to {MAX_ADOPTED_LAMPORT}; clock not adopted",
+                    path.display()
+                );
+            }
+            value
+        }
         Err(e) => {
             tracing::warn!(
                 "{} is not valid JSON ({e}); clock not adopted",

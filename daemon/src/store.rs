@@ -472,6 +472,7 @@ impl Store {
                     let lamport = obj
                         .and_then(|o| o.get("lamport_clock"))
                         .and_then(Value::as_i64)
+                        .filter(|l| (0..=crate::legacy::MAX_ADOPTED_LAMPORT as i64).contains(l))
                         .unwrap_or(0);
                     max_lamport = max_lamport.max(lamport);
                     let project_uuid = get_str("project_uuid");
