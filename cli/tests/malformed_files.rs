@@ -4,7 +4,9 @@
 //! the file and the problem; the exit code) and that nothing was lost or
 //! half-written: the bad file keeps its bytes (or is kept aside byte-for-byte),
 //! no other file in the repository changes, no temp files remain, and a
-//! refused command spools no event.
+//! refused command spools no event. A broken credentials file never blocks
+//! local work; `spec-kitty auth status` names it and the problem (exit 1)
+//! without printing any token text.
 //!
 //! Spool files and queue databases are the daemon's; their corpus lives with
 //! the daemon tests.
@@ -441,4 +443,55 @@ fn unreadable_credentials_path_never_blocks_work() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(w.events()[0].team_slug, "local");
     assert!(cred.is_dir());
+}
+
+#[test]
+fn auth_status_names_a_broken_credentials_file_without_printing_tokens() {
+    let w = World::with_wps(1);
+    let cred = w.home.join("credentials");
+    // (entry, expected exit, what the message must say)
+    let expect: &[(&str, i32, &str)] = &[
+        ("not TOML", 1, "is not valid TOML"),
+        ("not UTF-8", 1, "valid UTF-8"),
+        ("truncated mid-write", 1, "is not valid TOML"),
+        // Valid TOML of the wrong shape is simply "not logged in".
+        ("team_slug not a string", 0, "Not logged in"),
+        ("user not a table", 0, "Not logged in"),
+        ("empty team_slug", 0, "Not logged in"),
+        ("empty file", 0, "Not logged in"),
+    ];
+    for (what, bytes) in BAD_CREDENTIALS {
+        let (_, code, says) = expect
+            .iter()
+            .find(|(n, _, _)| n == what)
+            .unwrap_or_else(|| panic!("no expectation for {what}"));
+        fs::write(&cred, bytes).unwrap();
+        fs::set_permissions(&cred, fs::Permissions::from_mode(0o600)).unwrap();
+        let o = w.run(&["auth", "status"]);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(*code), "[{what}] {out}{err}");
+        let text = format!("{out}{err}");
+        assert!(text.contains(says), "[{what}] says {says:?}: {text}");
+        if *code != 0 {
+            assert!(
+                err.contains(&cred.display().to_string()),
+                "[{what}] the error names the file: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "[{what}] one clear line: {err}");
+        }
+        assert!(
+            !text.contains("secret"),
+            "[{what}] token text printed: {text}"
+        );
+        assert_eq!(
+            fs::read(&cred).unwrap(),
+            *bytes,
+            "[{what}] status rewrote the file"
+        );
+        assert_eq!(
+            fs::metadata(&cred).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "[{what}] mode changed"
+        );
+    }
 }
