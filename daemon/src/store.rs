@@ -378,8 +378,15 @@ impl Store {
                 for (mut env, origin) in events {
                     // Insert first (the unique index does the lookup anyway);
                     // only a conflict costs a second query. The clock ticks
-                    // only for rows really inserted.
-                    env.lamport_clock = (clock + 1) as u64;
+                    // only for rows really inserted. A clock at i64::MAX
+                    // (corrupt store) is a storage error, not an overflow
+                    // panic that would stop the writer thread.
+                    let next = clock.checked_add(1).ok_or_else(|| {
+                        rusqlite::Error::ToSqlConversionFailure(
+                            "the Lamport clock is at its maximum and cannot tick (corrupt clock row)".into(),
+                        )
+                    })?;
+                    env.lamport_clock = next as u64;
                     env.node_id.clone_from(&self.stamp.node_id);
                     env.team_slug.clone_from(&self.stamp.team_slug);
                     let state = if env.project_uuid.is_some() {
@@ -389,7 +396,7 @@ impl Store {
                     };
                     let inserted = insert.execute(params![
                         env.event_id,
-                        clock + 1,
+                        next,
                         env.event_type,
                         env.project_uuid,
                         env.project_slug,
@@ -399,7 +406,7 @@ impl Store {
                         now
                     ])?;
                     if inserted == 1 {
-                        clock += 1;
+                        clock = next;
                         out.push(Accepted {
                             lamport_clock: clock as u64,
                             seq: tx.last_insert_rowid() as u64,
