@@ -414,3 +414,41 @@ fn malformed_config_toml_does_not_stop_the_daemon() {
     still_serves(&sb);
     assert_eq!(read(&paths.config_toml()), text, "config.toml untouched");
 }
+
+#[test]
+fn store_clock_at_its_maximum_is_a_storage_error_not_a_wedged_writer() {
+    let sb = Sandbox::new();
+    let paths = sb.paths();
+    let mut d = Syncd::start(&sb);
+    still_serves(&sb);
+    d.kill9();
+    // A corrupt clock row (the store is the daemon's own file, but disks
+    // and people do things): the next tick would overflow.
+    let db = rusqlite::Connection::open(paths.store()).unwrap();
+    db.execute("UPDATE clock SET value = ?1 WHERE id = 1", [i64::MAX])
+        .unwrap();
+    drop(db);
+    let _d = Syncd::start(&sb);
+    let mut c = Client::connect(&paths).unwrap();
+    for _ in 0..2 {
+        let (_, env) = envelope(PROJECT);
+        match c.emit(&env).unwrap() {
+            Response::Error { kind, message } => {
+                assert_eq!(
+                    kind,
+                    spec_kitty_protocol::ipc::ErrorKind::Storage,
+                    "the CLI spools on Storage, and the writer is still there: {message}"
+                );
+                assert!(message.contains("Lamport clock"), "{message}");
+            }
+            other => panic!("an overflowing clock was accepted: {other:?}"),
+        }
+    }
+    assert!(status(&sb).is_ok(), "status still answers");
+    assert!(
+        daemon_log(&sb).contains("failed"),
+        "the failed commit is in the log:\n{}",
+        daemon_log(&sb)
+    );
+    assert_eq!(rows(&sb).len(), 1, "nothing half-written");
+}
