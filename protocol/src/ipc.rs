@@ -18,16 +18,16 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped when a message changes shape; peers with different majors refuse
-/// each other.
-pub const PROTOCOL_MAJOR: u16 = 1;
-/// Bumped when a variant is added; a daemon serves clients whose minor is
-/// at most its own. The `skew-test-next-minor` feature (version-skew tests
-/// only) advertises one more, making a second, "newer" build.
-pub const PROTOCOL_MINOR: u16 = if cfg!(feature = "skew-test-next-minor") {
-    1
+/// each other. The `skew-test-next-major` feature (version-skew tests only)
+/// advertises one more, making a second, "newer" build.
+pub const PROTOCOL_MAJOR: u16 = if cfg!(feature = "skew-test-next-major") {
+    2
 } else {
-    0
+    1
 };
+/// Bumped when a variant is added; a daemon serves clients whose minor is
+/// at most its own.
+pub const PROTOCOL_MINOR: u16 = 0;
 /// Largest frame body either side accepts (1 MiB).
 pub const MAX_FRAME: usize = 1 << 20;
 
