@@ -320,9 +320,22 @@ pub fn request(paths: &Paths, req: Request, timeout: Duration) -> Result<Respons
     connect(paths, deadline)?.call(req, deadline)
 }
 
-/// Whether process `pid` still exists.
+/// Whether process `pid` still runs. A zombie (exited, not yet reaped by
+/// its parent; common in containers whose init does not reap) has released
+/// its locks and counts as gone.
 fn alive(pid: u32) -> bool {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
+    {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state letter follows the parenthesised command name.
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => false,
+        }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
     {
         match rustix::process::Pid::from_raw(pid as i32) {
             Some(p) => rustix::process::test_kill_process(p).is_ok(),

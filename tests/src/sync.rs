@@ -109,8 +109,8 @@ pub fn set_auto_start(project: &Path, on: bool) {
 }
 
 /// The "newer" build for version-skew tests: `spec-kitty` and
-/// `spec-kitty-syncd` built with `spec-kitty-protocol/skew-test-next-minor`
-/// (protocol minor + 1) into `target/skew`, so they sit next to each other
+/// `spec-kitty-syncd` built with `spec-kitty-protocol/skew-test-next-major`
+/// (protocol major + 1) into `target/skew`, so they sit next to each other
 /// and the newer CLI spawns the newer daemon. Built once per test binary
 /// (cargo's own lock serialises concurrent test binaries; after the first
 /// time it is an incremental no-op).
@@ -124,7 +124,25 @@ pub fn newer_build() -> &'static Path {
             .expect("target dir")
             .join("skew");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
+        // Only the variables a build needs: the test process carries
+        // cargo's per-package variables, which would make every build
+        // scripts' fingerprints differ from a shell build's (a full
+        // rebuild each time).
+        let mut cmd = Command::new(cargo);
+        cmd.env_clear();
+        for k in [
+            "PATH",
+            "HOME",
+            "CARGO_HOME",
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+            "TMPDIR",
+        ] {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd
             .current_dir(&workspace)
             .args([
                 "build",
@@ -134,7 +152,7 @@ pub fn newer_build() -> &'static Path {
                 "-p",
                 "spec-kitty-syncd",
                 "--features",
-                "spec-kitty-protocol/skew-test-next-minor",
+                "spec-kitty-protocol/skew-test-next-major",
                 "--target-dir",
             ])
             .arg(&target)
