@@ -346,3 +346,30 @@ fn sync_status_json_when_no_daemon_runs() {
         "{human}"
     );
 }
+
+#[test]
+fn a_daemon_that_cannot_start_gives_its_reason_and_the_event_is_spooled() {
+    let sb = Sandbox::new();
+    let dir = sb.project("refused", "feat");
+    run_ok(sb.cli(&dir).args(["sync", "stop"]));
+    // A store written by a newer schema: the daemon refuses to open it and
+    // says why on its READY/ERROR line.
+    std::fs::remove_file(sb.paths().store()).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", sb.paths().store().display()));
+    }
+    let db = rusqlite::Connection::open(sb.paths().store()).unwrap();
+    db.execute_batch("PRAGMA user_version = 99;").unwrap();
+    drop(db);
+
+    let o = move_task(&sb, &dir, "WP01", "doing");
+    assert_eq!(deliveries(&json_out(&o))[0].1, "spooled");
+    let err = stderr(&o);
+    assert_eq!(reason_lines(&err), 1, "{err}");
+    assert!(
+        err.contains("could not start") && err.contains("store.db"),
+        "the daemon's own reason: {err}"
+    );
+    assert_eq!(sb.spooled().len(), 1);
+    assert!(syncd_pids(&sb).is_empty(), "no daemon left behind");
+}
