@@ -11,6 +11,11 @@
 //! sent but not yet acked when the daemon died) are allowed and counted:
 //! the server's dedupe by `event_id` turns them into "stored once".
 //!
+//! Also: kill -9 during the ingest of a 3000-file spool (between a chunk's
+//! commit and the removal of its files), and real `spec-kitty` processes
+//! whose auto-spawned daemon is killed again and again (every event a
+//! command reported, accepted or spooled, ends up stored once).
+//!
 //! Knobs: `SK_CRASH_ROUNDS` (default 20) rounds per test; `SK_CRASH_SEED`
 //! replays the random kill points of a failed run (the seed is printed).
 
@@ -232,4 +237,148 @@ fn kill9_at_random_points_of_a_burst_loses_nothing_store_only() {
 #[test]
 fn kill9_at_random_points_while_logged_in_server_stores_each_event_once() {
     crash_rounds(true);
+}
+
+#[test]
+fn kill9_during_spool_ingest_reingests_without_duplicates() {
+    // 3000 spooled events (a CLI that ran offline for a long time); the
+    // daemon ingests them at start in chunks and deletes each file after
+    // its commit. Killing it at random points of that start must neither
+    // lose nor duplicate an event, and the files must end up gone.
+    let mut rng = Rng::new();
+    let sb = Sandbox::new();
+    let paths = sb.paths();
+    std::fs::create_dir_all(paths.spool_dir()).unwrap();
+    let mut ids: Vec<String> = (0..3000).map(|_| ulid()).collect();
+    ids.sort();
+    for id in &ids {
+        std::fs::write(paths.spool_file(id), envelope_with_id(id, PROJECT)).unwrap();
+    }
+    let rounds = knob("SK_CRASH_ROUNDS", 20).min(10);
+    let mut left = Vec::new();
+    for n in 0..rounds {
+        let mut d = Syncd::spawn(&sb);
+        let before = spool_files(&sb);
+        if n % 3 == 0 {
+            // Anywhere in start-up.
+            std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
+        } else {
+            // Between a chunk's commit and the removal of its files: wait
+            // until the spool shrank below a random mark.
+            let mark = rng.below(before as u64 + 1) as usize;
+            let until = Instant::now() + Duration::from_secs(10);
+            while spool_files(&sb) > mark && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+        d.kill9();
+        left.push(spool_files(&sb));
+        if paths.store().exists() {
+            check_store(&rows(&sb));
+        }
+    }
+    eprintln!("spool files left after each kill: {left:?}");
+    let _d = Syncd::start(&sb);
+    assert_eq!(spool_files(&sb), 0, "every spool file ingested and removed");
+    let rows = rows(&sb);
+    check_store(&rows);
+    let stored: Vec<String> = rows.into_iter().map(|r| r.event_id).collect();
+    assert_eq!(stored, ids, "each spooled event once, in event_id order");
+}
+
+fn spool_files(sb: &Sandbox) -> usize {
+    std::fs::read_dir(sb.paths().spool_dir())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill9_under_a_burst_of_real_clis_every_reported_event_survives() {
+    // Real `spec-kitty` processes keep emitting while the daemon they
+    // auto-spawned is killed -9 again and again; each command must report
+    // its event accepted or spooled, and every reported event must end up
+    // in the store exactly once (the next command respawns the daemon).
+    let kills = knob("SK_CRASH_ROUNDS", 20).min(8);
+    let mut rng = Rng::new();
+    let sb = Sandbox::new();
+    let projects: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| sb.project(&format!("crash-{i}"), "feat"))
+        .collect();
+    let setup = rows(&sb).len();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reported: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut pids = HashSet::new();
+    std::thread::scope(|s| {
+        for (w, dir) in projects.iter().enumerate() {
+            let stop = stop.clone();
+            let reported = reported.clone();
+            let sb = &sb;
+            s.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let note = format!("crash {w} {n}");
+                    let o = sb.sk(
+                        dir,
+                        &[
+                            "agent",
+                            "tasks",
+                            "add-history",
+                            "WP01",
+                            "--note",
+                            &note,
+                            "--json",
+                        ],
+                    );
+                    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                    for e in v["events"].as_array().unwrap() {
+                        reported.lock().unwrap().push((
+                            e["event_id"].as_str().unwrap().to_string(),
+                            e["delivery"].as_str().unwrap().to_string(),
+                        ));
+                    }
+                    n += 1;
+                }
+            });
+        }
+        for _ in 0..kills {
+            std::thread::sleep(Duration::from_millis(150 + rng.below(400)));
+            if let Some(pid) = sb.daemon_pid() {
+                pids.insert(pid);
+                spec_kitty_e2e::signal(pid, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let reported = reported.lock().unwrap().clone();
+    let spooled = reported.iter().filter(|r| r.1 == "spooled").count();
+    // Whatever went to the spool is picked up by the (re)started daemon.
+    let _d = if sb.daemon_pid().is_none() {
+        Some(Syncd::start(&sb))
+    } else {
+        None
+    };
+    let mut c = Client::connect(&sb.paths()).unwrap();
+    assert!(matches!(
+        c.request(&spec_kitty_protocol::ipc::Request::IngestSpool)
+            .unwrap(),
+        Response::Done { .. }
+    ));
+    let rows = rows(&sb);
+    let by_id = check_store(&rows);
+    for (id, how) in &reported {
+        assert!(how == "accepted" || how == "spooled", "{id}: {how}");
+        assert!(by_id.contains_key(id), "reported ({how}) event {id} lost");
+    }
+    assert_eq!(rows.len(), setup + reported.len(), "no extra events");
+    eprintln!(
+        "{} daemons killed, {} commands, {spooled} spooled, all stored once",
+        pids.len(),
+        reported.len()
+    );
+    assert!(pids.len() >= 2, "the daemon was respawned and killed again");
 }
