@@ -209,6 +209,17 @@ fn older_cli_never_restarts_a_newer_daemon_and_spools() {
     );
     assert_eq!(sb.spooled().len(), 1);
 
+    // `sync status` from the older CLI says why it cannot use the daemon.
+    let st = json_out(&sb.sk(&dir, &["sync", "status", "--json"]));
+    assert_eq!(st["running"], false, "{st}");
+    assert!(
+        st["unreachable"]
+            .as_str()
+            .is_some_and(|e| e.contains("newer")),
+        "{st}"
+    );
+    assert_eq!(st["spool_backlog"], 1, "{st}");
+
     // `sync stop` from the older CLI refuses too, with a clear error.
     let o = sb.cli(&dir).args(["sync", "stop"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));

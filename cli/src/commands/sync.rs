@@ -201,6 +201,9 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
         .is_some_and(|p| p["auto_start"] == Value::Bool(false));
     let answer = daemon_client::request(paths, Request::Status, STATUS_TIMEOUT);
     let mut warnings = Vec::new();
+    // Something answers on the socket but not usefully (wedged, another
+    // protocol version): not the same as "not running".
+    let mut unreachable: Option<String> = None;
     let daemon: Option<DaemonStatus> = match answer {
         Ok(Response::Status { json }) => Some(
             serde_json::from_str(&json)
@@ -211,10 +214,9 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
                 "unexpected answer to Status: {other:?}"
             )))
         }
+        Err(ClientError::NotRunning) => None,
         Err(e) => {
-            if !matches!(e, ClientError::NotRunning) {
-                warnings.push(e.to_string());
-            }
+            unreachable = Some(e.to_string());
             None
         }
     };
@@ -235,6 +237,7 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
     if out.json {
         out.json(&json!({
             "running": daemon.is_some(),
+            "unreachable": unreachable,
             "socket": paths.socket().display().to_string(),
             "daemon": daemon,
             "spool_backlog": spool,
@@ -247,15 +250,16 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
     }
     let row = |k: &str, v: String| out.line(&format!("{:<14}{v}", k));
     match &daemon {
-        None => {
-            row(
+        None => match &unreachable {
+            Some(e) => row("Daemon", format!("not usable: {e}")),
+            None => row(
                 "Daemon",
                 format!(
                     "not running (nothing answers on {})",
                     paths.socket().display()
                 ),
-            );
-        }
+            ),
+        },
         Some(d) => {
             row(
                 "Daemon",
@@ -381,7 +385,7 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
     for w in &warnings {
         out.warn(w);
     }
-    if daemon.is_none() && !opted_out {
+    if daemon.is_none() && unreachable.is_none() && !opted_out {
         out.line(&out.dim(
             "The daemon starts with the next command that emits an event, or with `spec-kitty sync start`.",
         ));
