@@ -250,10 +250,16 @@ fn stalled_responses_do_not_block_emits_and_everything_arrives_once() {
         assert!(s.auth.logged_in);
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert!(
-        stat(&server, "delayed_requests") >= 1,
-        "the stall was injected"
-    );
+    // Unacked within the grace period, the daemon asks the batch endpoint,
+    // whose requests stall too: the stall really was in the way.
+    wait_long("a stalled request", Duration::from_secs(20), || {
+        let n = stat(&server, "delayed_requests");
+        if n >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} delayed"))
+        }
+    });
     faults(&server, serde_json::json!({"clear": true}));
     let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
     eprintln!(
@@ -291,4 +297,53 @@ fn websocket_dropped_after_storing_a_frame_is_resent_and_stored_once() {
     );
     let s = status(&sb).unwrap();
     assert_eq!(s.queue_depth, 0);
+}
+
+#[test]
+fn big_backlog_drained_by_batch_through_500s_and_a_restart_is_stored_once() {
+    // 2500 events queued while every request fails, then drained through
+    // the batch endpoint (1000 per request) while 40 % of requests fail and
+    // the server is killed and restarted on the same port mid-drain.
+    let sb = Sandbox::new();
+    let db = sb.root().join("server.db");
+    let db_arg = db.to_str().unwrap().to_string();
+    let user = ["--user", "alice:secret:team-a"];
+    let mut server = RefServer::start(&[user[0], user[1], "--db", &db_arg]);
+    let port = server.port.to_string();
+    login(&sb, &server, "alice", "secret");
+    faults(&server, serde_json::json!({"fail_percent": 100}));
+    let _d = Syncd::start(&sb);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.extend(emit_n(&sb, 500));
+    }
+    assert_backoff_details(&wait_backoff(&sb, Duration::from_secs(20)));
+    faults(
+        &server,
+        serde_json::json!({"clear": true, "fail_percent": 40}),
+    );
+    wait_long(
+        "the drain to start",
+        Duration::from_secs(RECONNECT.as_secs()),
+        || {
+            let n = stat(&server, "batch_events_success");
+            if n > 0 {
+                Ok(())
+            } else {
+                Err(format!("{n} events stored by batch"))
+            }
+        },
+    );
+    server.kill();
+    ids.extend(emit_n(&sb, 50));
+    let server = RefServer::start(&["--port", &port, user[0], user[1], "--db", &db_arg]);
+    let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT * 2);
+    assert!(
+        stat(&server, "batch_requests") >= 1,
+        "the backlog went through the batch endpoint"
+    );
+    eprintln!(
+        "backlog: {} events stored once ({redelivered} delivered more than once)",
+        ids.len()
+    );
 }
