@@ -37,13 +37,13 @@ print(f"{sys.argv[2]}: n={len(t)} p50={statistics.median(t):.2f} ms p90={p(0.90)
 PY
 }
 
-hyperfine -N -s none --warmup 10 --runs "$RUNS" \
+hyperfine -N --style none --warmup 10 --runs "$RUNS" \
   --prepare "cp $TMP/WP01.orig $WP" \
   --export-json "$TMP/warm.json" \
   "$BIN agent tasks move-task WP01 --to doing" >/dev/null
 report "$TMP/warm.json" "warm move-task (daemon running)"
 
-hyperfine -N -s none --warmup 2 --runs "$COLD_RUNS" \
+hyperfine -N --style none --warmup 2 --runs "$COLD_RUNS" \
   --prepare "sh -c '$BIN sync stop >/dev/null; cp $TMP/WP01.orig $WP'" \
   --export-json "$TMP/cold.json" \
   "$BIN agent tasks move-task WP01 --to doing" >/dev/null
