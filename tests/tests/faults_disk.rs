@@ -9,6 +9,11 @@
 //! is in the store, and survives a `kill -9` and restart, with Lamport
 //! values strictly increasing in `seq` order.
 //!
+//! Second case: all of SPEC_KITTY_HOME (store and spool) on the full
+//! tmpfs: the command fails with the reason, the WP file is rolled back,
+//! nothing is stored or spooled, and the same command works once space
+//! returns.
+//!
 //! Needs `mount -t tmpfs` (root or CAP_SYS_ADMIN); elsewhere the test says
 //! SKIP with the reason and passes. The mount is undone in a Drop guard
 //! (lazy unmount, after killing any daemon whose lock lives on it).
@@ -200,4 +205,94 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     let _d2 = Syncd::start(&sb);
     check("after kill -9 and restart");
     eprintln!("{} accepted events all stored", accepted_ids.len());
+}
+
+#[test]
+fn full_disk_under_store_and_spool_fails_the_command_clearly_and_rolls_back() {
+    // Everything of SPEC_KITTY_HOME (store, spool, socket) on one full
+    // tmpfs: the daemon cannot store the event and the CLI cannot spool it,
+    // so the command must fail with the reason and leave the WP file as it
+    // was (files and events stay in step), then work once space returns.
+    let sb = Sandbox::new();
+    let paths = sb.paths();
+    let _mnt = match Tmpfs::mount(&sb.sk_home(), "2m", paths.daemon_lock()) {
+        Ok(m) => m,
+        Err(reason) => {
+            eprintln!("SKIP full_disk test: cannot mount a tmpfs ({reason})");
+            return;
+        }
+    };
+    let d = Syncd::start(&sb);
+    let project = sb.project("all-full", "feat");
+    let wp_dir = project.join("kitty-specs").join("001-feat").join("tasks");
+    let wp = std::fs::read_dir(&wp_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("WP01"))
+        .expect("WP01 file");
+    let before = std::fs::read(&wp).unwrap();
+    let stored_before = rows(&sb).len();
+    let filler = sb.sk_home().join("filler");
+    fill(&filler);
+
+    let o = sb
+        .cli(&project)
+        .args([
+            "agent",
+            "tasks",
+            "move-task",
+            "WP01",
+            "--to",
+            "doing",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "the command cannot succeed without a durable event"
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(all.contains("No space left"), "the reason is given: {all}");
+    assert!(all.contains("spool"), "and where it failed: {all}");
+    assert_eq!(
+        std::fs::read(&wp).unwrap(),
+        before,
+        "the WP file was rolled back"
+    );
+    assert_eq!(rows(&sb).len(), stored_before, "no event stored");
+    let spooled: Vec<_> = std::fs::read_dir(paths.spool_dir())
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        spooled.is_empty(),
+        "no event file, no temp file left in the spool: {spooled:?}"
+    );
+
+    // Space returns: the same command works, through the same daemon.
+    std::fs::remove_file(&filler).unwrap();
+    let o = sb.sk(
+        &project,
+        &[
+            "agent",
+            "tasks",
+            "move-task",
+            "WP01",
+            "--to",
+            "doing",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["events"][0]["delivery"], "accepted", "{v}");
+    assert_eq!(sb.daemon_pid(), Some(d.pid), "the same daemon");
+    let rows = rows(&sb);
+    check_store(&rows);
+    assert_eq!(rows.len(), stored_before + 1);
+    assert_ne!(std::fs::read(&wp).unwrap(), before, "now the move happened");
 }
