@@ -299,6 +299,73 @@ fn newer_err(w: &Welcome) -> ClientError {
     }
 }
 
+/// The warm path in one round trip: connect, then `Hello` and `reqs` in
+/// ONE write (the daemon reads requests only after its `Welcome`, and
+/// answers in order). `Ok(None)`: no daemon, or it is not compatible; the
+/// caller then takes the full path ([`connect_or_spawn`]), which handshakes
+/// first and handles spawning and skew (an older daemon takes the stray
+/// request as "not a Shutdown" and just closes; a newer one closes).
+#[cfg(unix)]
+pub fn connect_pipelined(
+    paths: &Paths,
+    reqs: &[Request],
+    deadline: Instant,
+) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
+    let t0 = Instant::now();
+    let socket = paths.socket();
+    let stream = match connect_stream(&socket, deadline) {
+        Ok(s) => s,
+        Err(ClientError::NotRunning) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut conn = Conn {
+        stream,
+        socket,
+        welcome: Welcome {
+            major: 0,
+            minor: 0,
+            version: String::new(),
+            pid: 0,
+        },
+    };
+    conn.arm(deadline, "handshake")?;
+    let hello = Hello::current(env!("CARGO_PKG_VERSION"));
+    let mut buf = ipc::encode_frame(&hello).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    for r in reqs {
+        buf.extend(ipc::encode_frame(r).map_err(|e| ClientError::Protocol(e.to_string()))?);
+    }
+    (&conn.stream).write_all(&buf).map_err(|e| {
+        if is_timeout(&e) {
+            timeout_err("handshake", t0)
+        } else {
+            conn.io(e)
+        }
+    })?;
+    let reply: HelloReply =
+        ipc::read_frame(&mut &conn.stream).map_err(|e| conn.frame_err(e, "handshake", t0))?;
+    let HelloReply::Welcome(w) = reply else {
+        return Ok(None);
+    };
+    conn.welcome = w;
+    let mut out = Vec::with_capacity(reqs.len());
+    for _ in reqs {
+        out.push(
+            ipc::read_frame(&mut &conn.stream)
+                .map_err(|e| conn.frame_err(e, "waiting for the answer", t0))?,
+        );
+    }
+    Ok(Some((conn, out)))
+}
+
+#[cfg(not(unix))]
+pub fn connect_pipelined(
+    _paths: &Paths,
+    _reqs: &[Request],
+    _deadline: Instant,
+) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
+    Ok(None)
+}
+
 /// Connects to a running, compatible daemon (never starts one).
 pub fn connect(paths: &Paths, deadline: Instant) -> Result<Conn, ClientError> {
     match open(paths, deadline)? {

@@ -159,12 +159,6 @@ fn via_daemon(
     env: &EventEnvelope,
     policy: Policy,
 ) -> Result<Delivery, Fail> {
-    if s.conn.is_none() {
-        let conn = daemon_client::connect_or_spawn(paths, policy.auto_start, s.deadline)
-            .map_err(|e| Fail::Other(reason_for(&e, policy)))?;
-        s.conn = Some(conn);
-    }
-    let conn = s.conn.as_mut().expect("connected above");
     let emit = Request::Emit {
         envelope: env.to_json(),
     };
@@ -175,11 +169,34 @@ fn via_daemon(
     } else {
         vec![emit]
     };
-    let answers = match conn.call_many(&reqs, s.deadline) {
-        Ok(a) => a,
-        Err(e) => {
-            s.conn = None;
-            return Err(Fail::Other(e.to_string()));
+    let mut answers = None;
+    if s.conn.is_none() {
+        // Warm path: Hello and the requests in one write, one round trip.
+        match daemon_client::connect_pipelined(paths, &reqs, s.deadline) {
+            Ok(Some((conn, a))) => {
+                s.conn = Some(conn);
+                answers = Some(a);
+            }
+            // No daemon, or an incompatible one: the full path decides.
+            Ok(None) => {
+                let conn = daemon_client::connect_or_spawn(paths, policy.auto_start, s.deadline)
+                    .map_err(|e| Fail::Other(reason_for(&e, policy)))?;
+                s.conn = Some(conn);
+            }
+            Err(e) => return Err(Fail::Other(reason_for(&e, policy))),
+        }
+    }
+    let answers = match answers {
+        Some(a) => a,
+        None => {
+            let conn = s.conn.as_mut().expect("connected above");
+            match conn.call_many(&reqs, s.deadline) {
+                Ok(a) => a,
+                Err(e) => {
+                    s.conn = None;
+                    return Err(Fail::Other(e.to_string()));
+                }
+            }
         }
     };
     match answers.into_iter().last() {
