@@ -90,6 +90,13 @@ pub fn our_project(root: &Path, cli: &Path, name: &str) -> Result<Project> {
     Ok(p)
 }
 
+/// Stops the daemon that serves a project's home (auto-started by its
+/// commands), so no benchmark leaves processes behind.
+pub fn stop_daemon(p: &Project, cli: &Path) -> Result<()> {
+    run(p.command(cli).args(["sync", "stop"]))?;
+    Ok(())
+}
+
 /// Times `n` lane changes of WP01, alternating between two lanes so every
 /// call is a real transition that emits exactly one event.
 pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {

@@ -124,6 +124,9 @@ fn main() -> Result<()> {
     println!("\nCLI: agent tasks move-task (lane change, one event)");
     let cli_bin = sibling("spec-kitty")?;
     let ours = cli::our_project(scratch.path(), &cli_bin, "ours-spool")?;
+    // Setting the project up auto-started a daemon; this figure is the
+    // no-daemon path, so stop it and opt the project out of auto-start.
+    cli::stop_daemon(&ours, &cli_bin)?;
     cli::set_auto_start(&ours, false)?;
     let before = cli::spool_count(&ours);
     let n_moves = 300 / scale;
@@ -142,10 +145,12 @@ fn main() -> Result<()> {
 
     let syncd = sibling("spec-kitty-syncd")?;
     let warm = {
+        // Setting the project up auto-started the daemon: it is warm.
         let p = cli::our_project(scratch.path(), &cli_bin, "ours-warm")?;
-        let _d = daemon::Daemon::start(&syncd, &p.spec_kitty_home())?;
-        cli::set_auto_start(&p, true)?;
-        let s = cli::time_move_task(&p, &cli_bin, &[], n_moves)?;
+        cli::run(p.command(&cli_bin).args(["sync", "start"]))?;
+        let s = cli::time_move_task(&p, &cli_bin, &[], n_moves);
+        cli::stop_daemon(&p, &cli_bin)?;
+        let s = s?;
         anyhow::ensure!(
             cli::spool_count(&p) == 0,
             "warm run spooled events instead of handing them to the daemon"
