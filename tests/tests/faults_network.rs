@@ -12,8 +12,12 @@
 //! fails); when the server returns, the daemon reconnects by itself within
 //! the backoff ceiling (30 s) plus slack.
 //!
-//! No knobs: each test is bounded (the longest waits ~40 s for the backoff
-//! ceiling in the worst case).
+//! Also: a 2500-event backlog drained by batch through 500s and a restart,
+//! and a black-holed server (every request stalls) that the daemon gives up
+//! on by its own timeouts (~30 s: the longest test of the file).
+//!
+//! No knobs: each test is bounded (waits for reconnection allow the 30 s
+//! backoff ceiling plus slack).
 
 mod faults_common;
 
@@ -344,6 +348,30 @@ fn big_backlog_drained_by_batch_through_500s_and_a_restart_is_stored_once() {
     );
     eprintln!(
         "backlog: {} events stored once ({redelivered} delivered more than once)",
+        ids.len()
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_into_backoff_then_recovers() {
+    // Every contract request stalls for 10 minutes (a black-holed server):
+    // the daemon must give up on its own (HTTP 30 s / connect 10 s
+    // timeouts), show backoff with the error, keep accepting emits, and
+    // deliver everything once the server answers again.
+    let sb = Sandbox::new();
+    let server = RefServer::start(&["--user", "alice:secret:team-a"]);
+    login(&sb, &server, "alice", "secret");
+    faults(&server, serde_json::json!({"delay_ms": 600_000}));
+    let _d = Syncd::start(&sb);
+    let mut ids = emit_n(&sb, 20);
+    let s = wait_backoff(&sb, Duration::from_secs(60));
+    assert_backoff_details(&s);
+    eprintln!("black hole: {:?}", s.connection.last_error);
+    ids.extend(emit_n(&sb, 20));
+    faults(&server, serde_json::json!({"clear": true}));
+    let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
+    eprintln!(
+        "black hole: {} events stored once after it answered ({redelivered} delivered more than once)",
         ids.len()
     );
 }
