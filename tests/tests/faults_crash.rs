@@ -105,7 +105,13 @@ fn round(sb: &Sandbox, rng: &mut Rng, acked: &Acked, round_no: u64) -> usize {
         .collect();
     if !early {
         // Kill after a random number of acks (or a random time, whichever
-        // comes first), so the kill lands anywhere in a group commit.
+        // comes first), so the kill lands anywhere in a group commit. The
+        // clock starts at the first ack, so a loaded machine still gets a
+        // burst going before the kill.
+        let first = Instant::now() + Duration::from_secs(10);
+        while round_acked.load(Ordering::Relaxed) == 0 && Instant::now() < first {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let want = 1 + rng.below(150) as usize;
         let until = Instant::now() + Duration::from_millis(20 + rng.below(300));
         while round_acked.load(Ordering::Relaxed) < want && Instant::now() < until {
