@@ -256,7 +256,8 @@ fn main() {
             );
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
             let id = v["events"][0]["event_id"].as_str().unwrap().to_string();
-            starts.push((id, t0));
+            let t1 = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+            starts.push((id, t0, t1));
             // Let each event travel alone (a user types; agents pause too).
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -276,9 +277,27 @@ fn main() {
             .collect();
         let mut lat: Vec<f64> = starts
             .iter()
-            .map(|(id, t0)| (received[id] - t0) as f64 / 1000.0)
+            .map(|(id, t0, _)| (received[id] - t0) as f64 / 1000.0)
             .collect();
         lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        // The part after the CLI exited (the CLI's own run is the rest).
+        let mut after: Vec<f64> = starts
+            .iter()
+            .map(|(id, _, t1)| (received[id] - t1) as f64 / 1000.0)
+            .collect();
+        after.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut cli: Vec<f64> = starts
+            .iter()
+            .map(|(_, t0, t1)| (t1 - t0) as f64 / 1000.0)
+            .collect();
+        cli.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "  of which the CLI process (spawn to exit): p50={:.2} p99={:.2} ms; CLI exit to server-stored: p50={:.2} p99={:.2} ms (negative = stored before the CLI exited)",
+            pct(&cli, 0.5),
+            pct(&cli, 0.99),
+            pct(&after, 0.5),
+            pct(&after, 0.99)
+        );
         let via_ws = events["events"]
             .as_array()
             .unwrap()
