@@ -154,6 +154,35 @@ impl Sandbox {
         dir
     }
 
+    /// `spec-kitty auth login --server BASE -u USER --password-stdin`, the
+    /// password written on stdin; returns the output (success not checked).
+    pub fn login(&self, base: &str, user: &str, password: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cli(self.root())
+            .args([
+                "auth",
+                "login",
+                "--server",
+                base,
+                "-u",
+                user,
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spec-kitty auth login");
+        // The CLI may refuse (bad URL) before it reads stdin: ignore EPIPE.
+        let _ = child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(format!("{password}\n").as_bytes());
+        child.wait_with_output().expect("wait for auth login")
+    }
+
     /// The spooled envelopes (JSON), oldest event id first.
     pub fn spooled(&self) -> Vec<serde_json::Value> {
         let mut files: Vec<_> = std::fs::read_dir(self.paths().spool_dir())

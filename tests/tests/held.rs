@@ -1,0 +1,102 @@
+//! Events without a `project_uuid` are held: stored durably, counted in
+//! `sync status`, and never sent by any path — neither the real-time
+//! WebSocket nor a forced `sync now` — while events with identity sent
+//! alongside them are delivered.
+
+use serde_json::Value;
+use spec_kitty_e2e::{run_ok, wait_for, RefServer, Sandbox};
+use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
+use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response};
+use std::os::unix::net::UnixStream;
+
+fn envelope(project_uuid: Option<&str>) -> EventEnvelope {
+    let payload = Payload::WPStatusChanged(WpStatusChanged {
+        wp_id: "WP01".into(),
+        from_lane: Some(Lane::Planned),
+        to_lane: Lane::InProgress,
+        actor: "e2e".into(),
+        feature_slug: Some("001-held".into()),
+        policy_metadata: None,
+        force: None,
+        reason: None,
+    });
+    let origin = Origin {
+        node_id: spec_kitty_protocol::node_id(),
+        team_slug: "local".into(),
+        project_uuid: project_uuid.map(str::to_string),
+        project_slug: project_uuid.map(|_| "with-identity".to_string()),
+        ..Origin::default()
+    };
+    EventEnvelope::build(&payload, &origin, None).unwrap()
+}
+
+fn emit(sb: &Sandbox, env: &EventEnvelope) {
+    let mut s = UnixStream::connect(sb.paths().socket()).expect("daemon socket");
+    ipc::write_frame(&mut s, &Hello::current("e2e")).unwrap();
+    assert!(matches!(
+        ipc::read_frame::<_, HelloReply>(&mut s).unwrap(),
+        HelloReply::Welcome(_)
+    ));
+    ipc::write_frame(
+        &mut s,
+        &Request::Emit {
+            envelope: env.to_json(),
+        },
+    )
+    .unwrap();
+    let reply: Response = ipc::read_frame(&mut s).unwrap();
+    assert!(
+        matches!(reply, Response::Accepted { .. }),
+        "emit answered {reply:?}"
+    );
+}
+
+fn server_has(rs: &RefServer, event_id: &str) -> bool {
+    let (status, body) = rs.get("/api/v1/events/?limit=100000");
+    assert_eq!(status, 200, "{body}");
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event_id"] == event_id)
+}
+
+#[test]
+fn events_without_project_uuid_are_held_counted_and_never_sent() {
+    let rs = RefServer::start(&["--user", "alice:secret:team-a"]);
+    let sb = Sandbox::new();
+    let login = sb.login(&rs.base, "alice", "secret");
+    assert!(
+        login.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    sb.sk(sb.root(), &["sync", "start"]);
+
+    let held = envelope(None);
+    let normal = envelope(Some("550e8400-e29b-41d4-a716-446655440000"));
+    emit(&sb, &held);
+    emit(&sb, &normal);
+
+    // The event with identity arrives; then force a full drain.
+    wait_for("the event with identity at the server", || {
+        server_has(&rs, &normal.event_id).then_some(())
+    });
+    run_ok(sb.cli(sb.root()).args(["sync", "now", "--wait", "--json"]));
+
+    assert!(
+        !server_has(&rs, &held.event_id),
+        "an event without project_uuid reached the server"
+    );
+    let status: Value =
+        serde_json::from_slice(&sb.sk(sb.root(), &["sync", "status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["daemon"]["held"], 1,
+        "sync status must count the held event: {status}"
+    );
+    let (_, stats) = rs.get("/__control/stats");
+    assert_eq!(
+        stats["events_stored"], 1,
+        "only the event with identity is stored: {stats}"
+    );
+}
