@@ -17,7 +17,9 @@
 //! - `held`: no `project_uuid`; never sent by any path (FR-005);
 //! - `parked`: rejected by the server `attempts` times; `last_error` says why.
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use serde_json::Value;
 use spec_kitty_protocol::envelope::EventEnvelope;
 use spec_kitty_protocol::ipc::{ParkedEvent, ProjectCounts};
@@ -191,6 +193,28 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction on `conn`: committed when
+/// `f` succeeds, rolled back (dropped) when it fails. A SQLite error from
+/// begin, `f` or commit becomes [`StoreError::Sqlite`] naming `path`.
+/// Takes the connection and path, not the [`Store`], so `f` may still read
+/// the store's other fields (e.g. [`Store::stamp`]).
+fn write_tx<T>(
+    conn: &mut Connection,
+    path: &Path,
+    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    let err = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let out = f(&tx).map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(out)
+}
+
 impl Store {
     /// Opens (creating or migrating) the store at `path`. A file that SQLite
     /// says is not a database or is corrupt is renamed to
@@ -267,19 +291,18 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
+        // Not `write_tx`: a newer schema must roll back with its own error.
+        let err = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            .map_err(err)?;
         let found: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            .map_err(err)?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
                 path: self.path.clone(),
@@ -288,20 +311,11 @@ impl Store {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
-            tx.execute_batch(sql).map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            tx.execute_batch(sql).map_err(err)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(err)?;
         }
-        tx.commit().map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })
+        tx.commit().map_err(err)
     }
 
     /// Wakes up whenever new pending events were committed (the value is
@@ -355,14 +369,7 @@ impl Store {
         events: Vec<(EventEnvelope, Origin)>,
     ) -> Result<Vec<Accepted>, StoreError> {
         let now = now_micros();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        let result = (|| -> Result<Vec<Accepted>, rusqlite::Error> {
+        let out = write_tx(&mut self.conn, &self.path, |tx| {
             let mut clock: i64 =
                 tx.query_row("SELECT value FROM clock WHERE id = 1", [], |r| r.get(0))?;
             let mut out = Vec::with_capacity(events.len());
@@ -426,20 +433,11 @@ impl Store {
             }
             tx.execute("UPDATE clock SET value = ?1 WHERE id = 1", params![clock])?;
             Ok(out)
-        })();
-        match result {
-            Ok(out) => {
-                tx.commit().map_err(|e| self.sql_err(e))?;
-                if let Some(max) = out.iter().filter(|a| !a.duplicate).map(|a| a.seq).max() {
-                    self.committed.send_replace(max);
-                }
-                Ok(out)
-            }
-            Err(e) => Err(StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            }),
+        })?;
+        if let Some(max) = out.iter().filter(|a| !a.duplicate).map(|a| a.seq).max() {
+            self.committed.send_replace(max);
         }
+        Ok(out)
     }
 
     /// Adopts envelopes of the Python CLI's queue *untouched* (their own
@@ -452,14 +450,7 @@ impl Store {
         watermark: Option<(&str, String)>,
     ) -> Result<u64, StoreError> {
         let now = now_micros();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        let result = (|| -> Result<u64, rusqlite::Error> {
+        let n = write_tx(&mut self.conn, &self.path, |tx| {
             let mut added = 0;
             let mut max_lamport = 0i64;
             {
@@ -516,26 +507,17 @@ impl Store {
                 )?;
             }
             Ok(added)
-        })();
-        match result {
-            Ok(n) => {
-                tx.commit().map_err(|e| self.sql_err(e))?;
-                if n > 0 {
-                    let max = self
-                        .conn
-                        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
-                            r.get::<_, i64>(0)
-                        })
-                        .map_err(|e| self.sql_err(e))?;
-                    self.committed.send_replace(max as u64);
-                }
-                Ok(n)
-            }
-            Err(e) => Err(StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            }),
+        })?;
+        if n > 0 {
+            let max = self
+                .conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(|e| self.sql_err(e))?;
+            self.committed.send_replace(max as u64);
         }
+        Ok(n)
     }
 
     // -----------------------------------------------------------------------
@@ -574,32 +556,16 @@ impl Store {
     /// Marks pending events as in flight (sent on the socket, unconfirmed).
     pub fn mark_in_flight(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
         let now = now_micros();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE events SET state = 'in_flight', updated_at = ?2
-                     WHERE seq = ?1 AND state = 'pending'",
-                )
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+        write_tx(&mut self.conn, &self.path, |tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE events SET state = 'in_flight', updated_at = ?2
+                 WHERE seq = ?1 AND state = 'pending'",
+            )?;
             for seq in seqs {
-                stmt.execute(params![*seq as i64, now])
-                    .map_err(|e| StoreError::Sqlite {
-                        path: self.path.clone(),
-                        source: e,
-                    })?;
+                stmt.execute(params![*seq as i64, now])?;
             }
-        }
-        tx.commit().map_err(|e| self.sql_err(e))
+            Ok(())
+        })
     }
 
     /// Every in-flight event back to pending (at start, or when the
@@ -623,14 +589,7 @@ impl Store {
         max_attempts: u64,
     ) -> Result<ApplySummary, StoreError> {
         let now = now_micros();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        let result = (|| -> Result<ApplySummary, rusqlite::Error> {
+        write_tx(&mut self.conn, &self.path, |tx| {
             let mut sum = ApplySummary::default();
             let mut sent = tx.prepare_cached(
                 "UPDATE events SET state = 'sent', last_error = NULL, updated_at = ?2
@@ -679,17 +638,7 @@ impl Store {
                 }
             }
             Ok(sum)
-        })();
-        match result {
-            Ok(sum) => {
-                tx.commit().map_err(|e| self.sql_err(e))?;
-                Ok(sum)
-            }
-            Err(e) => Err(StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            }),
-        }
+        })
     }
 
     /// Parked events back to pending with attempts reset ("re-queued on
