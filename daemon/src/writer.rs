@@ -115,17 +115,21 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> T + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Run(Box::new(move |s: &mut Store| {
-                let _ = reply.send(f(s));
-            })))
-            .map_err(|_| WriterGone)?;
-        rx.await.map_err(|_| WriterGone)
+        self.queue_job(f)?.await.map_err(|_| WriterGone)
     }
 
     /// [`Writer::run`] from a thread that is not inside the async runtime.
     pub fn run_blocking<T, F>(&self, f: F) -> Result<T, WriterGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        self.queue_job(f)?.blocking_recv().map_err(|_| WriterGone)
+    }
+
+    /// Queues `f` for the writer thread; the receiver yields its result.
+    /// The one place both [`Writer::run`] flavours send a job.
+    fn queue_job<T, F>(&self, f: F) -> Result<oneshot::Receiver<T>, WriterGone>
     where
         T: Send + 'static,
         F: FnOnce(&mut Store) -> T + Send + 'static,
@@ -136,7 +140,7 @@ impl Writer {
                 let _ = reply.send(f(s));
             })))
             .map_err(|_| WriterGone)?;
-        rx.blocking_recv().map_err(|_| WriterGone)
+        Ok(rx)
     }
 }
 
