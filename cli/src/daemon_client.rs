@@ -245,13 +245,12 @@ fn connect_stream(socket: &Path, deadline: Instant) -> Result<Stream, ClientErro
     }
 }
 
-/// Connects and exchanges `Hello`/`HelloReply`.
+/// Connects to `socket` with the timeouts armed for the handshake. The
+/// `welcome` is a placeholder until the daemon's `HelloReply` fills it in.
 #[cfg(unix)]
-fn open(paths: &Paths, deadline: Instant) -> Result<Handshake, ClientError> {
-    let t0 = Instant::now();
-    let socket = paths.socket();
+fn connect_for_handshake(socket: PathBuf, deadline: Instant) -> Result<Conn, ClientError> {
     let stream = connect_stream(&socket, deadline)?;
-    let mut conn = Conn {
+    let conn = Conn {
         stream,
         socket,
         welcome: Welcome {
@@ -262,6 +261,14 @@ fn open(paths: &Paths, deadline: Instant) -> Result<Handshake, ClientError> {
         },
     };
     conn.arm(deadline, "handshake")?;
+    Ok(conn)
+}
+
+/// Connects and exchanges `Hello`/`HelloReply`.
+#[cfg(unix)]
+fn open(paths: &Paths, deadline: Instant) -> Result<Handshake, ClientError> {
+    let t0 = Instant::now();
+    let mut conn = connect_for_handshake(paths.socket(), deadline)?;
     let hello = Hello::current(env!("CARGO_PKG_VERSION"));
     ipc::write_frame(&mut &conn.stream, &hello).map_err(|e| conn.frame_err(e, "handshake", t0))?;
     let reply: HelloReply =
@@ -312,23 +319,11 @@ pub fn connect_pipelined(
     deadline: Instant,
 ) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
     let t0 = Instant::now();
-    let socket = paths.socket();
-    let stream = match connect_stream(&socket, deadline) {
-        Ok(s) => s,
+    let mut conn = match connect_for_handshake(paths.socket(), deadline) {
+        Ok(c) => c,
         Err(ClientError::NotRunning) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut conn = Conn {
-        stream,
-        socket,
-        welcome: Welcome {
-            major: 0,
-            minor: 0,
-            version: String::new(),
-            pid: 0,
-        },
-    };
-    conn.arm(deadline, "handshake")?;
     let hello = Hello::current(env!("CARGO_PKG_VERSION"));
     let mut buf = ipc::encode_frame(&hello).map_err(|e| ClientError::Protocol(e.to_string()))?;
     for r in reqs {
