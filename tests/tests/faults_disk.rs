@@ -296,3 +296,107 @@ fn full_disk_under_store_and_spool_fails_the_command_clearly_and_rolls_back() {
     assert_eq!(rows.len(), stored_before + 1);
     assert_ne!(std::fs::read(&wp).unwrap(), before, "now the move happened");
 }
+
+#[test]
+fn full_disk_while_logged_in_keeps_the_transport_alive_and_delivers_once() {
+    // The transport's store writes (in flight, sent) fail too while the
+    // disk is full; it must neither die nor lose track: once space returns
+    // every accepted event reaches the server exactly once and the queue
+    // drains.
+    let sb = Sandbox::new();
+    let paths = sb.paths();
+    let _mnt = match Tmpfs::mount(&paths.state_dir(), "2m", paths.daemon_lock()) {
+        Ok(m) => m,
+        Err(reason) => {
+            eprintln!("SKIP full_disk test: cannot mount a tmpfs ({reason})");
+            return;
+        }
+    };
+    let server = spec_kitty_e2e::RefServer::start(&["--user", "alice:secret:team-a"]);
+    login(&sb, &server, "alice", "secret");
+    let d = Syncd::start(&sb);
+    let mut c = Client::connect(&paths).unwrap();
+    let mut ids = Vec::new();
+    let emit = |c: &mut Client| -> Option<String> {
+        let (id, env) = envelope(PROJECT);
+        match c.emit(&env).unwrap() {
+            Response::Accepted { .. } => Some(id),
+            Response::Error {
+                kind: ErrorKind::Storage,
+                ..
+            } => None,
+            other => panic!("{other:?}"),
+        }
+    };
+    for _ in 0..30 {
+        ids.push(emit(&mut c).expect("accepted before the disk fills"));
+    }
+    let filler = paths.state_dir().join("filler");
+    fill(&filler);
+    // Keep emitting while full: some still fit (WAL/free pages), then
+    // Storage errors; the transport meanwhile tries to mark sends.
+    let mut refused = 0;
+    for _ in 0..300 {
+        match emit(&mut c) {
+            Some(id) => ids.push(id),
+            None => refused += 1,
+        }
+        if refused >= 20 {
+            break;
+        }
+    }
+    assert!(refused >= 1, "the full disk refused emits");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(status(&sb).is_ok(), "status answers while the disk is full");
+    assert_eq!(sb.daemon_pid(), Some(d.pid));
+
+    std::fs::remove_file(&filler).unwrap();
+    let id = wait_long("an emit accepted again", Duration::from_secs(10), || {
+        emit(&mut c).ok_or_else(|| "still refused".to_string())
+    });
+    ids.push(id);
+    let want: std::collections::HashSet<&String> = ids.iter().collect();
+    wait_long(
+        "the server to hold every accepted event",
+        Duration::from_secs(45),
+        || {
+            let (events, listed) = server_events(&server);
+            assert_eq!(listed, events.len(), "an event_id listed twice");
+            let have = want.iter().filter(|i| events.contains_key(**i)).count();
+            if have == want.len() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{have}/{}; {:?}",
+                    want.len(),
+                    status(&sb).map(|s| s.connection)
+                ))
+            }
+        },
+    );
+    // Rows the transport had marked in flight when its store write failed
+    // must go back to pending in the next session, not wait for a restart.
+    wait_long("the queue to drain", Duration::from_secs(30), || {
+        let s = status(&sb)?;
+        if s.queue_depth == 0 {
+            Ok(())
+        } else {
+            let mut states = std::collections::BTreeMap::new();
+            for r in rows(&sb) {
+                *states.entry(r.state).or_insert(0) += 1;
+            }
+            Err(format!(
+                "queue_depth {} {:?}; rows by state {states:?}",
+                s.queue_depth, s.connection
+            ))
+        }
+    });
+    let rows = rows(&sb);
+    check_store(&rows);
+    assert!(rows.iter().all(|r| r.state == "sent"), "every row sent");
+    assert_eq!(sb.daemon_pid(), Some(d.pid), "the same daemon throughout");
+    eprintln!(
+        "{} events accepted around a full disk, all stored once at the server",
+        ids.len()
+    );
+}
