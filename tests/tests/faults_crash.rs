@@ -11,6 +11,9 @@
 //! sent but not yet acked when the daemon died) are allowed and counted:
 //! the server's dedupe by `event_id` turns them into "stored once".
 //!
+//! The same with a flaky server (20 % HTTP 500s, WebSockets cut after
+//! every 40th stored frame) on top of the kills.
+//!
 //! Also: kill -9 during the ingest of a 3000-file spool (between a chunk's
 //! commit and the removal of its files), and real `spec-kitty` processes
 //! whose auto-spawned daemon is killed again and again (every event a
@@ -139,13 +142,21 @@ fn round(sb: &Sandbox, rng: &mut Rng, acked: &Acked, round_no: u64) -> usize {
     acked.lock().unwrap().len() - before
 }
 
-fn crash_rounds(logged_in: bool) {
+fn crash_rounds(logged_in: bool, flaky: bool) {
     let rounds = knob("SK_CRASH_ROUNDS", 20);
     let mut rng = Rng::new();
     let sb = Sandbox::new();
     let server = logged_in.then(|| {
         let s = RefServer::start(&["--user", "alice:secret:team-a"]);
         login(&sb, &s, "alice", "secret");
+        if flaky {
+            // 500s on a fifth of the requests and WebSockets cut after
+            // every 40th stored frame, on top of the kills.
+            faults(
+                &s,
+                serde_json::json!({"fail_percent": 20, "ws_drop_after_frames": 40}),
+            );
+        }
         s
     });
     let acked: Acked = Arc::default();
@@ -180,6 +191,11 @@ fn crash_rounds(logged_in: bool) {
     }
 
     let Some(server) = server else { return };
+    if flaky {
+        faults(&server, serde_json::json!({"clear": true}));
+        // Skip whatever backoff the faults left behind.
+        let _ = c.request(&spec_kitty_protocol::ipc::Request::SyncNow { wait: false });
+    }
     // Every stored event reaches the server exactly once.
     let want: HashSet<&String> = by_id.keys().collect();
     let (events, listed) = wait_long(
@@ -237,12 +253,17 @@ fn rows_in_state(sb: &Sandbox, state: &str) -> usize {
 
 #[test]
 fn kill9_at_random_points_of_a_burst_loses_nothing_store_only() {
-    crash_rounds(false);
+    crash_rounds(false, false);
 }
 
 #[test]
 fn kill9_at_random_points_while_logged_in_server_stores_each_event_once() {
-    crash_rounds(true);
+    crash_rounds(true, false);
+}
+
+#[test]
+fn kill9_at_random_points_with_a_flaky_server_still_stores_each_event_once() {
+    crash_rounds(true, true);
 }
 
 #[test]
