@@ -14,6 +14,13 @@
 //! nothing is stored or spooled, and the same command works once space
 //! returns.
 //!
+//! Third case: the same full state directory while logged in to the
+//! reference server: the transport's own store writes (in flight, sent)
+//! fail too; once space returns every accepted event must be stored once
+//! at the server and the queue must drain without a restart. (This one
+//! fails as of 2026-11-25: rows left `in_flight` by a failed store write
+//! are only put back to `pending` when the daemon restarts.)
+//!
 //! Needs `mount -t tmpfs` (root or CAP_SYS_ADMIN); elsewhere the test says
 //! SKIP with the reason and passes. The mount is undone in a Drop guard
 //! (lazy unmount, after killing any daemon whose lock lives on it).
