@@ -460,3 +460,59 @@ fn plain_http_to_a_remote_host_is_refused_everywhere() {
         "{log}"
     );
 }
+
+#[test]
+fn trace_logging_of_every_crate_shows_no_token() {
+    // A user debugging with SPEC_KITTY_SYNCD_LOG=trace turns on the HTTP,
+    // TLS and WebSocket libraries' own logging too: the login, a refresh,
+    // ws-tokens and a WebSocket session must still leave no token (and no
+    // `Bearer` header value) in the log.
+    let sb = Sandbox::new();
+    let server = RefServer::start(&["--user", "alice:secret:team-a", "--access-lifetime", "20"]);
+    let first = login(&sb, &server, "alice", "secret");
+    let mut tokens = BTreeSet::from([first.access, first.refresh]);
+    let _d = Syncd::start_with_env(&sb, &[("SPEC_KITTY_SYNCD_LOG", "trace")]);
+    let mut c = Client::connect(&sb.paths()).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let (id, env) = envelope(PROJECT);
+        accepted(c.emit(&env).unwrap());
+        ids.push(id);
+    }
+    wait_long("delivery and a refresh", Duration::from_secs(30), || {
+        collect_tokens(&sb, &mut tokens);
+        let (events, _) = server_events(&server);
+        let have = ids.iter().filter(|i| events.contains_key(*i)).count();
+        if have == ids.len() && tokens.len() >= 4 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{have}/{} delivered, {} tokens seen",
+                ids.len(),
+                tokens.len()
+            ))
+        }
+    });
+    let log = daemon_log(&sb);
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "trace logging is on"
+    );
+    for t in &tokens {
+        assert!(!log.contains(t.as_str()), "a token is in the trace log");
+    }
+    for line in log.lines().filter(|l| l.contains("Bearer ")) {
+        let after = line.split("Bearer ").nth(1).unwrap_or("");
+        assert!(
+            after.starts_with('<') || after.starts_with("***") || after.is_empty(),
+            "an Authorization header value is in the trace log (shown cut to 6 characters: {:?}...); the line starts {:.120}",
+            &after[..after.len().min(6)],
+            line
+        );
+    }
+    eprintln!(
+        "{} bytes of trace log, {} tokens, none present",
+        log.len(),
+        tokens.len()
+    );
+}

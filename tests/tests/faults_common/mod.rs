@@ -62,10 +62,27 @@ impl Syncd {
         d
     }
 
+    /// Starts the daemon with extra environment and waits until it answers.
+    pub fn start_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
+        let d = Self::spawn_with_env(sb, env);
+        let paths = sb.paths();
+        wait_long("the daemon to answer", DEADLINE, || {
+            Client::connect(&paths)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        d
+    }
+
     /// Starts the daemon without waiting.
     pub fn spawn(sb: &Sandbox) -> Syncd {
+        Self::spawn_with_env(sb, &[])
+    }
+
+    fn spawn_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
         let mut c = Command::new(bin("spec-kitty-syncd"));
         sb.env(&mut c);
+        c.envs(env.iter().copied());
         let child = c
             .arg("run")
             .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
