@@ -85,7 +85,9 @@ pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
         out.json(&serde_json::to_value(&summary).expect("summary serialises"));
         return Ok(());
     }
-    if a.wait {
+    if a.wait && summary.synced + summary.duplicates == 0 && summary.remaining == 0 {
+        out.line("Queue empty: every event is delivered.");
+    } else if a.wait {
         out.line(&format!(
             "Synced {} event(s), {} already on the server (duplicates).",
             summary.synced, summary.duplicates
