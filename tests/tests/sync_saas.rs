@@ -717,3 +717,37 @@ fn events_in_flight_at_logout_are_sent_after_the_next_login() {
         (daemon_status(&sb)["queue_depth"] == 0).then_some(())
     });
 }
+
+#[test]
+fn credentials_written_by_the_python_cli_are_used_as_they_are() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    let (status, tokens) = rs.post(
+        "/api/v1/token/",
+        None,
+        &serde_json::json!({"username": "alice", "password": "secret"}),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    // Exactly what spec-kitty-cli 2.1.3 writes (toml.dumps of its dict).
+    let text = format!(
+        "[tokens]\naccess = \"{}\"\nrefresh = \"{}\"\naccess_expires_at = \"2099-01-01T00:00:00.000000+00:00\"\nrefresh_expires_at = \"2099-01-07T00:00:00.000000+00:00\"\n\n[user]\nusername = \"alice\"\nteam_slug = \"team-a\"\n\n[server]\nurl = \"{}\"\n",
+        tokens["access"].as_str().unwrap(),
+        tokens["refresh"].as_str().unwrap(),
+        rs.base
+    );
+    std::fs::create_dir_all(sb.sk_home()).unwrap();
+    std::fs::write(sb.paths().credentials(), &text).unwrap();
+    let o = sb.sk(sb.root(), &["auth", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["logged_in"], true, "{v}");
+    assert_eq!(v["team_slug"], "team-a");
+    let dir = sb.project("pyfile", "python-creds");
+    let ids = churn(&sb, &dir, 1);
+    let got = wait_delivered(&rs, &ids);
+    assert_eq!(got[&ids[0]]["envelope"]["team_slug"], "team-a");
+    // Nothing needed a rewrite: the file is byte for byte the Python one.
+    assert_eq!(
+        std::fs::read_to_string(sb.paths().credentials()).unwrap(),
+        text
+    );
+}
