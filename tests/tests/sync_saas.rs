@@ -751,3 +751,66 @@ fn credentials_written_by_the_python_cli_are_used_as_they_are() {
         text
     );
 }
+
+#[test]
+fn a_refresh_done_by_another_process_is_picked_up_not_repeated() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("shared", "shared-creds");
+    wait_for("set-up delivered", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    // The daemon's access token dies; another process (as the Python CLI
+    // would) spends the refresh token and writes the rotated pair.
+    let (s, _) = rs.post(
+        "/__control/revoke-tokens",
+        None,
+        &serde_json::json!({"access": true}),
+    );
+    assert_eq!(s, 200);
+    let text = std::fs::read_to_string(sb.paths().credentials()).unwrap();
+    let old_refresh = text
+        .lines()
+        .find_map(|l| l.strip_prefix("refresh = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let (s, fresh) = rs.post(
+        "/api/v1/token/refresh/",
+        None,
+        &serde_json::json!({"refresh": old_refresh}),
+    );
+    assert_eq!(s, 200, "{fresh}");
+    let rewritten = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("access = ") {
+                format!("access = \"{}\"", fresh["access"].as_str().unwrap())
+            } else if l.starts_with("refresh = ") {
+                format!("refresh = \"{}\"", fresh["refresh"].as_str().unwrap())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(sb.paths().credentials(), rewritten + "\n").unwrap();
+    // Make the daemon reconnect (and so need its access token).
+    control(
+        &rs,
+        serde_json::json!({"ws_drop_after_frames": 1, "ws_drop_connections": 1}),
+    );
+    let ids = churn(&sb, &dir, 2);
+    wait_delivered(&rs, &ids);
+    wait_for("queue drained with the other process's tokens", || {
+        (daemon_status(&sb)["queue_depth"] == 0).then_some(())
+    });
+    let st = daemon_status(&sb);
+    assert_eq!(st["auth"]["logged_in"], true, "{st}");
+    let (_, stats) = rs.get("/__control/stats");
+    assert_eq!(
+        stats["token_refreshed"], 1,
+        "the daemon used the file's tokens instead of spending a dead refresh token: {stats}"
+    );
+}
