@@ -337,9 +337,13 @@ fn flapping_server_ends_with_every_event_exactly_once() {
     // 3. A 2.x server that never acks: reconciled through batch.
     control(&rs, serde_json::json!({"clear": true, "ws_ack": false}));
     ids.extend(churn(&sb, &dir, 6));
-    // Don't wait for the longest backoff.
-    sb.sk(sb.root(), &["sync", "now"]);
-    let got = wait_delivered(&rs, &ids);
+    // Don't wait for the longest backoff: kick while waiting.
+    let got = wait_for("every event at the restarted server", || {
+        sb.sk(sb.root(), &["sync", "now"]);
+        std::thread::sleep(Duration::from_millis(200));
+        let got = server_events(&rs);
+        ids.iter().all(|id| got.contains_key(id)).then_some(got)
+    });
     wait_for("queue drained", || {
         (daemon_status(&sb)["queue_depth"] == 0).then_some(())
     });
