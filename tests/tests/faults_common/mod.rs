@@ -296,6 +296,33 @@ pub fn rows(sb: &Sandbox) -> Vec<Row> {
     .collect()
 }
 
+/// As [`rows`], or `None` when the store cannot be read as is: a daemon
+/// killed while creating it leaves no table yet, or a hot journal that only
+/// the next daemon (a writer) can roll back.
+pub fn try_rows(sb: &Sandbox) -> Option<Vec<Row>> {
+    let db = rusqlite::Connection::open_with_flags(
+        sb.paths().store(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    let mut st = db
+        .prepare("SELECT seq, event_id, lamport_clock, state FROM events ORDER BY seq")
+        .ok()?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(Row {
+                seq: r.get(0)?,
+                event_id: r.get(1)?,
+                lamport: r.get(2)?,
+                state: r.get(3)?,
+            })
+        })
+        .ok()?
+        .collect::<Result<Vec<Row>, _>>()
+        .ok()?;
+    Some(rows)
+}
+
 /// The store's invariants: each `event_id` once, Lamport values strictly
 /// increasing in `seq` order (hence unique). Returns the rows by event id.
 pub fn check_store(rows: &[Row]) -> HashMap<String, Row> {
