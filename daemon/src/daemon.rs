@@ -379,6 +379,13 @@ fn init_logging(paths: &Paths, stderr: bool) -> Option<()> {
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("SPEC_KITTY_SYNCD_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+            // tungstenite traces the raw upgrade request, Authorization
+            // header included: never below debug, whatever the user asks.
+            .add_directive(
+                "tungstenite::handshake=debug"
+                    .parse()
+                    .expect("a valid directive"),
+            )
     };
     let file = std::fs::create_dir_all(paths.log_dir())
         .ok()
