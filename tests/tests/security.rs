@@ -298,13 +298,15 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
         haystacks.push((format!("command {i} stderr"), o.stderr.clone()));
     }
     haystacks.push(("IPC status".into(), ipc_status.into_bytes()));
-    haystacks.push(("daemon logs".into(), daemon_log(&sb).into_bytes()));
     for f in ["cmdline", "environ"] {
         haystacks.push((
             format!("/proc/{pid}/{f}"),
             std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default(),
         ));
     }
+    // Stopped first: the log file is complete once the daemon has exited.
+    sb.stop_daemon();
+    haystacks.push(("daemon logs".into(), daemon_log(&sb).into_bytes()));
     let state = sb.paths().state_dir();
     for name in ["store.db", "store.db-wal"] {
         haystacks.push((
@@ -471,7 +473,7 @@ fn trace_logging_of_every_crate_shows_no_token() {
     let server = RefServer::start(&["--user", "alice:secret:team-a", "--access-lifetime", "20"]);
     let first = login(&sb, &server, "alice", "secret");
     let mut tokens = BTreeSet::from([first.access, first.refresh]);
-    let _d = Syncd::start_with_env(&sb, &[("SPEC_KITTY_SYNCD_LOG", "trace")]);
+    let mut d = Syncd::start_with_env(&sb, &[("SPEC_KITTY_SYNCD_LOG", "trace")]);
     let mut c = Client::connect(&sb.paths()).unwrap();
     let mut ids = Vec::new();
     for _ in 0..20 {
@@ -493,6 +495,8 @@ fn trace_logging_of_every_crate_shows_no_token() {
             ))
         }
     });
+    // Stopped first: the log file is complete once the daemon has exited.
+    d.stop();
     let log = daemon_log(&sb);
     assert!(
         log.contains("TRACE") || log.contains("DEBUG"),

@@ -107,6 +107,23 @@ impl Syncd {
         }
     }
 
+    /// SIGTERM, then waits (bounded) for the exit: the log is complete
+    /// (flushed) afterwards.
+    pub fn stop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            spec_kitty_e2e::signal(c.id(), libc::SIGTERM);
+            let deadline = Instant::now() + DEADLINE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.child = None;
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill9();
+    }
+
     /// Exit code if it has exited (reaping it).
     pub fn try_exit(&mut self) -> Option<Option<i32>> {
         let st = self.child.as_mut()?.try_wait().ok()??;
