@@ -472,7 +472,7 @@ impl Transport {
             .writer
             .run(move |s| s.apply_results(&results, MAX_ATTEMPTS))
             .await
-            .map_err(|_| End::Shutdown)?
+            .map_err(|_| End::Failed("the store writer is unavailable".into()))?
             .map_err(|e| End::Failed(e.to_string()))?;
         if sum.parked > 0 {
             tracing::warn!("{} event(s) rejected by the server and parked", sum.parked);
@@ -488,7 +488,7 @@ impl Transport {
         self.writer
             .run(move |s| s.pending_batch(0, limit))
             .await
-            .map_err(|_| End::Shutdown)?
+            .map_err(|_| End::Failed("the store writer is unavailable".into()))?
             .map_err(|e| End::Failed(e.to_string()))
     }
 
@@ -523,6 +523,14 @@ impl Transport {
     }
 
     async fn session_inner(&mut self) -> Result<End, End> {
+        // Rows left in flight by an earlier session (whose requeue may have
+        // failed, e.g. on a full disk) belong to no session now: back to
+        // pending before anything is selected, or they would never be sent.
+        self.writer
+            .run(|s| s.requeue_in_flight())
+            .await
+            .map_err(|_| End::Failed("the store writer is unavailable".into()))?
+            .map_err(|e| End::Failed(e.to_string()))?;
         self.refresh(false).await?;
         self.drain_by_batch().await?;
         let ws_token = self.with_access(saas::ws_token).await?;
@@ -605,7 +613,7 @@ impl Transport {
                         self.writer
                             .run(move |s| s.mark_in_flight(&seqs))
                             .await
-                            .map_err(|_| End::Shutdown)?
+                            .map_err(|_| End::Failed("the store writer is unavailable".into()))?
                             .map_err(|e| End::Failed(e.to_string()))?;
                         let now = Instant::now();
                         for e in batch {
