@@ -17,9 +17,9 @@
 //! Third case: the same full state directory while logged in to the
 //! reference server: the transport's own store writes (in flight, sent)
 //! fail too; once space returns every accepted event must be stored once
-//! at the server and the queue must drain without a restart. (This one
-//! fails as of 2026-11-25: rows left `in_flight` by a failed store write
-//! are only put back to `pending` when the daemon restarts.)
+//! at the server and the queue must drain without a restart. (It found
+//! rows left `in_flight` by a failed store write until a restart; fixed in
+//! 4517087 by a requeue at the start of every transport session.)
 //!
 //! Needs `mount -t tmpfs` (root or CAP_SYS_ADMIN); elsewhere the test says
 //! SKIP with the reason and passes. The mount is undone in a Drop guard
