@@ -12,7 +12,8 @@
 //!
 //! Knobs: `SK_SOAK_SECS` (default 45) is how long the CLIs run;
 //! `SK_SOAK_WORKERS` (default 8) how many run at once (each owns one work
-//! package of one of four projects, so lane moves never race on a file).
+//! package of one of four projects, so lane moves never race on a file;
+//! each project gets as many work packages as it needs).
 
 mod faults_common;
 
@@ -106,12 +107,15 @@ fn many_clis_in_many_projects_for_a_while_every_event_once_in_lamport_order() {
         String::from_utf8_lossy(&o.stderr)
     );
 
-    // Four projects with two work packages each; the first command spawns
-    // the daemon.
+    // Four projects with enough work packages for each worker to own one;
+    // the first command spawns the daemon.
+    let per_project = workers.div_ceil(4).max(1);
     let projects: Vec<PathBuf> = (0..4)
         .map(|i| {
             let dir = sb.project(&format!("soak-{i}"), "feat");
-            sb.sk(&dir, &["tasks", "add", "Second work package"]);
+            for n in 2..=per_project {
+                sb.sk(&dir, &["tasks", "add", &format!("Work package {n}")]);
+            }
             dir
         })
         .collect();
@@ -126,7 +130,7 @@ fn many_clis_in_many_projects_for_a_while_every_event_once_in_lamport_order() {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let dir = projects[w % projects.len()].clone();
-                let wp = format!("WP0{}", 1 + (w / projects.len()) % 2);
+                let wp = format!("WP{:02}", 1 + w / projects.len());
                 let out = reported.clone();
                 let sb = &sb;
                 s.spawn(move || worker(sb, dir, wp, until, out))
