@@ -10,6 +10,7 @@
 mod cli;
 mod daemon;
 mod floors;
+mod saas;
 mod stats;
 
 use anyhow::{Context, Result};
@@ -273,6 +274,49 @@ fn main() -> Result<()> {
         size *= 10;
     }
     drop(d);
+
+    println!("\ndelivery to the reference server (loopback)");
+    let server = saas::Server::start(&sibling("spec-kitty-refserver")?)?;
+    {
+        let p = cli::our_project(scratch.path(), &cli_bin, "saas-live")?;
+        saas::login(&p, &cli_bin, &server)?;
+        let result = (|| -> Result<()> {
+            let lat = saas::latency(&p, &cli_bin, &server, 200 / scale)?;
+            r.add(
+                "emit_to_server_latency",
+                "CLI start → stored at the server",
+                fmt_ms(&lat),
+                x_spawn(&lat),
+                json!(lat),
+            );
+            let rate = saas::live_rate(&p, &server, 20_000 / scale)?;
+            r.add(
+                "realtime_send_rate",
+                "real-time sending, connected daemon",
+                format!("{rate:.0} events/s"),
+                String::new(),
+                json!(rate),
+            );
+            Ok(())
+        })();
+        cli::stop_daemon(&p, &cli_bin)?;
+        result?;
+    }
+    {
+        let p = cli::our_project(scratch.path(), &cli_bin, "saas-backlog")?;
+        let n = if args.quick { 10_000 } else { 100_000 };
+        let rate = saas::drain_rate(&p, &cli_bin, &server, n);
+        cli::stop_daemon(&p, &cli_bin)?;
+        let rate = rate?;
+        r.add(
+            "backlog_drain_rate",
+            &format!("backlog of {n} drained after login (batch)"),
+            format!("{rate:.0} events/s"),
+            String::new(),
+            json!(rate),
+        );
+    }
+    drop(server);
 
     write_json(&args.out, &r)?;
     println!("\nwritten to {}", args.out.display());
