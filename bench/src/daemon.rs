@@ -27,10 +27,12 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    pub fn start(bin: &Path, home: &Path) -> Result<Daemon> {
+    /// `spec-kitty-syncd run EXTRA...` on `home`, once it answers.
+    pub fn start(bin: &Path, home: &Path, extra: &[&str]) -> Result<Daemon> {
         let paths = Paths::new(home);
         let child = Command::new(bin)
             .arg("run")
+            .args(extra)
             .env("SPEC_KITTY_HOME", home)
             .env("HOME", home)
             .stdin(Stdio::null())

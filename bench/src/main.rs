@@ -213,7 +213,7 @@ fn main() -> Result<()> {
 
     let home = scratch.path().join("ingest");
     std::fs::create_dir_all(&home)?;
-    let d = daemon::Daemon::start(&syncd, &home)?;
+    let d = daemon::Daemon::start(&syncd, &home, &[])?;
     let idle = d.rss_kib()?;
     r.add(
         "daemon_rss_idle_kib",
@@ -242,6 +242,21 @@ fn main() -> Result<()> {
         );
     }
     let loaded = d.rss_kib()?;
+    {
+        // The same 16 one-in-flight clients against a daemon that commits
+        // each event on its own: what group commit buys.
+        let home = scratch.path().join("ingest-no-group");
+        std::fs::create_dir_all(&home)?;
+        let single = daemon::Daemon::start(&syncd, &home, &["--no-group-commit"])?;
+        let t = daemon::ingest(&single.paths, 16, per / 32, 1)?;
+        r.add(
+            "ingest_16_clients_one_commit_per_event",
+            "durable ingest, 16 clients x 1, one commit per event",
+            format!("{:.0} events/s", t.events_per_sec),
+            format!("ack p50 {:.0} µs", t.ack.p50_ms * 1e3),
+            json!(t),
+        );
+    }
     r.add(
         "daemon_rss_after_load_kib",
         "RSS after ingest load",
@@ -256,7 +271,7 @@ fn main() -> Result<()> {
     let max = if args.quick { 20_000 } else { args.backlog };
     let home = scratch.path().join("backlog");
     std::fs::create_dir_all(&home)?;
-    let d = daemon::Daemon::start(&syncd, &home)?;
+    let d = daemon::Daemon::start(&syncd, &home, &[])?;
     let mut stored = 0usize;
     while size <= max {
         let add = size - stored;
