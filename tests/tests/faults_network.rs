@@ -339,7 +339,7 @@ fn big_backlog_drained_by_batch_through_500s_and_a_restart_is_stored_once() {
                 return Ok(());
             }
             polls += 1;
-            if polls % 40 == 0 {
+            if polls.is_multiple_of(40) {
                 let _ = sb.cli(sb.root()).args(["sync", "now"]).output();
             }
             Err(format!("{n} events stored by batch"))
