@@ -101,6 +101,14 @@ pub fn run(opts: RunOptions) -> i32 {
     }
     let _ = std::env::set_current_dir(&state);
     let _log_guard = init_logging(&paths, !opts.spawned);
+    // The store and logs name projects, branches and work packages: keep
+    // them to their owner whatever the umask.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!("cannot make {} private (0700): {e}", state.display());
+        }
+    }
 
     // 1. The lock, for life.
     let lock = match take_lock(&paths.daemon_lock()) {

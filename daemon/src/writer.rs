@@ -186,17 +186,32 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
         }
         last_group = batch.len();
         tracing::debug!(events = batch.len(), "group commit");
-        match store.commit_emits(std::mem::take(&mut batch)) {
-            Ok(accepted) => {
+        // A panic in a group commit is contained like one in a job: the
+        // transaction rolls back while unwinding, that group's clients get
+        // an error (their CLI spools), and the writer keeps serving rather
+        // than leaving a daemon that can never store again.
+        let group = std::mem::take(&mut batch);
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.commit_emits(group)));
+        match outcome {
+            Ok(Ok(accepted)) => {
                 for (reply, acc) in replies.drain(..).zip(accepted) {
                     let _ = reply.send(Ok(acc));
                 }
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::error!("commit of {} event(s) failed: {e}", replies.len());
                 let msg = storage_message(&e);
                 for reply in replies.drain(..) {
                     let _ = reply.send(Err(msg.clone()));
+                }
+            }
+            Err(_) => {
+                tracing::error!("a group commit of {} event(s) panicked; they were refused and the writer carries on", replies.len());
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(
+                        "the daemon hit an internal error storing the event".to_string()
+                    ));
                 }
             }
         }
