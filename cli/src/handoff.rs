@@ -26,6 +26,7 @@ use spec_kitty_protocol::ipc::{ErrorKind, Request, Response};
 use spec_kitty_protocol::{EventEnvelope, Paths};
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -236,7 +237,12 @@ pub fn spool(paths: &Paths, env: &EventEnvelope) -> Result<PathBuf, DeliverError
         path: target.clone(),
         source,
     };
-    fs::create_dir_all(&dir).map_err(err)?;
+    // Spooled events name projects and branches: private to the user.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(err)?;
     let tmp = dir.join(format!(".{}.json.tmp", env.event_id));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;

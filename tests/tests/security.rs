@@ -80,6 +80,38 @@ fn socket_directory_is_private_and_ours() {
 }
 
 #[test]
+fn state_and_spool_directories_are_private_whatever_the_umask() {
+    // The store, logs and spooled events name projects, branches and work
+    // packages: other local users must not read them, even under umask 022.
+    let sb = Sandbox::new();
+    // SAFETY: umask only changes this process's file-creation mask; the
+    // daemon and CLI inherit 022 like a default login shell gives them.
+    let old = unsafe { libc::umask(0o022) };
+    let _d = Syncd::start(&sb);
+    let state = sb.paths().state_dir();
+    assert_eq!(mode(&state), 0o700, "{}", state.display());
+    let repo = sb.project("private", "demo");
+    sb.sk(&repo, &["sync", "stop"]);
+    // No daemon can be started: the event goes to the spool.
+    let out = sb
+        .cli(&repo)
+        .env("SPEC_KITTY_SYNCD_BIN", "/nonexistent/spec-kitty-syncd")
+        .args(["agent", "tasks", "add-history", "WP01", "--note", "spooled"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::umask(old) };
+    let spool = sb.paths().spool_dir();
+    assert!(!sb.spooled().is_empty(), "the event was spooled");
+    assert_eq!(mode(&spool), 0o700, "{}", spool.display());
+}
+
+#[test]
 fn loose_socket_directory_is_tightened_to_0700_before_binding() {
     let sb = Sandbox::new();
     let dir = sb.paths().socket_dir();
