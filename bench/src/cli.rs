@@ -100,7 +100,7 @@ pub fn stop_daemon(p: &Project, cli: &Path) -> Result<()> {
 /// Times `n` lane changes of WP01, alternating between two lanes so every
 /// call is a real transition that emits exactly one event.
 pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {
-    let lanes = ["doing", "for_review"];
+    let lanes = ["doing", "planned"];
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
     for i in 0..n {
         let mut cmd = p.command(program);

@@ -186,7 +186,13 @@ fn main() -> Result<()> {
             &py,
             &["--no-auto-commit", "--feature", "001-bench-feature"],
             n_py,
-        )?;
+        );
+        // Python's `init` leaves a dashboard server running for the project.
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(&pp.dir)
+            .status();
+        let py_s = py_s?;
         r.add(
             "python_move_task",
             "Python spec-kitty-cli 2.1.3",

@@ -114,7 +114,7 @@ pub fn login(p: &Project, cli: &Path, server: &Server) -> Result<()> {
 /// CLI start → the server's `received_at`, for `n` lane changes made one
 /// at a time (as a person or agent makes them).
 pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Summary> {
-    let lanes = ["doing", "for_review"];
+    let lanes = ["doing", "planned"];
     let mut started = Vec::with_capacity(n);
     for i in 0..n {
         let t0 = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
