@@ -97,20 +97,43 @@ pub fn stop_daemon(p: &Project, cli: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Times `n` lane changes of WP01, alternating between two lanes so every
-/// call is a real transition that emits exactly one event.
+/// Times `n` lane changes of WP01, planned → doing, as whole processes.
+/// Before each run (untimed) the WP file is put back as it was, so every
+/// run is the same real transition on a file of realistic size (its
+/// history does not grow with `n`), and both CLIs accept the sequence.
 pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {
-    let lanes = ["doing", "planned"];
+    let wp = wp01_file(p)?;
+    let original = std::fs::read(&wp)?;
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
-    for i in 0..n {
+    for _ in 0..n {
+        std::fs::write(&wp, &original)?;
         let mut cmd = p.command(program);
-        cmd.args(["agent", "tasks", "move-task", "WP01", "--to", lanes[i % 2]])
+        cmd.args(["agent", "tasks", "move-task", "WP01", "--to", "doing"])
             .args(extra);
         let t = Instant::now();
         run(&mut cmd)?;
         samples.push(t.elapsed());
     }
+    std::fs::write(&wp, &original)?;
     Ok(summarize(samples))
+}
+
+/// The WP01 file of the project's only feature.
+pub fn wp01_file(p: &Project) -> Result<PathBuf> {
+    for feature in std::fs::read_dir(p.dir.join("kitty-specs"))? {
+        let tasks = feature?.path().join("tasks");
+        for f in std::fs::read_dir(&tasks).into_iter().flatten() {
+            let path = f?.path();
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("WP01"))
+            {
+                return Ok(path);
+            }
+        }
+    }
+    bail!("no WP01 file under {}", p.dir.join("kitty-specs").display())
 }
 
 /// Counts the spool files of a home, to check each move emitted one event.

@@ -114,9 +114,11 @@ pub fn login(p: &Project, cli: &Path, server: &Server) -> Result<()> {
 /// CLI start → the server's `received_at`, for `n` lane changes made one
 /// at a time (as a person or agent makes them).
 pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Summary> {
-    let lanes = ["doing", "planned"];
+    let wp = crate::cli::wp01_file(p)?;
+    let original = std::fs::read(&wp)?;
     let mut started = Vec::with_capacity(n);
-    for i in 0..n {
+    for _ in 0..n {
+        std::fs::write(&wp, &original)?;
         let t0 = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
         let out = run(p.command(cli).args([
             "agent",
@@ -124,7 +126,7 @@ pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Sum
             "move-task",
             "WP01",
             "--to",
-            lanes[i % 2],
+            "doing",
             "--json",
         ]))?;
         let v: Value = serde_json::from_slice(&out.stdout)?;
