@@ -171,7 +171,7 @@ pub fn python_cli(dir: &Path) -> Result<PathBuf> {
 
 /// A project laid out for the Python CLI: its own `init`, then the same
 /// feature and WP files ours would have.
-pub fn python_project(root: &Path, py: &Path, name: &str) -> Result<Project> {
+pub fn python_project(root: &Path, py: &Path, name: &str, n_wps: usize) -> Result<Project> {
     let p = Project::new(root, name)?;
     run(p
         .command(py)
@@ -184,11 +184,42 @@ pub fn python_project(root: &Path, py: &Path, name: &str) -> Result<Project> {
     )?;
     std::fs::write(feature.join("spec.md"), "# Spec\n")?;
     std::fs::write(feature.join("tasks.md"), "# Tasks\n")?;
-    std::fs::write(
-        feature.join("tasks/WP01-bench-work-package.md"),
-        "---\nwork_package_id: WP01\ntitle: Bench work package\nlane: \"planned\"\ndependencies: []\nhistory:\n- timestamp: '2026-02-07T00:00:00Z'\n  lane: planned\n  agent: system\n  action: created\n---\n# WP01\n",
-    )?;
+    // Python 2.1.3 keeps its own status log beside the files, so a restored
+    // file does not reset its state: it gets one fresh WP per timed move.
+    for i in 1..=n_wps {
+        std::fs::write(
+            feature.join(format!("tasks/WP{i:02}-bench-work-package.md")),
+            format!("---\nwork_package_id: WP{i:02}\ntitle: Bench work package\nlane: \"planned\"\ndependencies: []\nhistory:\n- timestamp: '2026-02-07T00:00:00Z'\n  lane: planned\n  agent: system\n  action: created\n---\n# WP{i:02}\n"),
+        )?;
+    }
     p.git(&["add", "-A"])?;
     p.git(&["commit", "-q", "-m", "feature"])?;
     Ok(p)
+}
+
+/// Times planned → doing of WP01..WPn, one distinct WP per run (how the
+/// Python CLI, whose state is not only in the files, is measured).
+pub fn time_distinct_moves(
+    p: &Project,
+    program: &Path,
+    extra: &[&str],
+    n: usize,
+) -> Result<Summary> {
+    let mut samples: Vec<Duration> = Vec::with_capacity(n);
+    for i in 1..=n {
+        let mut cmd = p.command(program);
+        cmd.args([
+            "agent",
+            "tasks",
+            "move-task",
+            &format!("WP{i:02}"),
+            "--to",
+            "doing",
+        ])
+        .args(extra);
+        let t = Instant::now();
+        run(&mut cmd)?;
+        samples.push(t.elapsed());
+    }
+    Ok(summarize(samples))
 }

@@ -179,9 +179,10 @@ fn main() -> Result<()> {
 
     if args.python {
         let py = cli::python_cli(&args.work_dir)?;
-        let pp = cli::python_project(scratch.path(), &py, "python")?;
         let n_py = (40 / scale).max(5);
-        let py_s = cli::time_move_task(
+        let pp = cli::python_project(scratch.path(), &py, "python", n_py)?;
+
+        let py_s = cli::time_distinct_moves(
             &pp,
             &py,
             &["--no-auto-commit", "--feature", "001-bench-feature"],
