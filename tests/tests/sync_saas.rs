@@ -16,32 +16,8 @@ use std::time::Duration;
 const USER: &str = "alice:secret:team-a";
 
 /// `spec-kitty auth login` with the password on stdin.
-fn login_cmd(sb: &Sandbox, server: &str, user: &str, password: &str) -> Output {
-    let mut c = sb.cli(sb.root());
-    c.args([
-        "auth",
-        "login",
-        "--server",
-        server,
-        "-u",
-        user,
-        "--password-stdin",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn spec-kitty auth login");
-    // The CLI may refuse (bad URL) before it reads stdin: ignore EPIPE.
-    let _ = child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes());
-    child.wait_with_output().unwrap()
-}
-
 fn login(sb: &Sandbox, rs: &RefServer) -> Output {
-    let o = login_cmd(sb, &rs.base, "alice", "secret");
+    let o = sb.login(&rs.base, "alice", "secret");
     assert!(
         o.status.success(),
         "login failed: {}{}",
@@ -473,27 +449,22 @@ fn rejected_events_are_parked_with_the_reason_and_shown() {
 fn wrong_password_unreachable_server_and_plain_http_are_clear_errors() {
     let rs = RefServer::start(&["--user", USER]);
     let sb = Sandbox::new();
-    let o = login_cmd(&sb, &rs.base, "alice", "wrong");
+    let o = sb.login(&rs.base, "alice", "wrong");
     assert_eq!(o.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&o.stderr).contains("refused the username or password"));
     assert!(!sb.paths().credentials().exists());
-    let o = login_cmd(&sb, "http://127.0.0.1:9", "alice", "secret");
+    let o = sb.login("http://127.0.0.1:9", "alice", "secret");
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach"));
     // https to a server that speaks plain http: a TLS failure, said so.
-    let o = login_cmd(
-        &sb,
-        &rs.base.replace("http://", "https://"),
-        "alice",
-        "secret",
-    );
+    let o = sb.login(&rs.base.replace("http://", "https://"), "alice", "secret");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("TLS failure"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = login_cmd(&sb, "http://example.com", "alice", "secret");
+    let o = sb.login("http://example.com", "alice", "secret");
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stderr).contains("refusing plain http"));
     // sync server sets what login uses by default.
@@ -574,7 +545,7 @@ fn no_token_appears_in_any_output() {
             }
         }
     };
-    let o = login_cmd(&sb, &base, "alice", "secret");
+    let o = sb.login(&base, "alice", "secret");
     assert!(o.status.success());
     keep("login", &o);
     grab(&sb, &mut tokens);
