@@ -266,6 +266,14 @@ fn run_read_only(w: &World, args: &[&str]) -> std::process::Output {
         }
         chmod_tree(&w.repo.join("kitty-specs"), 0o777, 0o666);
         fs::set_permissions(&w.repo, fs::Permissions::from_mode(0o755)).unwrap();
+        // The checkout itself may sit in a directory `nobody` cannot enter
+        // (e.g. a 0700 mktemp dir): run a copy from the world-readable temp dir.
+        let bin = w.tmp.path().join("spec-kitty-as-nobody");
+        fs::copy(BIN, &bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        c = std::process::Command::new(&bin);
+        c.args(args).current_dir(&w.repo);
+        git_env(&mut c, &w.home);
         c.uid(65534).gid(65534);
     }
     let o = c.output().unwrap();
