@@ -4,8 +4,9 @@
 //! server all agree on three things, and this crate is where they live so
 //! they cannot drift apart:
 //!
-//! - [`envelope`]: the event envelope sent to the SaaS, its eight payload
-//!   types, the lane vocabulary and validation (see `CONTRACT.md`);
+//! - [`envelope`]: the event envelope sent to the SaaS and its validation
+//!   (see `CONTRACT.md`), with [`payload`] (the eight typed payloads),
+//!   [`lane`] (the lane vocabulary) and [`ids`] (id and slug rules);
 //! - [`ipc`]: the local-socket protocol between CLI and daemon — handshake,
 //!   requests, responses and the length-prefixed frame codec;
 //! - [`paths`]: every file and socket path, derived from one root
@@ -19,8 +20,11 @@
 pub mod credentials;
 pub mod envelope;
 pub mod identity;
+pub mod ids;
 pub mod ipc;
+pub mod lane;
 pub mod paths;
+pub mod payload;
 pub mod time;
 
 pub use envelope::{EnvelopeError, EventEnvelope, Lane};
