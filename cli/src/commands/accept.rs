@@ -11,6 +11,7 @@
 //! no file changes. The feature lock and every WP file lock are held
 //! throughout, so no lane can change between the check and the writes.
 
+use super::lane_move::{move_lane, LaneMove};
 use super::{rel, Ctx};
 use crate::cli::AcceptArgs;
 use crate::emit::{events_json, Changes};
@@ -18,10 +19,8 @@ use crate::error::CliError;
 use crate::feature;
 use crate::fsutil;
 use crate::output::Out;
-use crate::wpfile::{self, HistoryEntry, WpFile};
-use spec_kitty_protocol::envelope::{
-    DependencyResolved, ErrorLogged, FeatureCompleted, Payload, WpStatusChanged,
-};
+use crate::wpfile::{self, WpFile};
+use spec_kitty_protocol::envelope::{DependencyResolved, ErrorLogged, FeatureCompleted, Payload};
 use spec_kitty_protocol::Lane;
 
 pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
@@ -112,34 +111,23 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     let mut status_event_of = std::collections::HashMap::new();
     let ts = wpfile::file_timestamp();
     for w in &to_move {
-        let env = ctx.emitter.build(
-            &Payload::WPStatusChanged(WpStatusChanged {
-                wp_id: w.meta.wp_id.clone(),
-                from_lane: Some(Lane::ForReview),
-                to_lane: Lane::Done,
+        let (env, new_text) = move_lane(
+            &ctx.emitter,
+            LaneMove {
+                wp: w,
+                wp_id: &w.meta.wp_id,
+                feature_slug: &feat.slug,
+                to: Lane::Done,
                 actor: "user".into(),
-                feature_slug: Some(feat.slug.clone()),
-                policy_metadata: None,
-                force: None,
-                reason: None,
-            }),
-            None,
-        )?;
-        status_event_of.insert(w.meta.wp_id.clone(), env.event_id.clone());
-        envs.push(env);
-        let moved = wpfile::set_lane(w, wpfile::lane_for_file(Lane::Done));
-        let new_text = wpfile::append_history(
-            &w.path,
-            &moved,
-            &HistoryEntry {
-                timestamp: ts.clone(),
-                lane: "done".into(),
                 agent: "user".into(),
                 shell_pid: String::new(),
                 action: "Accepted via spec-kitty accept".into(),
+                timestamp: ts.clone(),
+                forced: None,
             },
         )?;
-        WpFile::parse(&w.path, new_text.clone())?;
+        status_event_of.insert(w.meta.wp_id.clone(), env.event_id.clone());
+        envs.push(env);
         changes.replace(&w.path, &w.text, new_text);
     }
     for w in &wps {

@@ -5,6 +5,7 @@
 //! in_progress on the wire) and, with `--agent`, one WPAssigned caused by it.
 //! A WP already in doing only gets its worktree ensured (no event).
 
+use super::lane_move::{move_lane, LaneMove};
 use super::{rel, Ctx};
 use crate::cli::ImplementArgs;
 use crate::emit::{events_json, Changes};
@@ -12,8 +13,8 @@ use crate::error::CliError;
 use crate::feature;
 use crate::fsutil;
 use crate::output::Out;
-use crate::wpfile::{self, HistoryEntry, WpFile};
-use spec_kitty_protocol::envelope::{Payload, WpAssigned, WpStatusChanged};
+use crate::wpfile::{self, WpFile};
+use spec_kitty_protocol::envelope::{Payload, WpAssigned};
 use spec_kitty_protocol::Lane;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,18 +51,27 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
     let mut changes = Changes::default();
     if from == Lane::Planned {
         let actor = a.agent.clone().unwrap_or_else(|| "user".to_string());
-        let status = ctx.emitter.build(
-            &Payload::WPStatusChanged(WpStatusChanged {
-                wp_id: a.wp_id.clone(),
-                from_lane: Some(Lane::Planned),
-                to_lane: Lane::InProgress,
-                actor: actor.clone(),
-                feature_slug: Some(feat.slug.clone()),
-                policy_metadata: None,
-                force: None,
-                reason: None,
-            }),
-            None,
+        let (status, new_text) = move_lane(
+            &ctx.emitter,
+            LaneMove {
+                wp: &wp,
+                wp_id: &a.wp_id,
+                feature_slug: &feat.slug,
+                to: Lane::InProgress,
+                actor,
+                agent: a
+                    .agent
+                    .clone()
+                    .or_else(|| wp.meta.agent.clone())
+                    .unwrap_or_else(|| "user".into()),
+                shell_pid: std::os::unix::process::parent_id().to_string(),
+                action: match &worktree {
+                    Some(w) => format!("Started implementation in {}", rel(&ctx, w)),
+                    None => "Started implementation".into(),
+                },
+                timestamp: wpfile::file_timestamp(),
+                forced: None,
+            },
         )?;
         if let Some(agent) = &a.agent {
             let assigned = ctx.emitter.build(
@@ -78,26 +88,6 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
         } else {
             envs.push(status);
         }
-        let moved = wpfile::set_lane(&wp, wpfile::lane_for_file(Lane::InProgress));
-        let new_text = wpfile::append_history(
-            &path,
-            &moved,
-            &HistoryEntry {
-                timestamp: wpfile::file_timestamp(),
-                lane: "doing".into(),
-                agent: a
-                    .agent
-                    .clone()
-                    .or_else(|| wp.meta.agent.clone())
-                    .unwrap_or_else(|| "user".into()),
-                shell_pid: std::os::unix::process::parent_id().to_string(),
-                action: match &worktree {
-                    Some(w) => format!("Started implementation in {}", rel(&ctx, w)),
-                    None => "Started implementation".into(),
-                },
-            },
-        )?;
-        WpFile::parse(&path, new_text.clone())?;
         changes.replace(&path, &wp.text, new_text);
     }
     let deliveries = changes.commit(&ctx.emitter, &envs, &mut ctx.warner())?;

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod history;
 pub mod implement;
 pub mod init;
+pub mod lane_move;
 pub mod move_task;
 pub mod specify;
 pub mod status;

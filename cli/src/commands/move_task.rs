@@ -8,6 +8,7 @@
 //! The file edit is the lane value plus one history entry, under a lock on
 //! the WP file so parallel agents serialise.
 
+use super::lane_move::{move_lane, LaneMove};
 use super::{rel, Ctx};
 use crate::cli::MoveTaskArgs;
 use crate::emit::{events_json, Changes};
@@ -15,8 +16,7 @@ use crate::error::CliError;
 use crate::feature;
 use crate::fsutil;
 use crate::output::Out;
-use crate::wpfile::{self, HistoryEntry, WpFile};
-use spec_kitty_protocol::envelope::{Payload, WpStatusChanged};
+use crate::wpfile::{self, WpFile};
 use spec_kitty_protocol::Lane;
 
 /// The lane graph: which single moves are allowed without `--force`.
@@ -83,26 +83,14 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
         (_, true, Some(r)) => format!("Forced move to {}: {r}", wpfile::lane_for_file(to)),
         _ => format!("Moved to {}", wpfile::lane_for_file(to)),
     };
-    let env = ctx.emitter.build(
-        &Payload::WPStatusChanged(WpStatusChanged {
-            wp_id: a.wp_id.clone(),
-            from_lane: Some(from),
-            to_lane: to,
-            actor: actor.clone(),
-            feature_slug: Some(feat.slug.clone()),
-            policy_metadata: None,
-            force: a.force.then_some(true),
-            reason: if a.force { reason.clone() } else { None },
-        }),
-        None,
-    )?;
-    let moved = wpfile::set_lane(&wp, wpfile::lane_for_file(to));
-    let new_text = wpfile::append_history(
-        &path,
-        &moved,
-        &HistoryEntry {
-            timestamp: wpfile::file_timestamp(),
-            lane: wpfile::lane_for_file(to).to_string(),
+    let (env, new_text) = move_lane(
+        &ctx.emitter,
+        LaneMove {
+            wp: &wp,
+            wp_id: &a.wp_id,
+            feature_slug: &feat.slug,
+            to,
+            actor,
             agent: a
                 .agent
                 .clone()
@@ -110,17 +98,10 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
                 .unwrap_or_else(|| "user".into()),
             shell_pid: a.shell_pid.clone().unwrap_or_default(),
             action,
+            timestamp: wpfile::file_timestamp(),
+            forced: if a.force { reason } else { None },
         },
     )?;
-    // The edited file must still parse, with the new lane.
-    let check = WpFile::parse(&path, new_text.clone())?;
-    if check.meta.lane != to {
-        return Err(CliError::invalid(format!(
-            "{}: the lane edit did not read back as {}",
-            path.display(),
-            to
-        )));
-    }
     let mut changes = Changes::default();
     changes.replace(&path, &wp.text, new_text);
     let deliveries = changes.commit(&ctx.emitter, std::slice::from_ref(&env), &mut ctx.warner())?;
