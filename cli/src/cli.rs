@@ -1,12 +1,16 @@
 //! The command-line grammar (clap derive), in one place.
 //!
-//! To add a command group (e.g. `spec-kitty sync ...` or `spec-kitty auth
-//! ...`): add a variant to [`Command`] holding your own `#[derive(Subcommand)]`
-//! enum, put its handler in `commands/<name>.rs`, and add one match arm in
-//! [`crate::run`]. Exit codes are shared ([`crate::error::Kind`]).
+//! This module is a leaf: it imports no command handler, and the handlers
+//! (`commands/*.rs`) and the completion and man-page generators import it.
+//! To add a command group: add a variant to [`Command`] holding its
+//! `#[derive(Subcommand)]` enum, defined here, put its handler in
+//! `commands/<name>.rs`, and add one match arm in [`crate::run`]. Exit codes
+//! are shared ([`crate::error::Kind`]).
 
 use crate::error::EXIT_CODES_HELP;
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,12 +53,12 @@ pub enum Command {
     Sync(crate::commands::sync::SyncCommand),
     /// Log in to the SaaS, log out, or show the login (never a token).
     #[command(subcommand)]
-    Auth(crate::commands::auth::AuthCommand),
+    Auth(AuthCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
-    Completions(crate::commands::completions::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Write man pages (spec-kitty.1 and one per subcommand) into a directory.
     #[command(hide = true)]
-    Man(crate::commands::completions::ManArgs),
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,4 +231,77 @@ pub struct StatusArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+const AUTH_HELP: &str = "\
+Server URL: --server, else $SPEC_KITTY_SERVER_URL, else [sync] server_url in
+$SPEC_KITTY_HOME/config.toml (see `spec-kitty sync server`), else
+https://spec-kitty-dev.fly.dev. Plain http:// is refused unless the host is
+loopback (127.0.0.1, ::1, localhost) or --insecure is given.
+
+Exit codes:
+  0  success
+  1  the server could not be reached (network, TLS) or a file could not be written
+  2  usage error
+  4  invalid input (bad server URL, no username or password available)
+  5  the server refused the username or password";
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in to the SaaS; the sync daemon then sends events in real time.
+    #[command(after_help = AUTH_HELP)]
+    Login(LoginArgs),
+    /// Forget the login (events stay queued locally).
+    #[command(after_help = AUTH_HELP)]
+    Logout(JsonFlag),
+    /// Show who is logged in, to which server, and until when (never a token).
+    #[command(after_help = AUTH_HELP)]
+    Status(JsonFlag),
+}
+
+impl AuthCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            AuthCommand::Login(a) => a.json,
+            AuthCommand::Logout(a) | AuthCommand::Status(a) => a.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server base URL (e.g. https://spec-kitty-dev.fly.dev).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Username (prompted for on a terminal when absent).
+    #[arg(short = 'u', long = "username", value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the password from the first line of stdin (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Allow plain http:// to a host that is not loopback (tokens travel unencrypted).
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
 }

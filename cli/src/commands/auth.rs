@@ -8,10 +8,10 @@
 //! mode 0600 under the machine-wide lock; then a running daemon is told to
 //! reload. Tokens are never printed: not in status, not in errors.
 
+use crate::cli::{AuthCommand, JsonFlag, LoginArgs};
 use crate::daemon_client::{self, ClientError};
 use crate::error::{CliError, Kind};
 use crate::output::Out;
-use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use spec_kitty_protocol::credentials::{self, Credentials};
 use spec_kitty_protocol::ipc::{DaemonStatus, Request, Response};
@@ -23,65 +23,6 @@ use std::time::Duration;
 pub const DEFAULT_SERVER_URL: &str = "https://spec-kitty-dev.fly.dev";
 /// Environment variable that overrides `[sync] server_url`.
 pub const SERVER_URL_ENV: &str = "SPEC_KITTY_SERVER_URL";
-
-const AUTH_HELP: &str = "\
-Server URL: --server, else $SPEC_KITTY_SERVER_URL, else [sync] server_url in
-$SPEC_KITTY_HOME/config.toml (see `spec-kitty sync server`), else
-https://spec-kitty-dev.fly.dev. Plain http:// is refused unless the host is
-loopback (127.0.0.1, ::1, localhost) or --insecure is given.
-
-Exit codes:
-  0  success
-  1  the server could not be reached (network, TLS) or a file could not be written
-  2  usage error
-  4  invalid input (bad server URL, no username or password available)
-  5  the server refused the username or password";
-
-#[derive(Debug, Subcommand)]
-pub enum AuthCommand {
-    /// Log in to the SaaS; the sync daemon then sends events in real time.
-    #[command(after_help = AUTH_HELP)]
-    Login(LoginArgs),
-    /// Forget the login (events stay queued locally).
-    #[command(after_help = AUTH_HELP)]
-    Logout(JsonFlag),
-    /// Show who is logged in, to which server, and until when (never a token).
-    #[command(after_help = AUTH_HELP)]
-    Status(JsonFlag),
-}
-
-impl AuthCommand {
-    pub fn json(&self) -> bool {
-        match self {
-            AuthCommand::Login(a) => a.json,
-            AuthCommand::Logout(a) | AuthCommand::Status(a) => a.json,
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    /// Server base URL (e.g. https://spec-kitty-dev.fly.dev).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// Username (prompted for on a terminal when absent).
-    #[arg(short = 'u', long = "username", value_name = "USER")]
-    pub username: Option<String>,
-    /// Read the password from the first line of stdin (for scripts).
-    #[arg(long)]
-    pub password_stdin: bool,
-    /// Allow plain http:// to a host that is not loopback (tokens travel unencrypted).
-    #[arg(long)]
-    pub insecure: bool,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct JsonFlag {
-    #[arg(long)]
-    pub json: bool,
-}
 
 fn paths() -> Result<Paths, CliError> {
     Paths::from_env().map_err(|e| CliError::io(e.to_string()))

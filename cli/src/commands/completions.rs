@@ -9,26 +9,11 @@
 //! the committed pages are stale. Output is deterministic (no dates), so a
 //! regeneration without grammar changes is byte-identical.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::CliError;
-use clap::{Args, CommandFactory};
-use clap_complete::Shell;
+use clap::CommandFactory;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// Shell to generate completions for.
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct ManArgs {
-    /// Directory to write the pages into (created if missing).
-    #[arg(long)]
-    pub dir: PathBuf,
-}
+use std::path::Path;
 
 /// Prints the completion script for `a.shell` on stdout.
 pub fn completions(a: CompletionsArgs) -> Result<(), CliError> {
