@@ -42,7 +42,7 @@ pub enum Command {
     /// Commands for agents.
     #[command(subcommand)]
     Agent(AgentCommand),
-    /// Accept a feature: every work package in for_review moves to done.
+    /// Accept a feature: every work package in for_review or approved moves to done.
     #[command(after_help = EXIT_CODES_HELP)]
     Accept(AcceptArgs),
     /// Kanban board of a feature's work packages.
@@ -163,7 +163,7 @@ pub enum AgentTasksCommand {
 pub struct MoveTaskArgs {
     /// Work package id, e.g. WP01.
     pub wp_id: String,
-    /// Target lane: planned, doing (= in_progress), for_review, done, claimed, blocked, canceled.
+    /// Target lane: planned, doing (= in_progress), for_review, approved, done, claimed, blocked, canceled.
     #[arg(long)]
     pub to: String,
     /// Feature slug or number (auto-detected from the branch or directory if omitted).

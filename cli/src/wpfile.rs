@@ -177,18 +177,13 @@ fn first_line(s: &str) -> &str {
 }
 
 /// Parses a lane as users write it (`doing` = `in_progress`), naming the
-/// valid ones when it is not.
-///
-/// `approved` (a lane spec-kitty 2.1.3 writes between review and done, not
-/// on the wire) reads as for_review, as its four-lane sync view does.
+/// valid ones when it is not. All eight lanes of the 2.1.3 status model are
+/// read as themselves, `approved` included.
 pub fn parse_lane(s: &str) -> Result<Lane, String> {
     let lower = s.trim().to_ascii_lowercase();
-    if lower == "approved" {
-        return Ok(Lane::ForReview);
-    }
     Lane::parse(lower.as_str()).map_err(|_| {
         format!(
-            "unknown lane '{s}'; valid lanes: planned, doing (= in_progress), for_review, done, claimed, blocked, canceled"
+            "unknown lane '{s}'; valid lanes: planned, doing (= in_progress), for_review, approved, done, claimed, blocked, canceled"
         )
     })
 }
@@ -467,9 +462,9 @@ mod approved_tests {
     use super::*;
 
     #[test]
-    fn approved_reads_as_for_review_and_is_kept_as_written() {
+    fn approved_reads_as_approved_and_is_kept_as_written() {
         let w = WpFile::parse(Path::new("WP01.md"), "---\nlane: approved\n---\n".into()).unwrap();
-        assert_eq!(w.meta.lane, Lane::ForReview);
+        assert_eq!(w.meta.lane, Lane::Approved);
         assert_eq!(w.meta.lane_written, "approved");
     }
 }

@@ -461,6 +461,63 @@ fn accept_moves_each_for_review_wp_once_resolves_dependencies_and_completes() {
 }
 
 #[test]
+fn approved_is_a_lane_of_its_own_on_the_board_and_on_the_wire() {
+    let w = World::with_wps(2);
+    for wp in ["WP01", "WP02"] {
+        w.ok(&["agent", "tasks", "move-task", wp, "--to", "doing"]);
+        w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
+    }
+    w.clear_spool();
+    let out = w.json(&[
+        "agent",
+        "tasks",
+        "move-task",
+        "WP01",
+        "--to",
+        "approved",
+        "--note",
+        "Review passed",
+    ]);
+    assert_eq!(
+        out["result"], "success",
+        "an approval is not dropped as 'unchanged'"
+    );
+    assert_eq!(out["new_lane"], "approved");
+    let evs = w.events();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].payload["from_lane"], "for_review");
+    assert_eq!(evs[0].payload["to_lane"], "approved");
+    assert!(w.read(&w.wp_path("WP01")).contains("lane: \"approved\"\n"));
+    let board = w.json(&["status"]);
+    assert_eq!(
+        board["lanes"]["approved"],
+        json!([{"wp_id": "WP01", "title": "Task 1", "dependencies": []}])
+    );
+    assert_eq!(board["lanes"]["for_review"].as_array().unwrap().len(), 1);
+    // accept finishes approved and for_review work packages, each from its own lane.
+    w.clear_spool();
+    w.json(&["accept"]);
+    let froms: Vec<(String, String)> = w
+        .events()
+        .iter()
+        .filter(|e| e.event_type == "WPStatusChanged")
+        .map(|e| {
+            (
+                e.payload["wp_id"].as_str().unwrap().to_string(),
+                e.payload["from_lane"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        froms,
+        vec![
+            ("WP01".into(), "approved".into()),
+            ("WP02".into(), "for_review".into())
+        ]
+    );
+}
+
+#[test]
 fn status_shows_the_board_in_text_and_json() {
     let w = World::with_wps(3);
     w.ok(&["implement", "WP02", "--no-worktree"]);

@@ -343,7 +343,7 @@ mod tests {
             err,
             EnvelopeError::Field {
                 field: "payload.to_lane".into(),
-                rule: "'in_review' is not a valid Lane (planned, claimed, in_progress, for_review, done, blocked, canceled; 'doing' means in_progress)".into()
+                rule: "'in_review' is not a valid Lane (planned, claimed, in_progress, for_review, approved, done, blocked, canceled; 'doing' means in_progress)".into()
             }
         );
         let bad = r#"{"event_id": 5}"#;

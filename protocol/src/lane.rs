@@ -6,24 +6,27 @@ use serde::Serialize;
 
 use crate::envelope::{field_err, EnvelopeError};
 
-/// A work package's lane, as the wire knows it (the canonical set).
+/// A work package's lane, as the wire knows it: the eight canonical lanes of
+/// the 2.1.3 status model (CONTRACT.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lane {
     Planned,
     Claimed,
     InProgress,
     ForReview,
+    Approved,
     Done,
     Blocked,
     Canceled,
 }
 
 impl Lane {
-    pub const ALL: [Lane; 7] = [
+    pub const ALL: [Lane; 8] = [
         Lane::Planned,
         Lane::Claimed,
         Lane::InProgress,
         Lane::ForReview,
+        Lane::Approved,
         Lane::Done,
         Lane::Blocked,
         Lane::Canceled,
@@ -39,13 +42,14 @@ impl Lane {
             "claimed" => Lane::Claimed,
             "in_progress" | "doing" => Lane::InProgress,
             "for_review" => Lane::ForReview,
+            "approved" => Lane::Approved,
             "done" => Lane::Done,
             "blocked" => Lane::Blocked,
             "canceled" => Lane::Canceled,
             other => {
                 return Err(field_err(
                     "lane",
-                    format!("'{other}' is not a valid Lane (planned, claimed, in_progress, for_review, done, blocked, canceled; 'doing' means in_progress)"),
+                    format!("'{other}' is not a valid Lane (planned, claimed, in_progress, for_review, approved, done, blocked, canceled; 'doing' means in_progress)"),
                 ))
             }
         })
@@ -58,6 +62,7 @@ impl Lane {
             Lane::Claimed => "claimed",
             Lane::InProgress => "in_progress",
             Lane::ForReview => "for_review",
+            Lane::Approved => "approved",
             Lane::Done => "done",
             Lane::Blocked => "blocked",
             Lane::Canceled => "canceled",
@@ -78,7 +83,7 @@ impl Lane {
         match self {
             Lane::Planned | Lane::Claimed | Lane::Canceled => Lane::Planned,
             Lane::InProgress | Lane::Blocked => Lane::InProgress,
-            Lane::ForReview => Lane::ForReview,
+            Lane::ForReview | Lane::Approved => Lane::ForReview,
             Lane::Done => Lane::Done,
         }
     }

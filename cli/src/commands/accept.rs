@@ -1,4 +1,4 @@
-//! `spec-kitty accept [--feature F]`: every WP in for_review → done.
+//! `spec-kitty accept [--feature F]`: every WP in for_review or approved → done.
 //!
 //! Events, in order: one WPStatusChanged per moved WP; one
 //! DependencyResolved(completed) per (WP, dependency) pair whose dependency
@@ -67,7 +67,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
             )
         } else {
             format!(
-                "feature {} is not ready to accept: {} work package(s) not in for_review or done:\n  {}",
+                "feature {} is not ready to accept: {} work package(s) not in for_review, approved or done:\n  {}",
                 feat.slug,
                 list.len(),
                 list.join("\n  ")
@@ -94,7 +94,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
 
     let to_move: Vec<&WpFile> = wps
         .iter()
-        .filter(|w| w.meta.lane == Lane::ForReview)
+        .filter(|w| matches!(w.meta.lane, Lane::ForReview | Lane::Approved))
         .collect();
     let already = meta.get("accepted_at").is_some_and(|v| !v.is_null());
     if to_move.is_empty() && already {

@@ -26,8 +26,15 @@ pub fn allowed(from: Lane, to: Lane) -> bool {
         (from, to),
         (Planned, Claimed | InProgress | Blocked | Canceled)
             | (Claimed, InProgress | Planned | Blocked | Canceled)
-            | (InProgress, ForReview | Planned | Blocked | Canceled)
-            | (ForReview, Done | InProgress | Planned | Blocked | Canceled)
+            | (
+                InProgress,
+                ForReview | Approved | Planned | Blocked | Canceled
+            )
+            | (
+                ForReview,
+                Approved | Done | InProgress | Planned | Blocked | Canceled
+            )
+            | (Approved, Done | InProgress | Planned | Blocked | Canceled)
             | (Blocked, InProgress | Planned | Canceled)
     )
 }

@@ -10,10 +10,11 @@ use crate::wpfile;
 use spec_kitty_protocol::Lane;
 
 /// Board columns: the four user lanes, then the others when used.
-const COLUMNS: [Lane; 7] = [
+const COLUMNS: [Lane; 8] = [
     Lane::Planned,
     Lane::InProgress,
     Lane::ForReview,
+    Lane::Approved,
     Lane::Done,
     Lane::Claimed,
     Lane::Blocked,
