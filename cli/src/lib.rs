@@ -10,6 +10,8 @@
 //! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
 //! - [`handoff`]: how one event leaves this process (daemon, else spool);
 //! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
+//! - [`status`]: the canonical status model of 2.1.3 (event log, lane
+//!   rules, reducer), with [`pyjson`] writing its files as Python does;
 //! - [`yamltext`], [`fsutil`], [`output`], [`error`]: helpers.
 //!
 //! Synchronous, no async runtime, no database: a lane change must finish in
@@ -27,6 +29,8 @@ pub mod handoff;
 pub mod identity;
 pub mod output;
 pub mod project;
+pub mod pyjson;
+pub mod status;
 pub mod wpfile;
 pub mod yamltext;
 

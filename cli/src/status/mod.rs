@@ -1,0 +1,21 @@
+//! The canonical status model of spec-kitty 2.1.3, as plain data and
+//! functions: the log is the truth, everything else is derived from it.
+//!
+//! - [`event`]: one line of `kitty-specs/<feature>/status.events.jsonl` (a
+//!   [`StatusEvent`]), read strictly and written as 2.1.3 writes it;
+//! - [`log`]: reading the whole log (errors name the file and line) and
+//!   appending to it durably;
+//! - [`transitions`]: the eight-lane matrix and its guards, each refusal
+//!   naming the guard and the flag that satisfies it;
+//! - [`reducer`]: replaying the log into the snapshot that `status.json`
+//!   holds, with 2.1.3's ordering, de-duplication and rollback rules.
+//!
+//! Nothing here touches the WP files, git or the daemon; the commands put
+//! these pieces together.
+
+pub mod event;
+pub mod log;
+pub mod reducer;
+pub mod transitions;
+
+pub use event::{DoneEvidence, RepoEvidence, ReviewApproval, StatusEvent, VerificationResult};
