@@ -8,14 +8,18 @@
 //! - [`transitions`]: the eight-lane matrix and its guards, each refusal
 //!   naming the guard and the flag that satisfies it;
 //! - [`reducer`]: replaying the log into the snapshot that `status.json`
-//!   holds, with 2.1.3's ordering, de-duplication and rollback rules.
+//!   holds, with 2.1.3's ordering, de-duplication and rollback rules;
+//! - [`views`]: the generated status block of `tasks.md`;
+//! - [`lock`]: the per-feature lock file both CLIs take.
 //!
 //! Nothing here touches the WP files, git or the daemon; the commands put
 //! these pieces together.
 
 pub mod event;
+pub mod lock;
 pub mod log;
 pub mod reducer;
 pub mod transitions;
+pub mod views;
 
 pub use event::{DoneEvidence, RepoEvidence, ReviewApproval, StatusEvent, VerificationResult};
