@@ -121,7 +121,7 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
             to
         )));
     }
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     changes.replace(&path, &wp.text, new_text);
     let deliveries = changes.commit(&ctx.emitter, std::slice::from_ref(&env), &mut ctx.warner())?;
     out.line(&format!(
