@@ -106,9 +106,11 @@ impl Emitter {
     }
 }
 
-/// File changes applied together and undone together.
-#[derive(Debug, Default)]
+/// File changes applied together and undone together, to files of the
+/// repository at `root` (written under [`fsutil`]'s link rule).
+#[derive(Debug)]
 pub struct Changes {
+    root: PathBuf,
     items: Vec<Change>,
 }
 
@@ -121,6 +123,14 @@ struct Change {
 }
 
 impl Changes {
+    /// No changes yet, to files of the repository at `root`.
+    pub fn new(root: &Path) -> Changes {
+        Changes {
+            root: root.to_path_buf(),
+            items: Vec::new(),
+        }
+    }
+
     /// Replaces `path` (whose current bytes are `old`) with `new`.
     pub fn replace(&mut self, path: &Path, old: &str, new: String) {
         self.items.push(Change {
@@ -146,9 +156,9 @@ impl Changes {
     /// Writes every change atomically; on a failure, undoes the ones done.
     pub fn apply(&self) -> Result<(), CliError> {
         for (i, c) in self.items.iter().enumerate() {
-            if let Err(e) = fsutil::write_atomic(&c.path, &c.new) {
+            if let Err(e) = fsutil::write_repo_file(&self.root, &c.path, &c.new) {
                 self.undo(i);
-                return Err(CliError::io_at("write", &c.path, &e));
+                return Err(e);
             }
         }
         Ok(())
@@ -159,7 +169,7 @@ impl Changes {
         for c in self.items[..n].iter().rev() {
             match &c.old {
                 Some(old) => {
-                    let _ = fsutil::write_atomic(&c.path, old);
+                    let _ = fsutil::write_repo_file(&self.root, &c.path, old);
                 }
                 None => {
                     let _ = std::fs::remove_file(&c.path);

@@ -25,9 +25,12 @@ Exit codes:
   2  usage error (unknown flag or missing argument)
   3  not inside a spec-kitty project (no .kittify/ or kitty-specs/ found)
   4  invalid input or data: unknown work package or feature, bad WP id,
-     unknown lane, malformed frontmatter, ambiguous feature
+     unknown lane, malformed frontmatter, ambiguous feature, a directory
+     or FIFO named like a WP file; `status` still shows the board, with
+     each unreadable WP file listed under UNREADABLE with its reason
   5  refused by a rule: transition not allowed by the lane graph,
-     feature not ready to accept
+     feature not ready to accept, a repository file that is a link
+     leading out of the repository
 
 Environment:
   SPEC_KITTY_HOME  state directory (default ~/.spec-kitty): spool, credentials
@@ -58,6 +61,12 @@ impl CliError {
     }
     pub fn io(message: impl Into<String>) -> CliError {
         CliError::new(Kind::Io, message)
+    }
+    /// A failure the command has already reported in full (e.g. `status`
+    /// showing the board with its unreadable WP files): only the exit code
+    /// is left, and nothing more is printed.
+    pub fn reported(kind: Kind) -> CliError {
+        CliError::new(kind, "")
     }
     /// An I/O error on `path`, phrased for the user.
     pub fn io_at(what: &str, path: &std::path::Path, e: &std::io::Error) -> CliError {

@@ -9,6 +9,7 @@
 //! never a guess.
 
 use crate::error::CliError;
+use crate::fsutil;
 use crate::project::Project;
 use crate::wpfile::WpFile;
 use spec_kitty_protocol::envelope::is_wp_id;
@@ -20,6 +21,8 @@ use std::path::{Path, PathBuf};
 pub struct Feature {
     pub slug: String,
     pub dir: PathBuf,
+    /// The project root: the repository its files must stay inside.
+    pub root: PathBuf,
 }
 
 impl Feature {
@@ -87,6 +90,7 @@ pub fn detect(
     let make = |slug: &str| Feature {
         slug: slug.to_string(),
         dir: project.specs_dir().join(slug),
+        root: project.root.clone(),
     };
     let from_env = std::env::var("SPECIFY_FEATURE")
         .ok()
@@ -164,32 +168,72 @@ fn file_is_wp(file_name: &str, wp_id: &str) -> bool {
     file_name.ends_with(".md") && (rest == ".md" || rest.starts_with(['-', '_', '.']))
 }
 
-/// The WP files of a feature, sorted by name.
-pub fn wp_paths(feature: &Feature) -> Result<Vec<PathBuf>, CliError> {
+/// A file named like a work package that cannot be used, and why: a
+/// directory, FIFO or socket, a link out of the repository, or (from
+/// [`load_wps_lenient`]) text that does not parse.
+#[derive(Debug)]
+pub struct BadWp {
+    pub wp_id: String,
+    pub path: PathBuf,
+    pub error: CliError,
+}
+
+/// Every entry of `tasks/` named like a WP file (`WPnn*.md`), whatever its
+/// type, sorted by name; those the link rule refuses are in the second list.
+/// Nothing named like a WP file is skipped silently.
+fn scan(feature: &Feature) -> Result<(Vec<PathBuf>, Vec<BadWp>), CliError> {
     let dir = feature.tasks_dir();
+    fsutil::check_repo_dir(&feature.root, &dir)?;
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => return Err(CliError::io_at("read", &dir, &e)),
     };
-    let mut out: Vec<PathBuf> = entries
+    let mut named: Vec<(String, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
             let id = name.get(..4)?;
-            (is_wp_id(id) && file_is_wp(&name, id) && e.file_type().ok()?.is_file())
-                .then(|| e.path())
+            (is_wp_id(id) && file_is_wp(&name, id)).then(|| (id.to_string(), e.path()))
         })
         .collect();
-    out.sort();
-    Ok(out)
+    named.sort_by(|a, b| a.1.cmp(&b.1));
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for (wp_id, path) in named {
+        match fsutil::resolve_in_repo(&feature.root, &path) {
+            Ok(_) => good.push(path),
+            Err(e) => bad.push(BadWp {
+                wp_id,
+                path,
+                error: e.into(),
+            }),
+        }
+    }
+    Ok((good, bad))
+}
+
+fn bad_error(bad: &BadWp) -> CliError {
+    CliError::new(bad.error.kind, bad.error.message.clone())
+}
+
+/// The WP files of a feature, sorted by name. An entry named like a WP file
+/// that the link rule refuses is an error naming it.
+pub fn wp_paths(feature: &Feature) -> Result<Vec<PathBuf>, CliError> {
+    let (good, bad) = scan(feature)?;
+    match bad.first() {
+        Some(b) => Err(bad_error(b)),
+        None => Ok(good),
+    }
 }
 
 /// The file of one work package; errors name the feature and list the
-/// ones that exist.
+/// ones that exist, or name the entry the link rule refuses.
 pub fn find_wp(feature: &Feature, wp_id: &str) -> Result<PathBuf, CliError> {
     check_wp_id(wp_id)?;
-    let all = wp_paths(feature)?;
+    let (all, bad) = scan(feature)?;
+    if let Some(b) = bad.iter().find(|b| b.wp_id == wp_id) {
+        return Err(bad_error(b));
+    }
     let matches: Vec<&PathBuf> = all
         .iter()
         .filter(|p| {
@@ -227,10 +271,34 @@ pub fn find_wp(feature: &Feature, wp_id: &str) -> Result<PathBuf, CliError> {
     }
 }
 
-/// Every WP file of a feature, parsed. A malformed file is an error
-/// naming it.
+/// Every WP file of a feature, parsed. A malformed or refused file is an
+/// error naming it.
 pub fn load_wps(feature: &Feature) -> Result<Vec<WpFile>, CliError> {
     wp_paths(feature)?.iter().map(|p| WpFile::read(p)).collect()
+}
+
+/// Every WP file of a feature that can be read, and every one that cannot
+/// (refused by the link rule, unreadable, malformed) with its error: one
+/// bad file does not hide the others.
+pub fn load_wps_lenient(feature: &Feature) -> Result<(Vec<WpFile>, Vec<BadWp>), CliError> {
+    let (paths, mut bad) = scan(feature)?;
+    let mut good = Vec::with_capacity(paths.len());
+    for p in paths {
+        match WpFile::read(&p) {
+            Ok(w) => good.push(w),
+            Err(e) => bad.push(BadWp {
+                wp_id: p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(|n| n[..4].to_string())
+                    .unwrap_or_default(),
+                path: p,
+                error: e,
+            }),
+        }
+    }
+    bad.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((good, bad))
 }
 
 /// Serialises commands that change a feature as a whole (numbering new
@@ -280,13 +348,16 @@ pub fn read_meta(
     feature: &Feature,
 ) -> Result<(String, serde_json::Map<String, serde_json::Value>), CliError> {
     let path = feature.meta_path();
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((String::new(), Default::default()))
-        }
-        Err(e) => return Err(CliError::io_at("read", &path, &e)),
+    let Some(bytes) = fsutil::read_repo_file(&feature.root, &path)? else {
+        return Ok((String::new(), Default::default()));
     };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        CliError::io_at(
+            "read",
+            &path,
+            &std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })?;
     match serde_json::from_str(text.trim_start_matches('\u{feff}')) {
         Ok(serde_json::Value::Object(m)) => Ok((text, m)),
         Ok(_) => Err(CliError::invalid(format!(

@@ -24,8 +24,7 @@
 use crate::daemon_client::{self, ClientError, Conn};
 use spec_kitty_protocol::ipc::{ErrorKind, Request, Response};
 use spec_kitty_protocol::{EventEnvelope, Paths};
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -225,10 +224,10 @@ fn via_daemon(
     }
 }
 
-/// Writes `env` to `spool/<event_id>.json` atomically: a dot-prefixed temp
-/// file in the same directory, fsync, rename, fsync of the directory. A
-/// reader never sees a partial file, and a crash leaves at most a temp file
-/// that readers ignore.
+/// Writes `env` to `spool/<event_id>.json` atomically, mode 0600, with
+/// [`spec_kitty_protocol::fsutil::write_atomic`]. A reader never sees a
+/// partial file, and a crash leaves at most a dot-prefixed temp file that
+/// readers ignore.
 pub fn spool(paths: &Paths, env: &EventEnvelope) -> Result<PathBuf, DeliverError> {
     let dir = paths.spool_dir();
     let target = paths.spool_file(&env.event_id);
@@ -243,17 +242,7 @@ pub fn spool(paths: &Paths, env: &EventEnvelope) -> Result<PathBuf, DeliverError
         .mode(0o700)
         .create(&dir)
         .map_err(err)?;
-    let tmp = dir.join(format!(".{}.json.tmp", env.event_id));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(env.to_json().as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)?;
-        File::open(&dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        err(e)
-    })?;
+    spec_kitty_protocol::fsutil::write_atomic(&target, env.to_json().as_bytes(), Some(0o600))
+        .map_err(err)?;
     Ok(target)
 }

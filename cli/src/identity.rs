@@ -16,7 +16,15 @@
 //! - **Corrupt YAML** does not stop work: the file is kept as
 //!   `config.yaml.corrupt-<timestamp>`, a fresh config is written, and a
 //!   warning says so.
-//! - **Read-only repositories** get an in-memory identity and one warning.
+//! - **Read-only repositories** (and a config that cannot be used: a
+//!   `.kittify` that is a file, a config that is a directory or a link out
+//!   of the repository, see [`crate::fsutil`]) get an in-memory identity and
+//!   one warning. Its UUID is derived from the repository's real path and
+//!   this machine's node id, so every command in the same checkout stamps
+//!   the same `project_uuid` (a fresh one per command would show one
+//!   repository as one project per event).
+//! - **A `project.uuid` that is not a UUID** is replaced (or, read-only,
+//!   ignored) with a warning that names it.
 
 use crate::fsutil;
 use crate::gitmeta;
@@ -25,7 +33,6 @@ use crate::yamltext;
 use serde_json::Value;
 use spec_kitty_protocol::envelope::is_uuid;
 use std::fs;
-use std::io;
 use std::path::Path;
 
 /// The identity (and sync policy) of one project.
@@ -57,6 +64,8 @@ pub enum Source {
 #[derive(Debug, Default, Clone)]
 struct Fields {
     uuid: Option<String>,
+    /// A `project.uuid` value that is not a UUID (ignored, and warned about).
+    bad_uuid: Option<String>,
     slug: Option<String>,
     node_id: Option<String>,
     repo_slug: Option<String>,
@@ -96,7 +105,9 @@ fn parse(text: &str) -> Result<Fields, String> {
     };
     let mut f = Fields::default();
     if let Some(Value::Object(p)) = obj.get("project") {
-        f.uuid = scalar_string(p.get("uuid")).filter(|u| is_uuid(u));
+        let uuid = scalar_string(p.get("uuid"));
+        f.bad_uuid = uuid.clone().filter(|u| !is_uuid(u));
+        f.uuid = uuid.filter(|u| is_uuid(u));
         f.slug = scalar_string(p.get("slug"));
         f.node_id = scalar_string(p.get("node_id"))
             .filter(|n| spec_kitty_protocol::identity::is_node_id(n));
@@ -115,17 +126,19 @@ fn parse(text: &str) -> Result<Fields, String> {
     Ok(f)
 }
 
-fn read(path: &Path) -> io::Result<Read> {
-    match fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
+/// Reads the config under the repository link rule; `Err` says why it
+/// cannot be used at all.
+fn read(project: &Project, path: &Path) -> Result<Read, String> {
+    match fsutil::read_repo_file(&project.root, path) {
+        Ok(Some(bytes)) => match String::from_utf8(bytes) {
             Ok(text) => Ok(match parse(&text) {
                 Ok(f) => Read::Ok(text, f),
                 Err(e) => Read::Corrupt(e),
             }),
             Err(_) => Ok(Read::Corrupt("not UTF-8 text".into())),
         },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Read::Missing),
-        Err(e) => Err(e),
+        Ok(None) => Ok(Read::Missing),
+        Err(e) => Err(e.message),
     }
 }
 
@@ -174,6 +187,26 @@ fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The identity of a repository whose config cannot be written: the same
+/// for every command in the same checkout on this machine. SHA-256 of the
+/// repository's real path and this machine's node id, laid out as a
+/// version-4 UUID (the shape every reader of `project_uuid` expects).
+pub fn derived_uuid(project: &Project) -> String {
+    use sha2::{Digest, Sha256};
+    let root = fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
+    let mut h = Sha256::new();
+    h.update(b"spec-kitty project identity\0");
+    h.update(root.as_os_str().as_encoded_bytes());
+    h.update(b"\0");
+    h.update(spec_kitty_protocol::node_id().as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// Options of [`ensure`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EnsureOpts {
@@ -186,16 +219,20 @@ pub struct EnsureOpts {
 pub fn ensure(project: &Project, opts: EnsureOpts, warn: &mut dyn FnMut(String)) -> Identity {
     let path = project.config_path();
     let read_only = |why: String, fields: &Fields, warn: &mut dyn FnMut(String)| {
+        let ignored = match &fields.bad_uuid {
+            Some(bad) => format!("; its project.uuid '{bad}' is not a UUID and is ignored"),
+            None => String::new(),
+        };
         warn(format!(
-            "{} is not writable ({why}); using an in-memory project identity for this command",
+            "{} is not writable ({why}); using an in-memory project identity derived from this repository's path and machine, the same for every command until the file can be written{ignored}",
             path.display()
         ));
         finish(project, fields.clone(), Source::InMemory)
     };
     // Fast path: complete identity, no lock, no write.
-    let first = match read(&path) {
+    let first = match read(project, &path) {
         Ok(r) => r,
-        Err(e) => return read_only(e.to_string(), &Fields::default(), warn),
+        Err(e) => return read_only(e, &Fields::default(), warn),
     };
     if let Read::Ok(_, f) = &first {
         let has_sync = !opts.add_sync_section || f.auto_start.is_some();
@@ -216,9 +253,9 @@ pub fn ensure(project: &Project, opts: EnsureOpts, warn: &mut dyn FnMut(String))
         Ok(l) => l,
         Err(e) => return read_only(e.to_string(), &known, warn),
     };
-    let again = match read(&path) {
+    let again = match read(project, &path) {
         Ok(r) => r,
-        Err(e) => return read_only(e.to_string(), &known, warn),
+        Err(e) => return read_only(e, &known, warn),
     };
     let (text, fields) = match again {
         Read::Ok(text, f) => {
@@ -254,14 +291,22 @@ pub fn ensure(project: &Project, opts: EnsureOpts, warn: &mut dyn FnMut(String))
         Ok(t) => t,
         Err(e) => {
             warn(format!(
-                "cannot update {} surgically ({e}); using an in-memory project identity for this command",
+                "cannot update {} surgically ({e}); using an in-memory project identity derived from this repository's path and machine, the same for every command until the file can be written",
                 path.display()
             ));
-            return finish(project, filled, Source::InMemory);
+            return finish(project, fields, Source::InMemory);
         }
     };
-    if let Err(e) = fsutil::write_atomic(&path, new_text.as_bytes()) {
-        return read_only(e.to_string(), &filled, warn);
+    // Not written: the file's own fields, never the fresh UUID just made up.
+    if let Err(e) = fsutil::write_repo_file(&project.root, &path, new_text.as_bytes()) {
+        return read_only(e.message, &fields, warn);
+    }
+    if let Some(bad) = &fields.bad_uuid {
+        warn(format!(
+            "project.uuid '{bad}' in {} is not a UUID; replaced it with {}",
+            path.display(),
+            filled.uuid.as_deref().unwrap_or_default()
+        ));
     }
     if add_sync && filled.auto_start.is_none() {
         filled.auto_start = Some(true);
@@ -281,7 +326,7 @@ fn stamp() -> String {
 }
 
 fn finish(project: &Project, mut f: Fields, source: Source) -> Identity {
-    f.uuid.get_or_insert_with(new_uuid);
+    f.uuid.get_or_insert_with(|| derived_uuid(project));
     f.slug.get_or_insert_with(|| derive_slug(project));
     to_identity(f, source)
 }

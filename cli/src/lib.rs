@@ -87,7 +87,9 @@ pub fn run() -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            out.error(&e.message);
+            if !e.message.is_empty() {
+                out.error(&e.message);
+            }
             e.exit_code()
         }
     }

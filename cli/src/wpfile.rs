@@ -88,7 +88,7 @@ impl WpFile {
         let value: Value = if text[fm.clone()].trim().is_empty() {
             Value::Null
         } else {
-            serde_saphyr::from_str(&text[fm.clone()])
+            yamltext::from_str_sized(&text[fm.clone()])
                 .map_err(|e| malformed(path, first_line(&e.to_string())))?
         };
         let obj = match value {
@@ -150,7 +150,9 @@ impl WpFile {
 
     /// Reads and parses the file at `path`.
     pub fn read(path: &Path) -> Result<WpFile, CliError> {
-        let bytes = std::fs::read(path).map_err(|e| CliError::io_at("read", path, &e))?;
+        // Never blocks on a FIFO; the caller has applied the link rule.
+        let bytes = spec_kitty_protocol::fsutil::read_regular(path)
+            .map_err(|e| CliError::io_at("read", path, &e))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| CliError::invalid(format!("{} is not UTF-8 text", path.display())))?;
         WpFile::parse(path, text)
@@ -279,7 +281,7 @@ pub fn append_history(path: &Path, text: &str, entry: &HistoryEntry) -> Result<S
         &text[fm_range.end..]
     );
     // Re-parse: the edit must leave valid YAML with one more history item.
-    let check: Value = serde_saphyr::from_str(&new_fm).map_err(|e| {
+    let check: Value = yamltext::from_str_sized(&new_fm).map_err(|e| {
         malformed(
             path,
             format!(

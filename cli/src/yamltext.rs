@@ -13,6 +13,26 @@
 
 use std::ops::Range;
 
+/// Parses YAML under serde-saphyr's resource budget, scaled to the input.
+///
+/// The budget exists so that a small file cannot make the parser do a huge
+/// amount of work (alias bombs, absurd nesting). Its fixed node cap (250 000)
+/// also refused honest large files: a WP whose `history:` grew past about
+/// 22 000 entries could never be read, so never moved again. Here the node
+/// and event caps grow with the text (one node and four events per byte, at
+/// least the defaults), which keeps the work linear in the file's size;
+/// every other limit (aliases, depth, anchors) stays at its default.
+pub fn from_str_sized<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, serde_saphyr::Error> {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(4));
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(text, options)
+}
+
 /// The line ending a text uses (`\r\n` when its first line has one).
 pub fn line_ending(text: &str) -> &'static str {
     match text.find('\n') {

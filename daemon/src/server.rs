@@ -337,7 +337,11 @@ async fn skew_shutdown<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         .await;
         return;
     }
-    let _ = std::fs::write(&stamp, format!("{}\n", hello.version));
+    let _ = spec_kitty_protocol::fsutil::write_atomic(
+        &stamp,
+        format!("{}\n", hello.version).as_bytes(),
+        Some(0o600),
+    );
     tracing::info!(
         "version-skew shutdown requested by spec-kitty {} (pid {}): {reason}",
         hello.version,

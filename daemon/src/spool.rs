@@ -146,7 +146,11 @@ fn reject(paths: &Paths, file: &Path, reason: &str) {
             );
             let mut reason_file = dest.clone().into_os_string();
             reason_file.push(".reason");
-            let _ = std::fs::write(reason_file, format!("{reason}\n"));
+            let _ = spec_kitty_protocol::fsutil::write_atomic(
+                Path::new(&reason_file),
+                format!("{reason}\n").as_bytes(),
+                Some(0o600),
+            );
         }
         Err(e) => tracing::error!(
             "spool file {} rejected ({reason}) but cannot be moved to {}: {e}",

@@ -26,7 +26,6 @@
 
 use crate::Paths;
 use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -210,39 +209,14 @@ pub fn remove(paths: &Paths) -> Result<bool, CredentialsError> {
     }
 }
 
-/// Writes `bytes` to `path` atomically, mode 0600 from the first byte:
-/// temp file in the same directory, fsync, rename, fsync the directory.
+/// Writes `bytes` to `path` atomically with mode 0600, creating its
+/// directory: [`crate::fsutil::write_atomic`] (random exclusive temp name,
+/// fsync, rename, fsync of the directory).
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    std::fs::create_dir_all(&dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
-    result
+    crate::fsutil::write_atomic(path, bytes, Some(0o600))
 }
 
 /// Takes the machine-wide credentials lock (`Paths::refresh_lock()`, an

@@ -12,13 +12,16 @@
 //! - [`paths`]: every file and socket path, derived from one root
 //!   (`SPEC_KITTY_HOME`);
 //! - [`credentials`]: the login file shared with the Python CLI (read,
-//!   atomic 0600 write, the machine-wide lock, server URL rules).
+//!   atomic 0600 write, the machine-wide lock, server URL rules);
+//! - [`fsutil`]: the one atomic file write (random exclusive temp name,
+//!   fsync, rename, fsync of the directory) every process uses.
 //!
 //! It deliberately has no async runtime and no database, so the CLI can
 //! depend on it and still start in about a millisecond.
 
 pub mod credentials;
 pub mod envelope;
+pub mod fsutil;
 pub mod identity;
 pub mod ids;
 pub mod ipc;

@@ -107,7 +107,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     }
 
     let mut envs = Vec::new();
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     let mut status_event_of = std::collections::HashMap::new();
     let ts = wpfile::file_timestamp();
     for w in &to_move {

@@ -57,9 +57,8 @@ pub fn write_man_pages(dir: &Path) -> Result<Vec<String>, CliError> {
         man.render(&mut text)
             .map_err(|e| CliError::io(format!("cannot render man page {name}: {e}")))?;
         let path = dir.join(&name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, &text).map_err(|e| CliError::io_at("write", &tmp, &e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| CliError::io_at("rename", &tmp, &e))?;
+        spec_kitty_protocol::fsutil::write_atomic(&path, &text, None)
+            .map_err(|e| CliError::io_at("write", &path, &e))?;
         names.push(name);
     }
     names.sort();

@@ -50,7 +50,7 @@ pub fn run(out: &Out, a: AddHistoryArgs) -> Result<(), CliError> {
     );
     let new_text = wpfile::append_activity(&wp.text, &line);
     WpFile::parse(&path, new_text.clone())?;
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     changes.replace(&path, &wp.text, new_text);
     let deliveries = changes.commit(&ctx.emitter, std::slice::from_ref(&env), &mut ctx.warner())?;
     out.line(&format!(

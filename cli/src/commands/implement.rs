@@ -48,7 +48,7 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
         Some(ensure_worktree(&ctx.project.root, &branch)?)
     };
     let mut envs = Vec::new();
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     if from == Lane::Planned {
         let actor = a.agent.clone().unwrap_or_else(|| "user".to_string());
         let (status, new_text) = move_lane(

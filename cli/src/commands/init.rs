@@ -100,7 +100,9 @@ fn git_init(root: &Path) -> Result<(), CliError> {
 /// Worktrees live in `.worktrees/`; keep them out of the main checkout.
 fn ensure_gitignore(root: &Path) -> Result<(), CliError> {
     let path = root.join(".gitignore");
-    let old = fs::read_to_string(&path).unwrap_or_default();
+    let old = crate::fsutil::read_repo_file(root, &path)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     if old
         .lines()
         .any(|l| l.trim() == ".worktrees/" || l.trim() == ".worktrees")
@@ -112,6 +114,5 @@ fn ensure_gitignore(root: &Path) -> Result<(), CliError> {
         new.push('\n');
     }
     new.push_str(".worktrees/\n");
-    crate::fsutil::write_atomic(&path, new.as_bytes())
-        .map_err(|e| CliError::io_at("write", &path, &e))
+    crate::fsutil::write_repo_file(root, &path, new.as_bytes())
 }

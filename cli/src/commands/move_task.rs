@@ -109,7 +109,7 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
             forced: if a.force { reason } else { None },
         },
     )?;
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     changes.replace(&path, &wp.text, new_text);
     let deliveries = changes.commit(&ctx.emitter, std::slice::from_ref(&env), &mut ctx.warner())?;
     out.line(&format!(

@@ -1,8 +1,8 @@
 //! `spec-kitty specify NAME`: the next feature directory
 //! `kitty-specs/NNN-name/` (meta.json, spec.md, tasks/) → FeatureCreated.
 //!
-//! The directory is assembled under a temporary name and renamed into
-//! place, so it appears whole or not at all; two processes racing for the
+//! The directory is assembled under a random temporary name (created
+//! exclusively, inside the repository) and renamed into place, so it appears whole or not at all; two processes racing for the
 //! same number cannot both win the rename, and the loser takes the next.
 
 use super::Ctx;
@@ -24,6 +24,7 @@ pub fn run(out: &Out, a: SpecifyArgs) -> Result<(), CliError> {
     }
     let ctx = Ctx::open(out)?;
     let specs = ctx.project.specs_dir();
+    crate::fsutil::check_repo_dir(&ctx.project.root, &specs)?;
     fs::create_dir_all(&specs).map_err(|e| CliError::io_at("create", &specs, &e))?;
     let target_branch = a
         .target_branch
@@ -54,8 +55,18 @@ pub fn run(out: &Out, a: SpecifyArgs) -> Result<(), CliError> {
             created_at: Some(created_at.clone()),
         });
         let env = ctx.emitter.build(&payload, None)?;
-        let tmp = specs.join(format!(".{slug}.{}.tmp", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
+        // A fresh directory under a random name (mkdir never follows a
+        // planted link); a name already taken just costs an attempt.
+        let tmp = specs.join(format!(
+            ".{slug}.{:016x}.tmp",
+            spec_kitty_protocol::fsutil::random_u64()
+        ));
+        if let Err(e) = fs::create_dir(&tmp) {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                continue;
+            }
+            return Err(CliError::io_at("create", &tmp, &e));
+        }
         write_skeleton(
             &tmp,
             &slug,

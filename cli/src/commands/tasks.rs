@@ -63,7 +63,7 @@ pub fn add(out: &Out, a: TasksAddArgs) -> Result<(), CliError> {
     let (meta_text, meta) = feature::read_meta(&feat)?;
     let mut announced = feature::announced(&meta);
     announced.push(wp_id.clone());
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     changes.create(&file, text);
     let new_meta = feature::meta_with(
         &feat,
@@ -175,7 +175,7 @@ pub fn finalize(out: &Out, a: FeatureArgs) -> Result<(), CliError> {
         "announced_wps",
         serde_json::json!(announced),
     )?;
-    let mut changes = Changes::default();
+    let mut changes = Changes::new(&ctx.project.root);
     if meta_text.is_empty() {
         changes.create(&feat.meta_path(), new_meta);
     } else {
