@@ -402,6 +402,68 @@ fn an_unwritable_config_gives_one_stable_identity_across_commands() {
     assert_ne!(w2.events()[0].project_uuid.as_ref(), uuids.first());
 }
 
+/// Runs `args` with `.kittify/` read-only. Root ignores permission bits,
+/// so as root the command runs as `nobody` (a copy of the binary in the
+/// world-readable temp dir; the repository's other files writable by all).
+fn run_with_read_only_kittify(w: &World, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    let kittify = w.repo.join(".kittify");
+    mode(&kittify, 0o555);
+    let mut c = w.cmd_in(&w.repo, args);
+    if spec_kitty_protocol::identity::current_uid() == 0 {
+        for dir in [w.tmp.path(), &w.home, &w.repo] {
+            mode(dir, 0o777);
+        }
+        let status = Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(w.repo.join("kitty-specs"))
+            .arg(&w.home)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let bin = w.tmp.path().join("spec-kitty-as-nobody");
+        if !bin.exists() {
+            fs::copy(BIN, &bin).unwrap();
+            mode(&bin, 0o755);
+        }
+        c = Command::new(&bin);
+        c.args(args).current_dir(&w.repo);
+        git_env(&mut c, &w.home);
+        c.uid(65534).gid(65534);
+    }
+    let o = run_bounded(c).expect("not hung");
+    mode(&kittify, 0o755);
+    o
+}
+
+/// The same with a read-only `.kittify/` holding a config without a uuid.
+#[test]
+fn a_read_only_config_gives_one_stable_identity_across_commands() {
+    let w = World::project();
+    fs::write(w.repo.join(".kittify/config.yaml"), "vcs: git\n").unwrap();
+    for args in [
+        &["specify", "x"][..],
+        &["tasks", "add", "A"],
+        &["agent", "tasks", "move-task", "WP01", "--to", "doing"],
+    ] {
+        let o = run_with_read_only_kittify(&w, args);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert_eq!(err.matches("Warning:").count(), 1, "{args:?}: {err}");
+        assert!(err.contains("not writable"), "{err}");
+    }
+    assert_eq!(w.config(), "vcs: git\n", "config untouched");
+    let evs = w.events();
+    assert_eq!(evs.len(), 3);
+    let uuids: std::collections::BTreeSet<_> = evs
+        .iter()
+        .map(|e| e.project_uuid.clone().unwrap())
+        .collect();
+    assert_eq!(uuids.len(), 1, "one project, not one per event: {uuids:?}");
+}
+
 #[test]
 fn a_project_uuid_that_is_not_a_uuid_is_replaced_with_a_warning() {
     let w = World::with_wps(1);
