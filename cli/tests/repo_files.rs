@@ -312,6 +312,42 @@ fn a_config_linked_out_of_the_repository_is_left_alone_and_work_goes_on() {
     assert_eq!(evs[0].project_uuid, evs[1].project_uuid, "one identity");
 }
 
+/// Held up before and must stay so under the link rule: a config linked to
+/// a non-YAML file inside the repository is moved aside (the link itself),
+/// and the file it pointed to keeps its bytes.
+#[test]
+fn a_config_linked_to_a_non_yaml_file_inside_is_moved_aside_and_its_target_kept() {
+    let w = World::with_wps(1);
+    let target = w.repo.join("notes.txt");
+    let bytes = b"root:x:0:0:root:/root:/bin/bash\n- and a list\n";
+    fs::write(&target, bytes).unwrap();
+    let cfg = w.repo.join(".kittify/config.yaml");
+    fs::remove_file(&cfg).unwrap();
+    symlink("../notes.txt", &cfg).unwrap();
+    let o = w.run(&["agent", "tasks", "move-task", "WP01", "--to", "doing"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("config.yaml.corrupt-"), "{err}");
+    assert_eq!(
+        fs::read(&target).unwrap(),
+        bytes,
+        "the link's target was touched"
+    );
+    assert!(is_regular(&cfg), "a fresh config in place of the link");
+    let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("config.yaml.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(is_link(&kept[0]), "the link itself was kept aside");
+    assert_eq!(
+        w.events()[0].project_uuid.as_deref(),
+        Some(w.config_uuid().as_str())
+    );
+}
+
 /// A FIFO, a directory and a socket named like WP02: every command names
 /// it (none hangs on the FIFO), and `tasks add` never makes a second WP02.
 #[test]
