@@ -10,7 +10,9 @@
 //! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
 //! - [`handoff`]: how one event leaves this process (daemon, else spool);
 //! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
-//! - [`yamltext`], [`fsutil`], [`output`], [`error`]: helpers.
+//! - [`fsutil`]: the one rule for links and special files in the
+//!   repository, atomic writes under it, and locks;
+//! - [`yamltext`], [`output`], [`error`]: helpers.
 //!
 //! Synchronous, no async runtime, no database: a lane change must finish in
 //! a few milliseconds.
