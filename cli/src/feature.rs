@@ -189,17 +189,24 @@ fn scan(feature: &Feature) -> Result<(Vec<PathBuf>, Vec<BadWp>), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => return Err(CliError::io_at("read", &dir, &e)),
     };
-    let mut named: Vec<(String, PathBuf)> = entries
+    let mut named: Vec<(String, PathBuf, bool)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
             let id = name.get(..4)?;
-            (is_wp_id(id) && file_is_wp(&name, id)).then(|| (id.to_string(), e.path()))
+            // A regular file in a directory inside the repository (checked
+            // above) passes the rule as it is; only the rest is resolved.
+            let plain = e.file_type().is_ok_and(|t| t.is_file());
+            (is_wp_id(id) && file_is_wp(&name, id)).then(|| (id.to_string(), e.path(), plain))
         })
         .collect();
     named.sort_by(|a, b| a.1.cmp(&b.1));
     let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for (wp_id, path) in named {
+    for (wp_id, path, plain) in named {
+        if plain {
+            good.push(path);
+            continue;
+        }
         match fsutil::resolve_in_repo(&feature.root, &path) {
             Ok(_) => good.push(path),
             Err(e) => bad.push(BadWp {

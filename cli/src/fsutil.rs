@@ -75,6 +75,10 @@ impl From<RepoPathError> for CliError {
 /// `root`: the real path to read or write. A missing file is fine (its
 /// directory must resolve inside the repository); the caller creates it.
 pub fn resolve_in_repo(root: &Path, path: &Path) -> Result<PathBuf, RepoPathError> {
+    // The common case costs one lstat per component below the root.
+    if plain_below(root, path).is_some_and(|m| m.is_file()) {
+        return Ok(path.to_path_buf());
+    }
     let io_err = |p: &Path, source| RepoPathError::Io {
         path: p.to_path_buf(),
         source,
@@ -121,10 +125,36 @@ pub fn resolve_in_repo(root: &Path, path: &Path) -> Result<PathBuf, RepoPathErro
     }
 }
 
+/// The metadata of `path` when it is reached from `root` through real
+/// directories only (no link in any component below the root): then the
+/// rule holds without resolving anything.
+fn plain_below(root: &Path, path: &Path) -> Option<fs::Metadata> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut cur = root.to_path_buf();
+    let mut meta = None;
+    for c in rel.components() {
+        let std::path::Component::Normal(name) = c else {
+            return None;
+        };
+        if meta.as_ref().is_some_and(|m: &fs::Metadata| !m.is_dir()) {
+            return None;
+        }
+        cur.push(name);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if !m.file_type().is_symlink() => meta = Some(m),
+            _ => return None,
+        }
+    }
+    meta
+}
+
 /// Checks that the directory `dir` of the repository at `root` resolves
 /// inside it (a `tasks/` or `kitty-specs/` linked elsewhere is refused).
 /// A missing directory is fine.
 pub fn check_repo_dir(root: &Path, dir: &Path) -> Result<(), RepoPathError> {
+    if plain_below(root, dir).is_some_and(|m| m.is_dir()) {
+        return Ok(());
+    }
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());
     };

@@ -12,7 +12,9 @@
 //! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
 //! - [`status`]: the canonical status model of 2.1.3 (event log, lane
 //!   rules, reducer), with [`pyjson`] writing its files as Python does;
-//! - [`yamltext`], [`fsutil`], [`output`], [`error`]: helpers.
+//! - [`fsutil`]: the one rule for links and special files in the
+//!   repository, atomic writes under it, and locks;
+//! - [`yamltext`], [`output`], [`error`]: helpers.
 //!
 //! Synchronous, no async runtime, no database: a lane change must finish in
 //! a few milliseconds.

@@ -312,6 +312,42 @@ fn a_config_linked_out_of_the_repository_is_left_alone_and_work_goes_on() {
     assert_eq!(evs[0].project_uuid, evs[1].project_uuid, "one identity");
 }
 
+/// Held up before and must stay so under the link rule: a config linked to
+/// a non-YAML file inside the repository is moved aside (the link itself),
+/// and the file it pointed to keeps its bytes.
+#[test]
+fn a_config_linked_to_a_non_yaml_file_inside_is_moved_aside_and_its_target_kept() {
+    let w = World::with_wps(1);
+    let target = w.repo.join("notes.txt");
+    let bytes = b"root:x:0:0:root:/root:/bin/bash\n- and a list\n";
+    fs::write(&target, bytes).unwrap();
+    let cfg = w.repo.join(".kittify/config.yaml");
+    fs::remove_file(&cfg).unwrap();
+    symlink("../notes.txt", &cfg).unwrap();
+    let o = w.run(&["agent", "tasks", "move-task", "WP01", "--to", "doing"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("config.yaml.corrupt-"), "{err}");
+    assert_eq!(
+        fs::read(&target).unwrap(),
+        bytes,
+        "the link's target was touched"
+    );
+    assert!(is_regular(&cfg), "a fresh config in place of the link");
+    let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("config.yaml.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(is_link(&kept[0]), "the link itself was kept aside");
+    assert_eq!(
+        w.events()[0].project_uuid.as_deref(),
+        Some(w.config_uuid().as_str())
+    );
+}
+
 /// A FIFO, a directory and a socket named like WP02: every command names
 /// it (none hangs on the FIFO), and `tasks add` never makes a second WP02.
 #[test]
@@ -400,6 +436,68 @@ fn an_unwritable_config_gives_one_stable_identity_across_commands() {
     fs::create_dir(w2.repo.join("kitty-specs")).unwrap();
     w2.ok(&["specify", "x"]);
     assert_ne!(w2.events()[0].project_uuid.as_ref(), uuids.first());
+}
+
+/// Runs `args` with `.kittify/` read-only. Root ignores permission bits,
+/// so as root the command runs as `nobody` (a copy of the binary in the
+/// world-readable temp dir; the repository's other files writable by all).
+fn run_with_read_only_kittify(w: &World, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    let kittify = w.repo.join(".kittify");
+    mode(&kittify, 0o555);
+    let mut c = w.cmd_in(&w.repo, args);
+    if spec_kitty_protocol::identity::current_uid() == 0 {
+        for dir in [w.tmp.path(), &w.home, &w.repo] {
+            mode(dir, 0o777);
+        }
+        let status = Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(w.repo.join("kitty-specs"))
+            .arg(&w.home)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let bin = w.tmp.path().join("spec-kitty-as-nobody");
+        if !bin.exists() {
+            fs::copy(BIN, &bin).unwrap();
+            mode(&bin, 0o755);
+        }
+        c = Command::new(&bin);
+        c.args(args).current_dir(&w.repo);
+        git_env(&mut c, &w.home);
+        c.uid(65534).gid(65534);
+    }
+    let o = run_bounded(c).expect("not hung");
+    mode(&kittify, 0o755);
+    o
+}
+
+/// The same with a read-only `.kittify/` holding a config without a uuid.
+#[test]
+fn a_read_only_config_gives_one_stable_identity_across_commands() {
+    let w = World::project();
+    fs::write(w.repo.join(".kittify/config.yaml"), "vcs: git\n").unwrap();
+    for args in [
+        &["specify", "x"][..],
+        &["tasks", "add", "A"],
+        &["agent", "tasks", "move-task", "WP01", "--to", "doing"],
+    ] {
+        let o = run_with_read_only_kittify(&w, args);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert_eq!(err.matches("Warning:").count(), 1, "{args:?}: {err}");
+        assert!(err.contains("not writable"), "{err}");
+    }
+    assert_eq!(w.config(), "vcs: git\n", "config untouched");
+    let evs = w.events();
+    assert_eq!(evs.len(), 3);
+    let uuids: std::collections::BTreeSet<_> = evs
+        .iter()
+        .map(|e| e.project_uuid.clone().unwrap())
+        .collect();
+    assert_eq!(uuids.len(), 1, "one project, not one per event: {uuids:?}");
 }
 
 #[test]

@@ -43,13 +43,24 @@ const ATTEMPTS: u32 = 16;
 /// the permission bits to give the file; `None` keeps those of the file
 /// being replaced (or `0666` less the umask for a new file).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    write_atomic_named(path, bytes, mode, &mut random_u64)
+}
+
+/// [`write_atomic`] with the temp-name source given (tests plant links at
+/// the names it will draw).
+fn write_atomic_named(
+    path: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    next_name: &mut dyn FnMut() -> u64,
+) -> io::Result<()> {
     let dir = parent_dir(path);
     let mode = mode.or_else(|| {
         std::fs::metadata(path)
             .ok()
             .map(|m| m.permissions().mode() & 0o7777)
     });
-    let (tmp, mut file) = create_temp(dir, path, mode.unwrap_or(0o666))?;
+    let (tmp, mut file) = create_temp(dir, path, mode.unwrap_or(0o666), next_name)?;
     let written = (|| {
         if let Some(mode) = mode {
             file.set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -130,14 +141,19 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Creates a new temp file beside `target`, exclusively and without
 /// following links, under a random name.
-fn create_temp(dir: &Path, target: &Path, mode: u32) -> io::Result<(PathBuf, File)> {
+fn create_temp(
+    dir: &Path,
+    target: &Path,
+    mode: u32,
+    next_name: &mut dyn FnMut() -> u64,
+) -> io::Result<(PathBuf, File)> {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        let tmp = dir.join(format!(".{name}.{:016x}.tmp", random_u64()));
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", next_name()));
         match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -223,6 +239,39 @@ mod tests {
         let meta = std::fs::symlink_metadata(&target).unwrap();
         assert!(meta.file_type().is_file(), "a regular file, not a link");
         assert_eq!(std::fs::read(&target).unwrap(), b"project: {}\n");
+    }
+
+    /// Links planted at the very names the writer draws (a dangling one
+    /// too): each is skipped on EEXIST, never followed, and left in place.
+    #[test]
+    fn a_link_at_a_drawn_temp_name_is_skipped_never_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let target = d.path().join("f.md");
+        let planted = |n: u64| d.path().join(format!(".f.md.{n:016x}.tmp"));
+        symlink(&victim, planted(1)).unwrap();
+        symlink(d.path().join("missing"), planted(2)).unwrap();
+        let mut names = 0u64..;
+        write_atomic_named(&target, b"new", None, &mut || names.next().unwrap() + 1).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(
+            !d.path().join("missing").exists(),
+            "the dangling link was followed"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert!(std::fs::symlink_metadata(&target).unwrap().is_file());
+        for n in [1, 2] {
+            assert!(std::fs::symlink_metadata(planted(n))
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+        // Every drawn name taken: an error, and still nothing followed.
+        let e = write_atomic_named(&target, b"x", None, &mut || 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
     }
 
     /// The exclusive create itself: a link already at the chosen name makes
