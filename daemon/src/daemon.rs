@@ -155,6 +155,9 @@ pub fn run(opts: RunOptions) -> i32 {
             eprintln!("spec-kitty-syncd: {msg}");
         }
     }
+    if let Err(e) = store.use_clock_reservation(paths.root().join("syncd-clock.json")) {
+        return reporter.fail(&e.to_string());
+    }
     if let Err(e) = crate::legacy::migrate(&paths, &mut store) {
         return reporter.fail(&e.to_string());
     }
