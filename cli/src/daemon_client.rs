@@ -75,6 +75,11 @@ pub enum ClientError {
     /// The daemon answered something the protocol does not allow here.
     #[error("unexpected answer from the sync daemon: {0}")]
     Protocol(String),
+    /// The socket is not provably our own daemon's (its directory is not
+    /// ours and private, or the listener runs as another user): nothing
+    /// was sent to it.
+    #[error("refusing to talk to the sync daemon socket: {0}")]
+    Untrusted(String),
     /// Socket I/O failed.
     #[error("cannot talk to the sync daemon at {socket}: {source}")]
     Io {
@@ -206,10 +211,57 @@ impl Conn {
     }
 }
 
+/// Checks, before a single byte is sent, that the socket's directory is a
+/// real directory (`lstat`: not a symlink) owned by us and closed to group
+/// and others (0700). With a long state path the socket lives under `/tmp`,
+/// where another local user could create that directory first and receive
+/// (or relay) every event. A missing directory means no daemon runs.
+#[cfg(unix)]
+pub fn check_socket_dir(socket: &Path) -> Result<(), ClientError> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = socket.parent() else {
+        return Ok(());
+    };
+    let shown = dir.display();
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ClientError::NotRunning),
+        Err(source) => {
+            return Err(ClientError::Io {
+                socket: socket.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let why = if meta.file_type().is_symlink() {
+        format!("its directory {shown} is a symlink")
+    } else if !meta.is_dir() {
+        format!("{shown} is not a directory")
+    } else if meta.uid() != me {
+        format!(
+            "its directory {shown} belongs to uid {}, not to us (uid {me})",
+            meta.uid()
+        )
+    } else if meta.mode() & 0o077 != 0 {
+        format!(
+            "its directory {shown} is open to other users (mode {:o}, must be 0700)",
+            meta.mode() & 0o777
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ClientError::Untrusted(why))
+}
+
 /// Connects to the socket. Send timeout is set before `connect` so that a
 /// full listen backlog (wedged daemon) cannot block past the deadline.
+/// The directory is checked first ([`check_socket_dir`]) and the peer's
+/// credentials (SO_PEERCRED: the listener's uid, known at connect, before
+/// any accept) must be our euid; otherwise nothing is written.
 #[cfg(unix)]
 fn connect_stream(socket: &Path, deadline: Instant) -> Result<Stream, ClientError> {
+    check_socket_dir(socket)?;
     use rustix::net::{self as rnet, sockopt};
     let t0 = Instant::now();
     let left = remaining(deadline).ok_or(ClientError::Timeout {
@@ -231,7 +283,22 @@ fn connect_stream(socket: &Path, deadline: Instant) -> Result<Stream, ClientErro
         .map_err(|e| io_err(e.into()))?;
     let addr = rnet::SocketAddrUnix::new(socket).map_err(|e| io_err(e.into()))?;
     match rnet::connect(&fd, &addr) {
-        Ok(()) => Ok(Stream::from(fd)),
+        Ok(()) => {
+            let me = rustix::process::geteuid();
+            match sockopt::socket_peercred(&fd) {
+                Ok(cred) if cred.uid == me => Ok(Stream::from(fd)),
+                Ok(cred) => Err(ClientError::Untrusted(format!(
+                    "the process listening on {} runs as uid {}, not as us (uid {})",
+                    socket.display(),
+                    cred.uid.as_raw(),
+                    me.as_raw()
+                ))),
+                Err(e) => Err(ClientError::Untrusted(format!(
+                    "cannot read the credentials of the process listening on {}: {e}",
+                    socket.display()
+                ))),
+            }
+        }
         Err(e) => {
             let e: io::Error = e.into();
             match e.kind() {
