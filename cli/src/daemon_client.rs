@@ -49,6 +49,11 @@ pub enum ClientError {
         during: &'static str,
         waited_ms: u128,
     },
+    /// The command's time for reaching the daemon was already used up
+    /// (by earlier refused connections, a start, the start lock) before
+    /// this step began: nothing was waited for here.
+    #[error("the time allowed for reaching the sync daemon ran out before {during}")]
+    OutOfTime { during: &'static str },
     /// The daemon speaks a newer protocol; an older CLI never restarts it.
     #[error("spec-kitty-syncd {daemon_version} (protocol {daemon_protocol}) is newer than this spec-kitty (protocol {client_protocol}); upgrade spec-kitty")]
     DaemonNewer {
@@ -137,10 +142,7 @@ fn is_timeout(e: &io::Error) -> bool {
 impl Conn {
     #[cfg(unix)]
     fn arm(&self, deadline: Instant, during: &'static str) -> Result<(), ClientError> {
-        let left = remaining(deadline).ok_or(ClientError::Timeout {
-            during,
-            waited_ms: 0,
-        })?;
+        let left = remaining(deadline).ok_or(ClientError::OutOfTime { during })?;
         self.stream
             .set_read_timeout(Some(left))
             .and_then(|_| self.stream.set_write_timeout(Some(left)))
@@ -264,9 +266,8 @@ fn connect_stream(socket: &Path, deadline: Instant) -> Result<Stream, ClientErro
     check_socket_dir(socket)?;
     use rustix::net::{self as rnet, sockopt};
     let t0 = Instant::now();
-    let left = remaining(deadline).ok_or(ClientError::Timeout {
+    let left = remaining(deadline).ok_or(ClientError::OutOfTime {
         during: "connecting",
-        waited_ms: 0,
     })?;
     let io_err = |source: io::Error| ClientError::Io {
         socket: socket.to_path_buf(),
@@ -715,10 +716,16 @@ fn spawn_and_connect(paths: &Paths, deadline: Instant) -> Result<Conn, ClientErr
                     c.welcome.version, c.welcome.pid
                 )))
             }
-            Err(ClientError::NotRunning) if matches!(line, SpawnLine::Running { .. }) => {
+            Err(ClientError::NotRunning | ClientError::OutOfTime { .. })
+                if matches!(line, SpawnLine::Running { .. }) =>
+            {
                 if remaining(deadline).is_none() {
+                    let pid = match line {
+                        SpawnLine::Running { pid: Some(p) } => format!(" (pid {p})"),
+                        _ => String::new(),
+                    };
                     return Err(ClientError::Spawn(format!(
-                        "another spec-kitty-syncd holds the lock ({line:?}) but does not listen on {}",
+                        "another spec-kitty-syncd{pid} holds the daemon lock but refused connections on {} until the time ran out (it may be stopping)",
                         paths.socket().display()
                     )));
                 }

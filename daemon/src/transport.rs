@@ -111,6 +111,12 @@ impl Handle {
         let _ = self.ctl.send(Ctl::Reload);
     }
 
+    /// Events became sendable outside a commit (re-queued parked events):
+    /// try at once.
+    pub fn kick(&self) {
+        let _ = self.ctl.send(Ctl::Kick);
+    }
+
     /// Whether an idle exit would strand sendable events.
     pub fn busy(&self) -> bool {
         self.live.lock().expect("live lock").busy

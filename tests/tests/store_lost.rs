@@ -1,6 +1,7 @@
-//! The daemon's store deleted under it (adversarial finding 3): no event it
+//! The daemon's store: deleted under it (adversarial finding 3), no event it
 //! acknowledged may be lost, and the Lamport clock of the node never goes
-//! back, even when the store is gone for good.
+//! back, even when the store is gone for good; and housekeeping prunes sent
+//! rows past their retention, nothing else.
 
 use serde_json::Value;
 use spec_kitty_e2e::sync::{json_out, stored_events};
@@ -91,4 +92,41 @@ fn a_store_deleted_under_the_daemon_loses_no_acknowledged_event_and_no_clock() {
         after > next,
         "a new store handed out Lamport {after}, not above {next}"
     );
+}
+
+#[test]
+fn housekeeping_prunes_sent_rows_past_retention_and_nothing_else() {
+    let sb = Sandbox::new();
+    sb.project("prune", "prune-sent");
+    sb.stop_daemon();
+    let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    let day = 86_400_000_000i64;
+    let rows = [
+        ("OLDSENT1", "sent", now - 8 * day),
+        ("OLDSENT2", "sent", now - 30 * day),
+        ("NEWSENT", "sent", now - day),
+        ("OLDPENDING", "pending", now - 30 * day),
+        ("OLDPARKED", "parked", now - 30 * day),
+    ];
+    {
+        let db = rusqlite::Connection::open(sb.paths().store()).unwrap();
+        for (i, (id, state, at)) in rows.iter().enumerate() {
+            db.execute(
+                "INSERT INTO events (event_id, lamport_clock, event_type, project_uuid, envelope,
+                     state, origin, created_at, updated_at)
+                 VALUES (?1, ?2, 'X', '3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d', '{}', ?3, 'ipc', ?4, ?4)",
+                rusqlite::params![id, 10_000 + i as i64, state, at],
+            )
+            .unwrap();
+        }
+    }
+    sb.sk(sb.root(), &["sync", "start"]);
+    let left: HashSet<String> = stored_events(&sb).into_iter().map(|e| e.event_id).collect();
+    assert!(
+        !left.contains("OLDSENT1") && !left.contains("OLDSENT2"),
+        "{left:?}"
+    );
+    for kept in ["NEWSENT", "OLDPENDING", "OLDPARKED"] {
+        assert!(left.contains(kept), "{kept} must be kept: {left:?}");
+    }
 }

@@ -1053,3 +1053,47 @@ fn a_team_switch_with_a_pending_backlog_delivers_it_under_the_new_login() {
     );
     assert!(!text.contains("team-a"), "{view}");
 }
+
+#[test]
+fn parked_events_are_sent_again_after_retry_parked() {
+    let rs = RefServer::start(&["--user", USER, "--reject-all"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("retry", "retry-parked");
+    let st = wait_for("events parked", || {
+        let st = daemon_status(&sb);
+        (st["parked_total"].as_u64().unwrap_or(0) >= 2 && st["queue_depth"] == 0).then_some(st)
+    });
+    let parked: Vec<String> = st["parked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let o = sb.sk(&dir, &["sync", "status"]);
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        t.contains("sync retry-parked"),
+        "the hint names the command:\n{t}"
+    );
+    // The server changed its mind; the user asks for another try.
+    control(&rs, serde_json::json!({"reject_all": false}));
+    let o = sb.sk(sb.root(), &["sync", "retry-parked", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["requeued"], st["parked_total"], "{v}");
+    assert_delivered_once(
+        &rs,
+        &wait_delivered(&rs, &parked).into_keys().collect::<Vec<_>>(),
+    );
+    let st = wait_for("nothing parked, nothing pending", || {
+        let st = daemon_status(&sb);
+        (st["parked_total"] == 0 && st["queue_depth"] == 0).then_some(st)
+    });
+    assert_eq!(st["parked"].as_array().map_or(0, Vec::len), 0);
+    let o = sb.sk(sb.root(), &["sync", "retry-parked"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("No parked events"));
+}
