@@ -875,9 +875,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path());
         std::fs::create_dir_all(paths.socket_dir()).unwrap();
+        // Private, as the daemon makes it: a loose directory is refused first.
+        std::fs::set_permissions(
+            paths.socket_dir(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let _l = std::os::unix::net::UnixListener::bind(paths.socket()).unwrap();
         let e = request(&paths, Request::Status, Duration::from_millis(200)).unwrap_err();
         assert!(matches!(e, ClientError::Timeout { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_loose_or_foreign_socket_directory_is_refused_before_connecting() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        assert!(matches!(
+            check_socket_dir(&paths.socket()),
+            Err(ClientError::NotRunning)
+        ));
+        std::fs::create_dir_all(paths.socket_dir()).unwrap();
+        std::fs::set_permissions(paths.socket_dir(), PermissionsExt::from_mode(0o755)).unwrap();
+        let e = check_socket_dir(&paths.socket()).unwrap_err();
+        assert!(e.to_string().contains("mode 755"), "{e}");
+        std::fs::set_permissions(paths.socket_dir(), PermissionsExt::from_mode(0o700)).unwrap();
+        check_socket_dir(&paths.socket()).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(paths.socket_dir(), &link).unwrap();
+        let e = check_socket_dir(&link.join("syncd.sock")).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
     }
 
     #[test]
