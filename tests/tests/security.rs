@@ -686,6 +686,29 @@ fn spool_files(home: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A project's commands run with `home` while `squatter` listens: each
+/// exits 0 and spools its event, nothing reaches the squatter. Returns the
+/// one line that says why the event was spooled.
+fn spools_and_sends_nothing(sb: &Sandbox, home: &Path, squatter: &mut Squatter) -> String {
+    let repo = sb.git_repo("victim", None);
+    sk_at(sb, home, &repo, &["init", "--here"]);
+    let o = sk_at(sb, home, &repo, &["specify", "secret-plans"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("spooled"))
+        .unwrap_or_else(|| panic!("the command says it spooled the event: {err}"));
+    assert!(spool_files(home) >= 1, "the event is in the spool");
+    let got = squatter.received();
+    assert!(
+        got.is_empty(),
+        "the squatter received {} bytes: {:?}",
+        got.len(),
+        String::from_utf8_lossy(&got)
+    );
+    line.to_string()
+}
+
 #[test]
 fn the_cli_sends_nothing_to_a_socket_directory_planted_by_another_user() {
     if euid() != 0 {
@@ -701,22 +724,10 @@ fn the_cli_sends_nothing_to_a_socket_directory_planted_by_another_user() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
     let mut squatter = Squatter::start(&paths.socket(), true);
-    let repo = sb.git_repo("victim", None);
-    sk_at(&sb, &home, &repo, &["init", "--here"]);
-    let o = sk_at(&sb, &home, &repo, &["specify", "secret-plans"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    let line = err.lines().find(|l| l.contains("spooled")).unwrap_or("");
+    let line = spools_and_sends_nothing(&sb, &home, &mut squatter);
     assert!(
         line.contains("65534") && line.contains(dir.to_str().unwrap()),
-        "the command spools and says why in one line, naming the directory: {err}"
-    );
-    assert!(spool_files(&home) >= 1, "the event is in the spool");
-    let got = squatter.received();
-    assert!(
-        got.is_empty(),
-        "the squatter received {} bytes: {:?}",
-        got.len(),
-        String::from_utf8_lossy(&got)
+        "the reason names the directory and its owner: {line}"
     );
     let st = sk_at(&sb, &home, sb.root(), &["sync", "status"]);
     let text = String::from_utf8_lossy(&st.stdout);
@@ -738,22 +749,7 @@ fn the_cli_sends_nothing_to_a_listener_running_as_another_user() {
     std::fs::create_dir_all(paths.socket_dir()).unwrap();
     std::fs::set_permissions(paths.socket_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let mut squatter = Squatter::start(&paths.socket(), false);
-    let repo = sb.git_repo("victim", None);
     let home = sb.sk_home();
-    sk_at(&sb, &home, &repo, &["init", "--here"]);
-    let o = sk_at(&sb, &home, &repo, &["specify", "secret-plans"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    let line = err.lines().find(|l| l.contains("spooled")).unwrap_or("");
-    assert!(
-        line.contains("runs as uid 65534"),
-        "the command spools and says why in one line: {err}"
-    );
-    assert!(spool_files(&home) >= 1, "the event is in the spool");
-    let got = squatter.received();
-    assert!(
-        got.is_empty(),
-        "the squatter received {} bytes: {:?}",
-        got.len(),
-        String::from_utf8_lossy(&got)
-    );
+    let line = spools_and_sends_nothing(&sb, &home, &mut squatter);
+    assert!(line.contains("runs as uid 65534"), "the reason: {line}");
 }

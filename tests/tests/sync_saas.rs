@@ -857,6 +857,23 @@ fn assert_delivered_once(rs: &RefServer, ids: &[String]) -> BTreeMap<String, Val
     got
 }
 
+/// The ids of the parked events in a daemon status, checking that each
+/// kept the server's reason (which contains `reason`).
+fn parked_ids(st: &Value, reason: &str) -> HashSet<String> {
+    st["parked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert!(
+                p["reason"].as_str().unwrap().contains(reason),
+                "the server's reason is kept: {p}"
+            );
+            p["event_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
 #[test]
 fn whole_request_400s_retry_the_batch_and_park_nothing() {
     // Finding 4: a 400 that names no event used to reject every event of
@@ -959,18 +976,7 @@ fn a_400_naming_some_events_parks_only_those_with_the_servers_reason() {
     control(&rs, serde_json::json!({"partial_400": "WP02"}));
     let st = drive_until_drained(&sb);
     assert!(stats(&rs)["batch_partial_400"].as_u64().unwrap() >= 1);
-    let parked: HashSet<String> = st["parked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            assert!(
-                p["reason"].as_str().unwrap().contains("partial_400"),
-                "the server's reason is kept: {p}"
-            );
-            p["event_id"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let parked = parked_ids(&st, "partial_400");
     assert_eq!(parked, named, "exactly the named events are parked");
     let got = assert_delivered_once(&rs, &others);
     assert!(named.iter().all(|id| !got.contains_key(id)));
@@ -1005,18 +1011,7 @@ fn a_project_owned_by_another_team_parks_only_that_projects_events() {
     );
     assert_eq!(s, 200, "{body}");
     let st = drive_until_drained(&sb);
-    let parked: HashSet<String> = st["parked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            assert!(
-                p["reason"].as_str().unwrap().contains("team-a"),
-                "the server's reason is kept: {p}"
-            );
-            p["event_id"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let parked = parked_ids(&st, "team-a");
     assert_eq!(parked, their_ids, "only the other team's project is parked");
     let got = assert_delivered_once(&rs, &our_ids);
     assert!(their_ids.iter().all(|id| !got.contains_key(id)));
