@@ -49,6 +49,11 @@ pub enum ClientError {
         during: &'static str,
         waited_ms: u128,
     },
+    /// The command's time for reaching the daemon was already used up
+    /// (by earlier refused connections, a start, the start lock) before
+    /// this step began: nothing was waited for here.
+    #[error("the time allowed for reaching the sync daemon ran out before {during}")]
+    OutOfTime { during: &'static str },
     /// The daemon speaks a newer protocol; an older CLI never restarts it.
     #[error("spec-kitty-syncd {daemon_version} (protocol {daemon_protocol}) is newer than this spec-kitty (protocol {client_protocol}); upgrade spec-kitty")]
     DaemonNewer {
@@ -75,6 +80,11 @@ pub enum ClientError {
     /// The daemon answered something the protocol does not allow here.
     #[error("unexpected answer from the sync daemon: {0}")]
     Protocol(String),
+    /// The socket is not provably our own daemon's (its directory is not
+    /// ours and private, or the listener runs as another user): nothing
+    /// was sent to it.
+    #[error("refusing to talk to the sync daemon socket: {0}")]
+    Untrusted(String),
     /// Socket I/O failed.
     #[error("cannot talk to the sync daemon at {socket}: {source}")]
     Io {
@@ -132,10 +142,7 @@ fn is_timeout(e: &io::Error) -> bool {
 impl Conn {
     #[cfg(unix)]
     fn arm(&self, deadline: Instant, during: &'static str) -> Result<(), ClientError> {
-        let left = remaining(deadline).ok_or(ClientError::Timeout {
-            during,
-            waited_ms: 0,
-        })?;
+        let left = remaining(deadline).ok_or(ClientError::OutOfTime { during })?;
         self.stream
             .set_read_timeout(Some(left))
             .and_then(|_| self.stream.set_write_timeout(Some(left)))
@@ -206,15 +213,61 @@ impl Conn {
     }
 }
 
+/// Checks, before a single byte is sent, that the socket's directory is a
+/// real directory (`lstat`: not a symlink) owned by us and closed to group
+/// and others (0700). With a long state path the socket lives under `/tmp`,
+/// where another local user could create that directory first and receive
+/// (or relay) every event. A missing directory means no daemon runs.
+#[cfg(unix)]
+pub fn check_socket_dir(socket: &Path) -> Result<(), ClientError> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = socket.parent() else {
+        return Ok(());
+    };
+    let shown = dir.display();
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ClientError::NotRunning),
+        Err(source) => {
+            return Err(ClientError::Io {
+                socket: socket.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let why = if meta.file_type().is_symlink() {
+        format!("its directory {shown} is a symlink")
+    } else if !meta.is_dir() {
+        format!("{shown} is not a directory")
+    } else if meta.uid() != me {
+        format!(
+            "its directory {shown} belongs to uid {}, not to us (uid {me})",
+            meta.uid()
+        )
+    } else if meta.mode() & 0o077 != 0 {
+        format!(
+            "its directory {shown} is open to other users (mode {:o}, must be 0700)",
+            meta.mode() & 0o777
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ClientError::Untrusted(why))
+}
+
 /// Connects to the socket. Send timeout is set before `connect` so that a
 /// full listen backlog (wedged daemon) cannot block past the deadline.
+/// The directory is checked first ([`check_socket_dir`]) and the peer's
+/// credentials (SO_PEERCRED: the listener's uid, known at connect, before
+/// any accept) must be our euid; otherwise nothing is written.
 #[cfg(unix)]
 fn connect_stream(socket: &Path, deadline: Instant) -> Result<Stream, ClientError> {
+    check_socket_dir(socket)?;
     use rustix::net::{self as rnet, sockopt};
     let t0 = Instant::now();
-    let left = remaining(deadline).ok_or(ClientError::Timeout {
+    let left = remaining(deadline).ok_or(ClientError::OutOfTime {
         during: "connecting",
-        waited_ms: 0,
     })?;
     let io_err = |source: io::Error| ClientError::Io {
         socket: socket.to_path_buf(),
@@ -231,7 +284,22 @@ fn connect_stream(socket: &Path, deadline: Instant) -> Result<Stream, ClientErro
         .map_err(|e| io_err(e.into()))?;
     let addr = rnet::SocketAddrUnix::new(socket).map_err(|e| io_err(e.into()))?;
     match rnet::connect(&fd, &addr) {
-        Ok(()) => Ok(Stream::from(fd)),
+        Ok(()) => {
+            let me = rustix::process::geteuid();
+            match sockopt::socket_peercred(&fd) {
+                Ok(cred) if cred.uid == me => Ok(Stream::from(fd)),
+                Ok(cred) => Err(ClientError::Untrusted(format!(
+                    "the process listening on {} runs as uid {}, not as us (uid {})",
+                    socket.display(),
+                    cred.uid.as_raw(),
+                    me.as_raw()
+                ))),
+                Err(e) => Err(ClientError::Untrusted(format!(
+                    "cannot read the credentials of the process listening on {}: {e}",
+                    socket.display()
+                ))),
+            }
+        }
         Err(e) => {
             let e: io::Error = e.into();
             match e.kind() {
@@ -648,10 +716,16 @@ fn spawn_and_connect(paths: &Paths, deadline: Instant) -> Result<Conn, ClientErr
                     c.welcome.version, c.welcome.pid
                 )))
             }
-            Err(ClientError::NotRunning) if matches!(line, SpawnLine::Running { .. }) => {
+            Err(ClientError::NotRunning | ClientError::OutOfTime { .. })
+                if matches!(line, SpawnLine::Running { .. }) =>
+            {
                 if remaining(deadline).is_none() {
+                    let pid = match line {
+                        SpawnLine::Running { pid: Some(p) } => format!(" (pid {p})"),
+                        _ => String::new(),
+                    };
                     return Err(ClientError::Spawn(format!(
-                        "another spec-kitty-syncd holds the lock ({line:?}) but does not listen on {}",
+                        "another spec-kitty-syncd{pid} holds the daemon lock but refused connections on {} until the time ran out (it may be stopping)",
                         paths.socket().display()
                     )));
                 }
@@ -801,9 +875,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path());
         std::fs::create_dir_all(paths.socket_dir()).unwrap();
+        // Private, as the daemon makes it: a loose directory is refused first.
+        std::fs::set_permissions(
+            paths.socket_dir(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let _l = std::os::unix::net::UnixListener::bind(paths.socket()).unwrap();
         let e = request(&paths, Request::Status, Duration::from_millis(200)).unwrap_err();
         assert!(matches!(e, ClientError::Timeout { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_loose_or_foreign_socket_directory_is_refused_before_connecting() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        assert!(matches!(
+            check_socket_dir(&paths.socket()),
+            Err(ClientError::NotRunning)
+        ));
+        std::fs::create_dir_all(paths.socket_dir()).unwrap();
+        std::fs::set_permissions(paths.socket_dir(), PermissionsExt::from_mode(0o755)).unwrap();
+        let e = check_socket_dir(&paths.socket()).unwrap_err();
+        assert!(e.to_string().contains("mode 755"), "{e}");
+        std::fs::set_permissions(paths.socket_dir(), PermissionsExt::from_mode(0o700)).unwrap();
+        check_socket_dir(&paths.socket()).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(paths.socket_dir(), &link).unwrap();
+        let e = check_socket_dir(&link.join("syncd.sock")).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! 1. take the exclusive lock `syncd/syncd.lock` (liveness = lock held, for
 //!    the whole life; a second daemon stops here and says so);
 //! 2. open the store (migrations; newer schema refused; corrupt file moved
-//!    aside), adopt the Python CLI's queue and clock, requeue in-flight rows;
+//!    aside), adopt the Python CLI's queue and clock, requeue in-flight rows,
+//!    prune sent rows older than [`SENT_RETENTION`] (again every
+//!    [`HOUSEKEEPING_EVERY`] while running);
 //! 3. ingest the spool (older events get their Lamport values first);
 //! 4. verify the socket directory, remove a stale socket (we hold the lock,
 //!    so it is stale), bind — or take the socket systemd passed us;
@@ -51,6 +53,26 @@ pub struct RunOptions {
 
 /// How long open requests may take to finish once draining started.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// Sent rows are kept this long (so a re-sent `event_id` is still known and
+/// per-project sent counts mean something), then deleted: the store does
+/// not grow forever. The server deduplicates anything sent again later.
+pub const SENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often a running daemon prunes sent rows.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes sent rows older than [`SENT_RETENTION`]; logs what it did.
+fn prune_sent(store: &mut Store) {
+    let cutoff = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now())
+        - SENT_RETENTION.as_micros() as i64;
+    match store.prune_sent(cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            "pruned {n} sent event(s) older than {} days",
+            SENT_RETENTION.as_secs() / 86400
+        ),
+        Err(e) => tracing::warn!("pruning sent events failed: {e}"),
+    }
+}
 
 /// Where readiness and start-up errors go.
 struct Reporter {
@@ -155,6 +177,9 @@ pub fn run(opts: RunOptions) -> i32 {
             eprintln!("spec-kitty-syncd: {msg}");
         }
     }
+    if let Err(e) = store.use_clock_reservation(paths.root().join("syncd-clock.json")) {
+        return reporter.fail(&e.to_string());
+    }
     if let Err(e) = crate::legacy::migrate(&paths, &mut store) {
         return reporter.fail(&e.to_string());
     }
@@ -163,6 +188,7 @@ pub fn run(opts: RunOptions) -> i32 {
         Ok(_) => {}
         Err(e) => return reporter.fail(&e.to_string()),
     }
+    prune_sent(&mut store);
     let (writer, writer_thread) = Writer::start(store, opts.group_commit);
 
     // 3. The spool, before any new emit gets a Lamport value.
@@ -228,6 +254,19 @@ async fn serve(
         transport,
     });
     spawn_signal_task(shared.clone());
+    {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+            every.tick().await; // the first tick is now: start-up pruned already
+            loop {
+                every.tick().await;
+                if writer.run(prune_sent).await.is_err() {
+                    return; // the writer stopped: shutting down
+                }
+            }
+        });
+    }
 
     // 5. Ready.
     let ready = format!(

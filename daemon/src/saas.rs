@@ -42,6 +42,14 @@ pub enum SaasError {
     /// Connection refused/reset, DNS, timeout.
     #[error("{what}: {message}")]
     Network { what: &'static str, message: String },
+    /// The batch was refused for its size (413, or a 400 "Batch too
+    /// large"): the caller splits it and sends the halves.
+    #[error("{what}: the server refused the batch as too large (HTTP {status}){}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    TooLarge {
+        what: &'static str,
+        status: u16,
+        message: Option<String>,
+    },
     /// The server answered something that is not the contract.
     #[error("{what}: unexpected response: {message}")]
     BadResponse { what: &'static str, message: String },
@@ -114,6 +122,11 @@ fn error_text(body: &Value) -> Option<String> {
         .or_else(|| body.get("detail"))
         .and_then(Value::as_str)
         .map(|s| s.chars().take(300).collect())
+}
+
+/// A 400 that says the request was too big ("Batch too large").
+fn is_too_large(body: &Value) -> bool {
+    error_text(body).is_some_and(|e| e.to_ascii_lowercase().contains("too large"))
 }
 
 fn check(what: &'static str, status: u16, body: &Value) -> Result<(), SaasError> {
@@ -209,11 +222,19 @@ pub fn outcome(status: &str, message: Option<&str>) -> Outcome {
 }
 
 /// `POST /api/v1/events/batch/` with `envelopes` (raw JSON texts, at most
-/// [`BATCH_MAX`]), gzip. Returns one outcome per event id: per-event results
-/// on 200; on a 400 with per-event `details`, those events rejected and the
-/// others to retry; on a 400 without them, every event rejected with the
-/// server's reason (bounded by attempts, then parked). Events the server
-/// did not mention are retried.
+/// [`BATCH_MAX`]), gzip. Returns one outcome per event id, in order.
+///
+/// Only what the server says about an event decides its fate (CONTRACT.md):
+/// - 200: each event's result; an event the answer leaves out was not
+///   delivered and is retried (never counted as sent);
+/// - 400 whose `details` list names some of our events: those rejected with
+///   the server's reason, every other event retried;
+/// - 413, or a 400 "Batch too large": [`SaasError::TooLarge`], the caller
+///   splits the batch;
+/// - any other 400 (naming no event: a proxy, a malformed-body complaint, a
+///   transient fault) and any other status: an error, so the whole batch
+///   stays pending and is retried with backoff. Nothing is rejected on a
+///   guess.
 pub fn batch(
     agent: &ureq::Agent,
     base: &str,
@@ -275,38 +296,47 @@ pub fn batch(
                 }
             }
         }
+        400 | 413 if status == 413 || is_too_large(&reply) => {
+            return Err(SaasError::TooLarge {
+                what: WHAT,
+                status,
+                message: error_text(&reply),
+            })
+        }
         400 => {
             let error = error_text(&reply).unwrap_or_else(|| "HTTP 400".into());
-            match reply.get("details") {
-                Some(Value::Array(details)) => {
-                    for d in details {
-                        let Some(id) = d.get("event_id").and_then(Value::as_str) else {
-                            continue;
-                        };
-                        let msg = d
-                            .get("error")
-                            .or_else(|| d.get("error_message"))
-                            .and_then(Value::as_str)
-                            .unwrap_or(&error);
-                        if let Some((eid, _)) = events.iter().find(|(e, _)| e == id) {
-                            by_id.insert(eid.as_str(), Outcome::Rejected(msg.to_string()));
-                        }
-                    }
-                    for (eid, _) in events {
-                        by_id.entry(eid.as_str()).or_insert_with(|| {
-                            Outcome::Retry(format!("batch refused for other events: {error}"))
-                        });
-                    }
-                }
-                other => {
-                    let detail = other
+            if let Some(Value::Array(details)) = reply.get("details") {
+                for d in details {
+                    let Some(id) = d.get("event_id").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let msg = d
+                        .get("error")
+                        .or_else(|| d.get("error_message"))
                         .and_then(Value::as_str)
-                        .map(|d| format!("{error}: {d}"))
-                        .unwrap_or(error);
-                    for (eid, _) in events {
-                        by_id.insert(eid.as_str(), Outcome::Rejected(detail.clone()));
+                        .unwrap_or(&error);
+                    if let Some((eid, _)) = events.iter().find(|(e, _)| e == id) {
+                        by_id.insert(eid.as_str(), Outcome::Rejected(msg.to_string()));
                     }
                 }
+            }
+            if by_id.is_empty() {
+                // Names none of our events: a whole-request failure.
+                let detail = reply
+                    .get("details")
+                    .and_then(Value::as_str)
+                    .map(|d| format!("{error}: {d}"))
+                    .unwrap_or(error);
+                return Err(SaasError::Status {
+                    what: WHAT,
+                    status,
+                    message: Some(detail.chars().take(300).collect()),
+                });
+            }
+            for (eid, _) in events {
+                by_id.entry(eid.as_str()).or_insert_with(|| {
+                    Outcome::Retry(format!("batch refused for other events: {error}"))
+                });
             }
         }
         _ => check(WHAT, status, &reply)?,

@@ -413,6 +413,21 @@ async fn handle(req: Request, shared: &Shared) -> Response {
                 },
             }
         }
+        Request::RetryParked => match shared.writer.run(|s| s.requeue_parked(None)).await {
+            Ok(Ok(count)) => {
+                tracing::info!("{count} parked event(s) re-queued on request");
+                shared.transport.kick();
+                Response::Requeued { count }
+            }
+            Ok(Err(e)) => Response::Error {
+                kind: ErrorKind::Storage,
+                message: e.to_string(),
+            },
+            Err(_) => Response::Error {
+                kind: ErrorKind::ShuttingDown,
+                message: "the store writer has stopped".into(),
+            },
+        },
         Request::Shutdown { reason } => {
             tracing::info!("shutdown requested: {reason}");
             shared.request_shutdown(&reason);

@@ -16,6 +16,22 @@
 //!   `event_id` is still recognised and per-project sent counts are real;
 //! - `held`: no `project_uuid`; never sent by any path (FR-005);
 //! - `parked`: rejected by the server `attempts` times; `last_error` says why.
+//!
+//! Losing the file while the daemon runs (a user "resetting" the state dir,
+//! a cleaner): before and after each group commit the writer checks that
+//! the file at the path is still the open one (device and inode,
+//! [`Store::ensure_current`]). When it is not, a fresh store is opened at
+//! the path and every row not yet sent (including the group just
+//! committed) is carried into it from the still-open old file, so no
+//! acknowledged event is lost.
+//!
+//! The clock never goes backwards for a node, even when the store is lost:
+//! its high-water mark is also kept outside the store, in a reservation file
+//! (`$SPEC_KITTY_HOME/syncd-clock.json`, [`Store::use_clock_reservation`]),
+//! rewritten atomically only when the clock passes the reserved value, then
+//! reserving [`CLOCK_RESERVE_STEP`] values ahead. A store opened with another
+//! `store_id`, or whose clock is below what was already handed out, starts
+//! above the reservation.
 
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
@@ -55,6 +71,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_project_state ON events (project_uuid, state);",
 ];
 
+/// Lamport values reserved ahead each time the reservation file is
+/// rewritten: one small atomic write per this many ticks.
+pub const CLOCK_RESERVE_STEP: u64 = 1024;
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,6 +91,11 @@ pub enum StoreError {
     },
     #[error("the store {path} is corrupt and could not be moved aside: {source}")]
     MoveAside {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot save the Lamport clock reservation {path}: {source}")]
+    Reservation {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -164,10 +189,34 @@ pub struct Stamp {
     pub team_slug: String,
 }
 
+/// The clock's high-water mark outside the store (see the module docs).
+#[derive(Debug)]
+struct Reservation {
+    path: PathBuf,
+    /// Values up to this one may be handed out without rewriting the file.
+    reserved: u64,
+}
+
+/// The reservation file's content.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ReservationFile {
+    /// The store that wrote it (`meta.store_id`).
+    store_id: String,
+    /// The clock when it was written: values up to this one were handed out.
+    handed_out: u64,
+    /// Values above `handed_out` up to this one may have been handed out.
+    reserved: u64,
+}
+
 /// The open store. Not `Sync`: one thread owns it.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// (device, inode) of the file opened at `path`.
+    file_id: (u64, u64),
+    /// Random id of this store file (`meta.store_id`).
+    store_id: String,
+    reservation: Option<Reservation>,
     pub stamp: Stamp,
     /// Set when a corrupt file was moved aside while opening.
     pub moved_aside: Option<PathBuf>,
@@ -254,6 +303,12 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(err)?;
+        let file_id = file_id(path).map_err(|e| {
+            err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot stat the store file: {e}")),
+            ))
+        })?;
         // journal_mode reads the header: a garbage file fails here.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
@@ -267,11 +322,23 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            file_id,
+            store_id: String::new(),
+            reservation: None,
             stamp,
             moved_aside: None,
             committed: tokio::sync::watch::Sender::new(0),
         };
         store.migrate()?;
+        let fresh_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        store
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?1)",
+                [&fresh_id],
+            )
+            .map_err(err)?;
+        store.store_id = store.meta("store_id")?.unwrap_or(fresh_id);
         // Touch the tables so a file with a valid header but damaged pages
         // is caught now, not on the first emit.
         store
@@ -324,6 +391,130 @@ impl Store {
         self.committed.subscribe()
     }
 
+    /// Keeps the clock's high-water mark in `path` too (see the module
+    /// docs). When the file says values were handed out that this store
+    /// does not know of (another `store_id`: the store was lost; or a clock
+    /// below `handed_out`: an older copy), the clock is raised above every
+    /// value that may have been handed out. An unreadable file is ignored
+    /// with a warning (it is rewritten at the next commit).
+    pub fn use_clock_reservation(&mut self, path: PathBuf) -> Result<(), StoreError> {
+        let mut reserved = 0;
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<ReservationFile>(&bytes) {
+                Ok(r) => {
+                    let clock = self.clock()?;
+                    if r.store_id != self.store_id || clock < r.handed_out {
+                        tracing::warn!(
+                            "{}: the store {} does not hold Lamport values up to {} that were handed out; the clock continues above them",
+                            path.display(),
+                            self.path.display(),
+                            r.reserved
+                        );
+                        self.raise_clock(r.reserved)?;
+                    } else {
+                        reserved = r.reserved;
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "{}: not a clock reservation ({e}); it is rewritten at the next event",
+                    path.display()
+                ),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("{}: cannot read it ({e})", path.display()),
+        }
+        self.reservation = Some(Reservation { path, reserved });
+        Ok(())
+    }
+
+    /// Makes sure the reservation covers `n` more ticks of the clock.
+    fn reserve(&mut self, n: u64) -> Result<(), StoreError> {
+        let clock = match &self.reservation {
+            Some(r) if self.clock()? + n > r.reserved => self.clock()?,
+            _ => return Ok(()),
+        };
+        let r = self.reservation.as_mut().expect("checked above");
+        let file = ReservationFile {
+            store_id: self.store_id.clone(),
+            handed_out: clock,
+            reserved: clock + n + CLOCK_RESERVE_STEP,
+        };
+        write_file_atomic(&r.path, &serde_json::to_vec(&file).expect("plain struct")).map_err(
+            |source| StoreError::Reservation {
+                path: r.path.clone(),
+                source,
+            },
+        )?;
+        r.reserved = file.reserved;
+        Ok(())
+    }
+
+    /// Checks that the file at the store's path is still the one open
+    /// (device and inode). When it was deleted or replaced, opens a fresh
+    /// store there, carries every row not yet sent and the clock into it
+    /// from the old (still open) file, and continues with it. Returns
+    /// whether it did.
+    pub fn ensure_current(&mut self) -> Result<bool, StoreError> {
+        if file_id(&self.path).ok() == Some(self.file_id) {
+            return Ok(false);
+        }
+        let clock = self.clock()?;
+        let rows = self.unsent_rows().map_err(|e| self.sql_err(e))?;
+        let fresh = Store::open(&self.path, self.stamp.clone())?;
+        let (conn, file_id, store_id) = (fresh.conn, fresh.file_id, fresh.store_id);
+        let old = std::mem::replace(&mut self.conn, conn);
+        self.file_id = file_id;
+        self.store_id = store_id;
+        if let Some(r) = &mut self.reservation {
+            r.reserved = 0; // rewrite it with the new store_id
+        }
+        let n = rows.len();
+        write_tx(&mut self.conn, &self.path, |tx| {
+            tx.execute(
+                "UPDATE clock SET value = MAX(value, ?1) WHERE id = 1",
+                params![clock as i64],
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (event_id, lamport_clock, event_type, project_uuid,
+                     project_slug, envelope, state, attempts, last_error, origin, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for r in &rows {
+                insert.execute(rusqlite::params_from_iter(r.iter()))?;
+            }
+            Ok(())
+        })?;
+        drop(old);
+        tracing::error!(
+            "THE STORE {} WAS DELETED OR REPLACED while the daemon ran: continued in a fresh store, with the {n} unsent event(s) and the clock ({clock}) carried over",
+            self.path.display()
+        );
+        let max: u64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|v| v as u64)
+            .map_err(|e| self.sql_err(e))?;
+        self.committed.send_replace(max);
+        Ok(true)
+    }
+
+    /// Every row not yet sent, as the column values [`Store::ensure_current`] inserts.
+    fn unsent_rows(&self) -> rusqlite::Result<Vec<Vec<rusqlite::types::Value>>> {
+        let mut st = self.conn.prepare(
+            "SELECT event_id, lamport_clock, event_type, project_uuid, project_slug, envelope,
+                 state, attempts, last_error, origin, created_at, updated_at
+             FROM events WHERE state != 'sent' ORDER BY seq",
+        )?;
+        let rows = st.query_map([], |r| {
+            (0..12)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.collect()
+    }
+
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -369,6 +560,7 @@ impl Store {
         events: Vec<(EventEnvelope, Origin)>,
     ) -> Result<Vec<Accepted>, StoreError> {
         let now = now_micros();
+        self.reserve(events.len() as u64)?;
         let out = write_tx(&mut self.conn, &self.path, |tx| {
             let mut clock: i64 =
                 tx.query_row("SELECT value FROM clock WHERE id = 1", [], |r| r.get(0))?;
@@ -783,6 +975,37 @@ pub fn counts(conn: &Connection, parked_limit: usize) -> rusqlite::Result<StoreC
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(c)
+}
+
+/// (device, inode) of the file at `path`.
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Writes `bytes` to `path` atomically and durably: a new temp file beside
+/// it (created exclusively, never through a link), fsync, rename, fsync of
+/// the directory. The directory is the daemon's private state root.
+fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{:016x}.tmp", fastrand::u64(..)));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = f.write_all(bytes).and_then(|_| f.sync_all());
+    drop(f);
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Opens a store file read-only, for tools and tests that inspect it while

@@ -111,6 +111,12 @@ impl Handle {
         let _ = self.ctl.send(Ctl::Reload);
     }
 
+    /// Events became sendable outside a commit (re-queued parked events):
+    /// try at once.
+    pub fn kick(&self) {
+        let _ = self.ctl.send(Ctl::Kick);
+    }
+
     /// Whether an idle exit would strand sendable events.
     pub fn busy(&self) -> bool {
         self.live.lock().expect("live lock").busy
@@ -454,17 +460,40 @@ impl Transport {
     }
 
     /// Uploads `events` through the batch endpoint and applies the results
-    /// in one transaction.
+    /// in one transaction per request. A batch the server refuses as too
+    /// large is split in halves (in `seq` order) until it fits; a single
+    /// event refused for its size is a failure like any other (backoff).
     async fn upload(&mut self, events: Vec<(String, String)>) -> Result<(), End> {
-        if events.is_empty() {
-            return Ok(());
+        let mut chunks = vec![events];
+        while let Some(chunk) = chunks.pop() {
+            if chunk.is_empty() {
+                continue;
+            }
+            let chunk = Arc::new(chunk);
+            let ev = chunk.clone();
+            let reply = self
+                .with_access(
+                    move |a, base, access| match saas::batch(a, base, access, &ev) {
+                        Err(SaasError::TooLarge { .. }) if ev.len() > 1 => Ok(None),
+                        other => other.map(Some),
+                    },
+                )
+                .await?;
+            match reply {
+                Some(results) => self.apply(results).await?,
+                None => {
+                    let mut first = Arc::try_unwrap(chunk).unwrap_or_else(|c| (*c).clone());
+                    tracing::info!(
+                        "the server refused a batch of {} events as too large; splitting it",
+                        first.len()
+                    );
+                    let second = first.split_off(first.len() / 2);
+                    chunks.push(second);
+                    chunks.push(first);
+                }
+            }
         }
-        let events = Arc::new(events);
-        let ev = events.clone();
-        let results = self
-            .with_access(move |a, base, access| saas::batch(a, base, access, &ev))
-            .await?;
-        self.apply(results).await
+        Ok(())
     }
 
     async fn apply(&mut self, results: Vec<(String, Outcome)>) -> Result<(), End> {

@@ -191,8 +191,15 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
         // an error (their CLI spools), and the writer keeps serving rather
         // than leaving a daemon that can never store again.
         let group = std::mem::take(&mut batch);
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.commit_emits(group)));
+        // The store file deleted or replaced under us: continue in a fresh
+        // one (checked again after the commit, before anyone is told
+        // "durable", so a group committed into a deleted file is carried over).
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.ensure_current()?;
+            let accepted = store.commit_emits(group)?;
+            store.ensure_current()?;
+            Ok::<_, StoreError>(accepted)
+        }));
         match outcome {
             Ok(Ok(accepted)) => {
                 for (reply, acc) in replies.drain(..).zip(accepted) {
@@ -225,6 +232,9 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
 /// caller (its reply is dropped: it sees `WriterGone`) cannot stop every
 /// emit. Store transactions roll back when dropped during the unwind.
 fn run_job(job: Job, store: &mut Store) {
+    if let Err(e) = store.ensure_current() {
+        tracing::error!("{e}");
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(store)));
     if outcome.is_err() {
         tracing::error!("a store job panicked; the writer carries on");

@@ -27,7 +27,7 @@ pub const PROTOCOL_MAJOR: u16 = if cfg!(feature = "skew-test-next-major") {
 };
 /// Bumped when a variant is added; a daemon serves clients whose minor is
 /// at most its own.
-pub const PROTOCOL_MINOR: u16 = 0;
+pub const PROTOCOL_MINOR: u16 = 1;
 /// Largest frame body either side accepts (1 MiB).
 pub const MAX_FRAME: usize = 1 << 20;
 
@@ -113,6 +113,9 @@ pub enum Request {
     Reload,
     /// Drain in-flight work and exit. `reason` is logged.
     Shutdown { reason: String },
+    /// Put every parked event back in the queue (attempts reset), answered
+    /// [`Response::Requeued`]. Since minor 1.
+    RetryParked,
 }
 
 /// The daemon's answer to a [`Request`].
@@ -134,6 +137,8 @@ pub enum Response {
     /// The request failed; the connection stays usable unless `kind` says
     /// otherwise.
     Error { kind: ErrorKind, message: String },
+    /// How many parked events [`Request::RetryParked`] put back. Since minor 1.
+    Requeued { count: u64 },
 }
 
 /// Why a request failed.

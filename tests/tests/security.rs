@@ -552,3 +552,204 @@ fn trace_logging_of_every_crate_shows_no_token() {
         tokens.len()
     );
 }
+
+// ---- The CLI checks who owns the daemon socket (adversarial finding 2) ----
+
+/// A listener squatting on a daemon socket path as uid 65534, in a forked
+/// child: it accepts every connection and copies whatever it receives into
+/// a pipe the test reads. Killed (and reaped) on drop.
+struct Squatter {
+    pid: libc::pid_t,
+    received: std::fs::File,
+}
+
+impl Squatter {
+    /// Binds `socket` (as uid 65534 when `drop_before_bind`, else as root
+    /// and drops to 65534 before `listen`, so SO_PEERCRED says 65534).
+    fn start(socket: &Path, drop_before_bind: bool) -> Squatter {
+        use std::os::fd::FromRawFd;
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (i, b) in socket.as_os_str().as_encoded_bytes().iter().enumerate() {
+            addr.sun_path[i] = *b as libc::c_char;
+        }
+        let mut fds = [0; 2];
+        // SAFETY: a plain pipe(2) into a local array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (ready_r, ready_w) = {
+            let mut r = [0; 2];
+            assert_eq!(unsafe { libc::pipe(r.as_mut_ptr()) }, 0);
+            (r[0], r[1])
+        };
+        // SAFETY: the child only makes raw syscalls on memory prepared
+        // above (no allocation), then loops until killed or _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe {
+                let drop_ids = || libc::setgid(65534) == 0 && libc::setuid(65534) == 0;
+                if drop_before_bind && !drop_ids() {
+                    libc::_exit(10);
+                }
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                if libc::bind(
+                    fd,
+                    &addr as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_un>() as u32,
+                ) != 0
+                {
+                    libc::_exit(11);
+                }
+                libc::chmod(addr.sun_path.as_ptr(), 0o777);
+                if !drop_before_bind && !drop_ids() {
+                    libc::_exit(12);
+                }
+                if libc::listen(fd, 16) != 0 {
+                    libc::_exit(13);
+                }
+                libc::write(ready_w, b"r".as_ptr().cast(), 1);
+                let mut buf = [0u8; 4096];
+                loop {
+                    let c = libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut());
+                    if c < 0 {
+                        continue;
+                    }
+                    loop {
+                        let n = libc::read(c, buf.as_mut_ptr().cast(), buf.len());
+                        if n <= 0 {
+                            break;
+                        }
+                        libc::write(fds[1], buf.as_ptr().cast(), n as usize);
+                    }
+                    libc::close(c);
+                }
+            }
+        }
+        unsafe {
+            libc::close(fds[1]);
+            libc::close(ready_w);
+            libc::fcntl(fds[0], libc::F_SETFL, libc::O_NONBLOCK);
+        }
+        // Wait (bounded) until it listens: one byte, or EOF if it failed.
+        let mut ready = unsafe { std::fs::File::from_raw_fd(ready_r) };
+        let mut b = [0u8; 1];
+        let got = std::io::Read::read(&mut ready, &mut b).unwrap_or(0);
+        let sq = Squatter {
+            pid,
+            received: unsafe { std::fs::File::from_raw_fd(fds[0]) },
+        };
+        assert_eq!(got, 1, "the squatter could not bind {}", socket.display());
+        sq
+    }
+
+    /// Every byte it received so far.
+    fn received(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut self.received, &mut out); // WouldBlock ends it
+        out
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// Runs `spec-kitty ARGS` in `dir` with `home` as SPEC_KITTY_HOME.
+fn sk_at(sb: &Sandbox, home: &Path, dir: &Path, args: &[&str]) -> Output {
+    let o = sb
+        .cli(dir)
+        .env("SPEC_KITTY_HOME", home)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "spec-kitty {args:?} must succeed (spooling): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn spool_files(home: &Path) -> usize {
+    std::fs::read_dir(spec_kitty_protocol::Paths::new(home).spool_dir())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A project's commands run with `home` while `squatter` listens: each
+/// exits 0 and spools its event, nothing reaches the squatter. Returns the
+/// one line that says why the event was spooled.
+fn spools_and_sends_nothing(sb: &Sandbox, home: &Path, squatter: &mut Squatter) -> String {
+    let repo = sb.git_repo("victim", None);
+    sk_at(sb, home, &repo, &["init", "--here"]);
+    let o = sk_at(sb, home, &repo, &["specify", "secret-plans"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("spooled"))
+        .unwrap_or_else(|| panic!("the command says it spooled the event: {err}"));
+    assert!(spool_files(home) >= 1, "the event is in the spool");
+    let got = squatter.received();
+    assert!(
+        got.is_empty(),
+        "the squatter received {} bytes: {:?}",
+        got.len(),
+        String::from_utf8_lossy(&got)
+    );
+    line.to_string()
+}
+
+#[test]
+fn the_cli_sends_nothing_to_a_socket_directory_planted_by_another_user() {
+    if euid() != 0 {
+        eprintln!("SKIP: needs root to plant a directory and a listener of uid 65534");
+        return;
+    }
+    let sb = Sandbox::new();
+    let home = long_home(&sb);
+    let paths = spec_kitty_protocol::Paths::new(&home);
+    let dir = paths.socket_dir();
+    let _rm = RmDir(dir.clone());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let mut squatter = Squatter::start(&paths.socket(), true);
+    let line = spools_and_sends_nothing(&sb, &home, &mut squatter);
+    assert!(
+        line.contains("65534") && line.contains(dir.to_str().unwrap()),
+        "the reason names the directory and its owner: {line}"
+    );
+    let st = sk_at(&sb, &home, sb.root(), &["sync", "status"]);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        text.contains("refusing") && text.contains("65534"),
+        "sync status reports the foreign socket directory: {text}"
+    );
+}
+
+#[test]
+fn the_cli_sends_nothing_to_a_listener_running_as_another_user() {
+    if euid() != 0 {
+        eprintln!("SKIP: needs root to run a listener as uid 65534");
+        return;
+    }
+    // The directory is ours and 0700: only the peer's credentials tell.
+    let sb = Sandbox::new();
+    let paths = sb.paths();
+    std::fs::create_dir_all(paths.socket_dir()).unwrap();
+    std::fs::set_permissions(paths.socket_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut squatter = Squatter::start(&paths.socket(), false);
+    let home = sb.sk_home();
+    let line = spools_and_sends_nothing(&sb, &home, &mut squatter);
+    assert!(line.contains("runs as uid 65534"), "the reason: {line}");
+}

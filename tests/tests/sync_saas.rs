@@ -789,3 +789,306 @@ fn a_refresh_done_by_another_process_is_picked_up_not_repeated() {
         "the daemon used the file's tokens instead of spending a dead refresh token: {stats}"
     );
 }
+
+// ---- Partial and whole-request batch answers (CONTRACT.md batch API) ----
+//
+// These build a backlog the daemon must send by batch: logged in, daemon
+// stopped, `auto_start: false`, so each command spools; `sync now --wait`
+// then starts the daemon, whose first request is the batch upload.
+
+/// A project whose events are spooled (not sent): `init`, auto-start off,
+/// `specify`, then one `tasks add` per title. Returns its directory.
+fn spooled_project(sb: &Sandbox, name: &str, feature: &str, wps: &[&str]) -> std::path::PathBuf {
+    let dir = sb.git_repo(name, None);
+    sb.sk(&dir, &["init", "--here"]);
+    spec_kitty_e2e::sync::set_auto_start(&dir, false);
+    sb.sk(&dir, &["specify", feature]);
+    for wp in wps {
+        sb.sk(&dir, &["tasks", "add", wp]);
+    }
+    dir
+}
+
+/// Runs `sync now --wait` until nothing is pending or spooled (each run
+/// skips the backoff), at most 12 times; returns the daemon's status.
+fn drive_until_drained(sb: &Sandbox) -> Value {
+    for _ in 0..12 {
+        sb.sk(sb.root(), &["sync", "now", "--wait", "--json"]);
+        let st = daemon_status(sb);
+        if st["queue_depth"] == 0 && sb.spooled().is_empty() {
+            return st;
+        }
+    }
+    panic!("the queue never drained: {}", daemon_status(sb));
+}
+
+/// Event ids of the spooled envelopes, with their aggregate ids.
+fn spooled_ids(sb: &Sandbox) -> Vec<(String, String)> {
+    sb.spooled()
+        .iter()
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_string(),
+                e["aggregate_id"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn stats(rs: &RefServer) -> Value {
+    rs.get("/__control/stats").1
+}
+
+/// Every id stored at the server exactly once, and the server saw no
+/// second delivery of any of them (a re-send after a stored result would
+/// be a `duplicate`).
+fn assert_delivered_once(rs: &RefServer, ids: &[String]) -> BTreeMap<String, Value> {
+    let got = server_events(rs);
+    for id in ids {
+        assert!(got.contains_key(id), "event {id} never reached the server");
+    }
+    let st = stats(rs);
+    assert_eq!(
+        st["batch_events_duplicate"].as_u64().unwrap()
+            + st["ws_events_duplicate"].as_u64().unwrap(),
+        0,
+        "an event stored at the server was sent again: {st}"
+    );
+    got
+}
+
+/// The ids of the parked events in a daemon status, checking that each
+/// kept the server's reason (which contains `reason`).
+fn parked_ids(st: &Value, reason: &str) -> HashSet<String> {
+    st["parked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert!(
+                p["reason"].as_str().unwrap().contains(reason),
+                "the server's reason is kept: {p}"
+            );
+            p["event_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn whole_request_400s_retry_the_batch_and_park_nothing() {
+    // Finding 4: a 400 that names no event used to reject every event of
+    // the batch; after three, all of them were parked for good.
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    let dir = spooled_project(&sb, "bare400", "bare-400", &["One", "Two"]);
+    sb.sk(
+        &dir,
+        &["agent", "tasks", "move-task", "WP01", "--to", "doing"],
+    );
+    let ids: Vec<String> = spooled_ids(&sb).into_iter().map(|(id, _)| id).collect();
+    assert!(ids.len() >= 4, "{ids:?}");
+    // Every contract endpoint fails, so the WebSocket is no way around it.
+    control(&rs, serde_json::json!({"fail_next": 5, "fail_status": 400}));
+    let st = drive_until_drained(&sb);
+    assert_eq!(
+        st["parked_total"], 0,
+        "a 400 naming no event parks nothing: {st}"
+    );
+    assert_eq!(stats(&rs)["injected_failures"], 5);
+    assert_delivered_once(&rs, &ids);
+}
+
+#[test]
+fn a_batch_refused_as_too_large_is_split_and_sent() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    spooled_project(&sb, "toolarge", "too-large", &["One", "Two", "Three"]);
+    let ids: Vec<String> = spooled_ids(&sb).into_iter().map(|(id, _)| id).collect();
+    assert!(ids.len() >= 4, "{ids:?}");
+    control(&rs, serde_json::json!({"max_batch": 2}));
+    let st = drive_until_drained(&sb);
+    assert_eq!(st["parked_total"], 0, "{st}");
+    let got = assert_delivered_once(&rs, &ids);
+    for id in &ids {
+        assert_eq!(
+            got[id]["received_via"], "batch",
+            "split batches, not a detour over the WebSocket after a rejection: {}",
+            got[id]
+        );
+    }
+    let s = stats(&rs);
+    assert!(s["batch_rejected_requests"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["batch_events_rejected"], 0, "{s}");
+}
+
+#[test]
+fn events_left_out_of_a_batch_answer_are_sent_again_not_counted_delivered() {
+    // Audit M5: an event with no result in a 200 answer must stay queued.
+    // The server neither stores nor answers those events, so counting them
+    // delivered loses them.
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    spooled_project(&sb, "omit", "omitted-results", &["One", "Two", "Three"]);
+    let ids: Vec<String> = spooled_ids(&sb).into_iter().map(|(id, _)| id).collect();
+    assert!(ids.len() >= 4, "{ids:?}");
+    control(&rs, serde_json::json!({"omit_results": 2}));
+    let st = drive_until_drained(&sb);
+    assert_eq!(st["parked_total"], 0, "{st}");
+    assert_eq!(stats(&rs)["batch_results_omitted"], 2, "the fault fired");
+    let got = wait_delivered(&rs, &ids);
+    assert_eq!(got.len(), ids.len());
+    assert_delivered_once(&rs, &ids);
+}
+
+#[test]
+fn a_400_naming_some_events_parks_only_those_with_the_servers_reason() {
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    let dir = spooled_project(&sb, "partial", "partial-400", &["One", "Two"]);
+    sb.sk(
+        &dir,
+        &["agent", "tasks", "move-task", "WP02", "--to", "doing"],
+    );
+    sb.sk(
+        &dir,
+        &["agent", "tasks", "move-task", "WP01", "--to", "doing"],
+    );
+    let all = spooled_ids(&sb);
+    let named: HashSet<String> = all
+        .iter()
+        .filter(|(_, agg)| agg == "WP02")
+        .map(|(id, _)| id.clone())
+        .collect();
+    let others: Vec<String> = all
+        .iter()
+        .filter(|(id, _)| !named.contains(id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(named.len() >= 2 && others.len() >= 2, "{all:?}");
+    control(&rs, serde_json::json!({"partial_400": "WP02"}));
+    let st = drive_until_drained(&sb);
+    assert!(stats(&rs)["batch_partial_400"].as_u64().unwrap() >= 1);
+    let parked = parked_ids(&st, "partial_400");
+    assert_eq!(parked, named, "exactly the named events are parked");
+    let got = assert_delivered_once(&rs, &others);
+    assert!(named.iter().all(|id| !got.contains_key(id)));
+}
+
+#[test]
+fn a_project_owned_by_another_team_parks_only_that_projects_events() {
+    let rs = RefServer::start(&["--user", USER, "--user", "bob:pw:team-b"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    let theirs = spooled_project(&sb, "theirs", "owned-elsewhere", &["One"]);
+    let their_ids: HashSet<String> = spooled_ids(&sb).into_iter().map(|(id, _)| id).collect();
+    spooled_project(&sb, "ours", "ours", &["One", "Two"]);
+    let our_ids: Vec<String> = spooled_ids(&sb)
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| !their_ids.contains(id))
+        .collect();
+    let cfg = std::fs::read_to_string(theirs.join(".kittify/config.yaml")).unwrap();
+    let uuid = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("uuid:"))
+        .unwrap()
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_string();
+    let (s, body) = rs.post(
+        "/__control/projects",
+        None,
+        &serde_json::json!({"project_uuid": uuid, "team_slug": "team-b"}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let st = drive_until_drained(&sb);
+    let parked = parked_ids(&st, "team-a");
+    assert_eq!(parked, their_ids, "only the other team's project is parked");
+    let got = assert_delivered_once(&rs, &our_ids);
+    assert!(their_ids.iter().all(|id| !got.contains_key(id)));
+}
+
+#[test]
+fn a_team_switch_with_a_pending_backlog_delivers_it_under_the_new_login() {
+    let rs = RefServer::start(&["--user", USER, "--user", "carol:pw:team-c"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    spooled_project(&sb, "switch", "team-switch", &["One", "Two"]);
+    let ids: Vec<String> = spooled_ids(&sb).into_iter().map(|(id, _)| id).collect();
+    // The backlog waits in the daemon's store, not only in the spool.
+    control(
+        &rs,
+        serde_json::json!({"fail_next": 1000, "fail_status": 503}),
+    );
+    sb.sk(sb.root(), &["sync", "now", "--wait", "--json"]);
+    let st = daemon_status(&sb);
+    assert_eq!(st["queue_depth"], ids.len() as u64, "{st}");
+    control(&rs, serde_json::json!({"clear": true}));
+    let o = sb.login(&rs.base, "carol", "pw");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let st = drive_until_drained(&sb);
+    assert_eq!(st["parked_total"], 0, "{st}");
+    assert_eq!(st["auth"]["team_slug"], "team-c", "{st}");
+    assert_delivered_once(&rs, &ids);
+    let view = rs.projects();
+    let text = view.to_string();
+    assert!(
+        text.contains("team-c"),
+        "the project belongs to the new team: {view}"
+    );
+    assert!(!text.contains("team-a"), "{view}");
+}
+
+#[test]
+fn parked_events_are_sent_again_after_retry_parked() {
+    let rs = RefServer::start(&["--user", USER, "--reject-all"]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    let dir = sb.project("retry", "retry-parked");
+    let st = wait_for("events parked", || {
+        let st = daemon_status(&sb);
+        (st["parked_total"].as_u64().unwrap_or(0) >= 2 && st["queue_depth"] == 0).then_some(st)
+    });
+    let parked: Vec<String> = st["parked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let o = sb.sk(&dir, &["sync", "status"]);
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        t.contains("sync retry-parked"),
+        "the hint names the command:\n{t}"
+    );
+    // The server changed its mind; the user asks for another try.
+    control(&rs, serde_json::json!({"reject_all": false}));
+    let o = sb.sk(sb.root(), &["sync", "retry-parked", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["requeued"], st["parked_total"], "{v}");
+    assert_delivered_once(
+        &rs,
+        &wait_delivered(&rs, &parked).into_keys().collect::<Vec<_>>(),
+    );
+    let st = wait_for("nothing parked, nothing pending", || {
+        let st = daemon_status(&sb);
+        (st["parked_total"] == 0 && st["queue_depth"] == 0).then_some(st)
+    });
+    assert_eq!(st["parked"].as_array().map_or(0, Vec::len), 0);
+    let o = sb.sk(sb.root(), &["sync", "retry-parked"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("No parked events"));
+}

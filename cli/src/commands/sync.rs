@@ -60,6 +60,9 @@ pub enum SyncCommand {
     Service(ServiceCommand),
     /// Send queued events to the SaaS now (`--wait`: until drained) and summarise.
     Now(crate::commands::sync_remote::NowArgs),
+    /// Put events the server rejected (parked) back in the queue, to be sent again.
+    #[command(after_help = SYNC_HELP)]
+    RetryParked(JsonArgs),
     /// Show or set the SaaS server URL ([sync] server_url in config.toml).
     Server(crate::commands::sync_remote::ServerArgs),
 }
@@ -69,7 +72,10 @@ impl SyncCommand {
     pub fn json(&self) -> bool {
         match self {
             SyncCommand::Status(a) => a.json,
-            SyncCommand::Start(a) | SyncCommand::Stop(a) | SyncCommand::Restart(a) => a.json,
+            SyncCommand::Start(a)
+            | SyncCommand::Stop(a)
+            | SyncCommand::Restart(a)
+            | SyncCommand::RetryParked(a) => a.json,
             SyncCommand::Logs(_) => false,
             SyncCommand::Now(a) => a.json,
             SyncCommand::Server(a) => a.json,
@@ -134,6 +140,7 @@ pub fn run(out: &Out, cmd: SyncCommand) -> Result<(), CliError> {
         SyncCommand::Service(ServiceCommand::Uninstall(_)) => service_uninstall(out),
         SyncCommand::Service(ServiceCommand::Status(_)) => service_status(out),
         SyncCommand::Now(a) => crate::commands::sync_remote::now(out, a),
+        SyncCommand::RetryParked(_) => retry_parked(out, &paths),
         SyncCommand::Server(a) => crate::commands::sync_remote::server(out, a),
     }
 }
@@ -209,10 +216,15 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
             serde_json::from_str(&json)
                 .map_err(|e| CliError::io(format!("the daemon sent an unreadable status: {e}")))?,
         ),
-        Ok(other) => {
-            return Err(CliError::io(format!(
-                "unexpected answer to Status: {other:?}"
-            )))
+        Ok(Response::Error { message, .. }) => {
+            unreachable = Some(format!(
+                "the sync daemon runs but could not report its status: {message}"
+            ));
+            None
+        }
+        Ok(_) => {
+            unreachable = Some("the sync daemon gave an answer that is not a status".into());
+            None
         }
         Err(ClientError::NotRunning) => None,
         Err(e) => {
@@ -229,15 +241,23 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
         }
         if d.parked_total > 0 {
             warnings.push(format!(
-                "{} event(s) were rejected by the server and are parked",
+                "{} event(s) were rejected by the server and are parked; `spec-kitty sync retry-parked` sends them again",
                 d.parked_total
             ));
         }
     }
+    // Nothing listens: say so only if nothing blocks the socket path
+    // either; the daemon cannot bind over another kind of file.
+    let blocked = if daemon.is_none() && unreachable.is_none() {
+        blocked_socket(&paths.socket())
+    } else {
+        None
+    };
     if out.json {
         out.json(&json!({
             "running": daemon.is_some(),
             "unreachable": unreachable,
+            "blocked": blocked,
             "socket": paths.socket().display().to_string(),
             "daemon": daemon,
             "spool_backlog": spool,
@@ -250,9 +270,10 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
     }
     let row = |k: &str, v: String| out.line(&format!("{:<14}{v}", k));
     match &daemon {
-        None => match &unreachable {
-            Some(e) => row("Daemon", format!("not usable: {e}")),
-            None => row(
+        None => match (&unreachable, &blocked) {
+            (Some(e), _) => row("Daemon", format!("not usable: {e}")),
+            (None, Some(b)) => row("Daemon", format!("cannot start: {b}")),
+            (None, None) => row(
                 "Daemon",
                 format!(
                     "not running (nothing answers on {})",
@@ -385,11 +406,66 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
     for w in &warnings {
         out.warn(w);
     }
-    if daemon.is_none() && unreachable.is_none() && !opted_out {
+    if daemon.is_none() && unreachable.is_none() && blocked.is_none() && !opted_out {
         out.line(&out.dim(
             "The daemon starts with the next command that emits an event, or with `spec-kitty sync start`.",
         ));
     }
+    Ok(())
+}
+
+/// Why the daemon cannot bind `socket`: something other than a socket
+/// (a regular file, a directory, a link) sits at that path, and the daemon
+/// never removes anything but a stale socket.
+fn blocked_socket(socket: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::symlink_metadata(socket).ok()?;
+    let ft = meta.file_type();
+    if ft.is_socket() {
+        return None;
+    }
+    let kind = if ft.is_symlink() {
+        "a symlink"
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_file() {
+        "a regular file"
+    } else {
+        "not a socket"
+    };
+    Some(format!(
+        "{} is {kind}, not a socket; the daemon will not remove it, so every command spools until you move it away",
+        socket.display()
+    ))
+}
+
+// -------------------------------------------------------- retry-parked
+
+/// `spec-kitty sync retry-parked`: starts the daemon if needed (parked
+/// events live in its store) and asks it to queue every parked event again.
+fn retry_parked(out: &Out, paths: &Paths) -> Result<(), CliError> {
+    daemon_client::start(paths, START_TIMEOUT).map_err(client_err)?;
+    let count = match daemon_client::request(paths, Request::RetryParked, STATUS_TIMEOUT)
+        .map_err(client_err)?
+    {
+        Response::Requeued { count } => count,
+        Response::Error { message, .. } => {
+            return Err(CliError::io(format!(
+                "the sync daemon could not re-queue parked events: {message}"
+            )))
+        }
+        _ => {
+            return Err(CliError::io(
+                "the sync daemon gave an unexpected answer to retry-parked".to_string(),
+            ))
+        }
+    };
+    out.json(&json!({"requeued": count}));
+    out.line(&if count == 0 {
+        "No parked events.".to_string()
+    } else {
+        format!("Re-queued {count} parked event(s); the daemon sends them again now.")
+    });
     Ok(())
 }
 

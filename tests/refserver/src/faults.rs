@@ -29,6 +29,21 @@ pub struct Faults {
     pub ws_ack: bool,
     /// Reject every event.
     pub reject_all: bool,
+    /// Answer the next N batch requests with `fail_status` and an error that
+    /// names no event (a whole-request failure; other endpoints unaffected).
+    pub fail_batch_next: u64,
+    /// Leave out the result of the next N events sent by batch: every second
+    /// event of a request (the first always answered) is neither stored nor
+    /// answered, as a server that lost part of the request would.
+    pub omit_results: u64,
+    /// Events whose `aggregate_id` is this are refused: a batch holding any
+    /// of them gets a 400 with per-event `details` naming exactly them
+    /// (nothing of that request is stored); on the WebSocket each gets a
+    /// `rejected` error frame.
+    pub partial_400: Option<String>,
+    /// Answer a batch of more than this many events with 400 "Batch too
+    /// large" (a server whose limit is below the contract's 1000).
+    pub max_batch: Option<u64>,
     /// Milliseconds left of the current refused-connections window (read only).
     pub refusing_ms_remaining: u64,
 }
@@ -44,6 +59,10 @@ impl Default for Faults {
             ws_drop_connections: None,
             ws_ack: true,
             reject_all: false,
+            fail_batch_next: 0,
+            omit_results: 0,
+            partial_400: None,
+            max_batch: None,
             refusing_ms_remaining: 0,
         }
     }
@@ -70,6 +89,13 @@ pub struct FaultPatch {
     pub ws_ack: Option<bool>,
     pub reject_all: Option<bool>,
     pub refuse_connections_ms: Option<u64>,
+    pub fail_batch_next: Option<u64>,
+    pub omit_results: Option<u64>,
+    /// An aggregate id; `null` or `""` switches the fault off.
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub partial_400: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_batch: Option<Option<u64>>,
 }
 
 /// Distinguishes a key that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -78,6 +104,14 @@ where
     D: serde::Deserializer<'de>,
 {
     Option::<u64>::deserialize(d).map(Some)
+}
+
+/// [`nullable`] for a string.
+fn nullable_string<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl Faults {
@@ -116,7 +150,45 @@ impl Faults {
         if let Some(r) = patch.reject_all {
             self.reject_all = r;
         }
+        if let Some(n) = patch.fail_batch_next {
+            self.fail_batch_next = n;
+        }
+        if let Some(n) = patch.omit_results {
+            self.omit_results = n;
+        }
+        if let Some(a) = &patch.partial_400 {
+            self.partial_400 = a.clone().filter(|a| !a.is_empty());
+        }
+        if let Some(n) = patch.max_batch {
+            if n == Some(0) {
+                return Err("max_batch: must be at least 1 (null switches it off)".into());
+            }
+            self.max_batch = n;
+        }
         Ok(())
+    }
+
+    /// Should this batch request fail as a whole? Consumes one of `fail_batch_next`.
+    pub fn take_batch_failure(&mut self) -> Option<u16> {
+        if self.fail_batch_next > 0 {
+            self.fail_batch_next -= 1;
+            return Some(self.fail_status);
+        }
+        None
+    }
+
+    /// Which of `n` events of one batch request lose their result: every
+    /// second one (index 1, 3, ...) while the `omit_results` budget lasts.
+    pub fn take_omitted(&mut self, n: usize) -> Vec<bool> {
+        (0..n)
+            .map(|i| {
+                let omit = i % 2 == 1 && self.omit_results > 0;
+                if omit {
+                    self.omit_results -= 1;
+                }
+                omit
+            })
+            .collect()
     }
 
     /// Should this request fail? Consumes one of `fail_next` when it does.
@@ -161,6 +233,8 @@ counters!(
     batch_events_success,
     batch_events_duplicate,
     batch_events_rejected,
+    batch_results_omitted,
+    batch_partial_400,
     ws_connections_total,
     ws_connections_open,
     ws_frames_received,
@@ -203,5 +277,36 @@ mod tests {
         let p: FaultPatch = serde_json::from_value(json!({"fail_percent": 101})).unwrap();
         assert!(f.apply(&p).unwrap_err().contains("fail_percent"));
         assert!(serde_json::from_value::<FaultPatch>(json!({"bogus": 1})).is_err());
+    }
+
+    #[test]
+    fn batch_faults_are_bounded_and_switch_off() {
+        let mut f = Faults::default();
+        let p: FaultPatch = serde_json::from_value(json!({
+            "fail_batch_next": 1, "fail_status": 400, "omit_results": 3,
+            "partial_400": "WP02", "max_batch": 2
+        }))
+        .unwrap();
+        f.apply(&p).unwrap();
+        assert_eq!(f.take_batch_failure(), Some(400));
+        assert_eq!(f.take_batch_failure(), None);
+        assert_eq!(
+            f.take_failure(),
+            None,
+            "batch failures are their own budget"
+        );
+        assert_eq!(f.take_omitted(4), [false, true, false, true]);
+        assert_eq!(f.take_omitted(4), [false, true, false, false]);
+        assert_eq!(f.omit_results, 0);
+        assert_eq!(
+            (f.partial_400.as_deref(), f.max_batch),
+            (Some("WP02"), Some(2))
+        );
+        let p: FaultPatch =
+            serde_json::from_value(json!({"partial_400": null, "max_batch": null})).unwrap();
+        f.apply(&p).unwrap();
+        assert_eq!((f.partial_400.as_deref(), f.max_batch), (None, None));
+        let p: FaultPatch = serde_json::from_value(json!({"max_batch": 0})).unwrap();
+        assert!(f.apply(&p).unwrap_err().contains("max_batch"));
     }
 }

@@ -6,9 +6,10 @@
 //! every event in SQLite, deduplicates by `event_id`, validates envelopes with
 //! the shared protocol crate (so rejection reasons name the field), and
 //! materialises what the SaaS dashboard would show. Faults (refused
-//! connections, 500s, delays, dropped WebSockets, no acks, reject-all) can
-//! be switched on at start and at runtime, so transport tests can make the
-//! network misbehave on purpose.
+//! connections, 500s, delays, dropped WebSockets, no acks, reject-all,
+//! whole-request batch 400s, results left out, 400s naming some events, a
+//! batch size limit) can be switched on at start and at runtime, so
+//! transport tests can make the network misbehave on purpose.
 //!
 //! Modules:
 //! - [`config`]: command-line flags, users, project claims;

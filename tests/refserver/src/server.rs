@@ -338,6 +338,11 @@ async fn ws_token(State(s): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
+/// The reason the `partial_400` fault gives for each event it names.
+fn partial_400_reason(aggregate: &str) -> String {
+    format!("Invalid payload: aggregate {aggregate} refused (fault injection partial_400)")
+}
+
 fn bad_request(error: &str, details: Value) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -383,6 +388,13 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         bump(&s.stats.batch_rejected_requests);
         bad_request(error, details)
     };
+    let batch_failure = s.faults().take_batch_failure();
+    if let Some(code) = batch_failure {
+        bump(&s.stats.injected_failures);
+        bump(&s.stats.batch_rejected_requests);
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return error(status, "injected batch failure (fault injection)");
+    }
     let text = match decode_body(&headers, &body) {
         Ok(t) => t,
         Err(e) => return reject("Invalid request body", json!(e)),
@@ -411,7 +423,49 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
             )),
         );
     }
-    let reject_all = s.faults().reject_all;
+    let (reject_all, max_batch, partial_400) = {
+        let f = s.faults();
+        (f.reject_all, f.max_batch, f.partial_400.clone())
+    };
+    if let Some(max) = max_batch.filter(|m| events.len() as u64 > *m) {
+        return reject(
+            "Batch too large",
+            json!(format!(
+                "batch has {} events; at most {max} events are accepted per request (fault injection)",
+                events.len()
+            )),
+        );
+    }
+    if let Some(aggregate) = partial_400 {
+        let details: Vec<Value> = events
+            .iter()
+            .filter(|e| e.get("aggregate_id").and_then(Value::as_str) == Some(&aggregate))
+            .map(|e| {
+                json!({
+                    "event_id": e.get("event_id").cloned().unwrap_or(Value::Null),
+                    "error": partial_400_reason(&aggregate),
+                })
+            })
+            .collect();
+        if !details.is_empty() {
+            bump(&s.stats.batch_partial_400);
+            return reject("Batch validation failed", Value::Array(details));
+        }
+    }
+    // Omitted events are dropped before anything is stored: the client
+    // gets no result for them and must send them again.
+    let omitted = s.faults().take_omitted(events.len());
+    let events: Vec<Value> = events
+        .into_iter()
+        .zip(&omitted)
+        .filter(|(_, omit)| {
+            if **omit {
+                bump(&s.stats.batch_results_omitted);
+            }
+            !**omit
+        })
+        .map(|(e, _)| e)
+        .collect();
     // Up to 1000 validations and inserts in one transaction: off the async
     // workers, so WebSocket sessions keep answering meanwhile.
     let work = {
@@ -612,16 +666,24 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
         }
         frames += 1;
         bump(&s.stats.ws_frames_received);
-        let reject_all = s.faults().reject_all;
-        let outcome = s
-            .store()
-            .ingest(
-                std::slice::from_ref(&value),
-                &user.team_slug,
-                Via::Ws,
-                reject_all,
-            )
-            .map(|mut o| o.remove(0));
+        let (reject_all, partial_400) = {
+            let f = s.faults();
+            (f.reject_all, f.partial_400.clone())
+        };
+        let named = partial_400
+            .filter(|a| value.get("aggregate_id").and_then(Value::as_str) == Some(a.as_str()));
+        let outcome = match named {
+            Some(aggregate) => Ok(Outcome::Rejected(partial_400_reason(&aggregate))),
+            None => s
+                .store()
+                .ingest(
+                    std::slice::from_ref(&value),
+                    &user.team_slug,
+                    Via::Ws,
+                    reject_all,
+                )
+                .map(|mut o| o.remove(0)),
+        };
         let event_id = value.get("event_id").cloned().unwrap_or(Value::Null);
         let reply = match outcome {
             Ok(Outcome::Accepted) => {
