@@ -653,7 +653,10 @@ fn reload_picks_up_team_slug() {
 #[test]
 fn peer_with_another_uid_is_refused() {
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP peer_with_another_uid_is_refused: needs root to drop to uid 65534");
+        spec_kitty_e2e::skip(
+            "peer_with_another_uid_is_refused",
+            "needs root to connect as uid 65534",
+        );
         return;
     }
     let home = Home::new();

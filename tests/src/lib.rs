@@ -58,6 +58,29 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Whether every test must really run: `SK_REQUIRE_ALL=1` (set by
+/// `scripts/test`; developers can set it) or `CI` set (and not `false`/`0`).
+pub fn require_all() -> bool {
+    let on = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+    };
+    on("SK_REQUIRE_ALL") || on("CI")
+}
+
+/// A test that cannot run here (no root, no mount rights, no systemd
+/// tools). Under [`require_all`] it fails with `reason`: a skip nobody sees
+/// would count as a pass in CI. Otherwise it prints `SKIP test: reason` and
+/// the caller returns.
+pub fn skip(test: &str, reason: &str) {
+    assert!(
+        !require_all(),
+        "{test} cannot run here: {reason} (SK_REQUIRE_ALL or CI is set, so every test must run)"
+    );
+    eprintln!("SKIP {test}: {reason}");
+}
+
 /// An isolated user: temp `HOME` and `SPEC_KITTY_HOME`, and the projects
 /// made in it. Dropping it stops the daemon that served it, if any.
 pub struct Sandbox {

@@ -151,7 +151,10 @@ impl Drop for RmDir {
 #[test]
 fn fallback_socket_directory_planted_by_another_user_is_refused() {
     if euid() != 0 {
-        eprintln!("SKIP: needs root to plant a directory owned by uid 65534");
+        spec_kitty_e2e::skip(
+            "fallback_socket_directory_planted_by_another_user_is_refused",
+            "needs root to plant a directory owned by uid 65534",
+        );
         return;
     }
     let sb = Sandbox::new();
