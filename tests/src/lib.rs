@@ -219,6 +219,22 @@ impl Sandbox {
             .collect()
     }
 
+    /// Everything the sandbox's daemons logged to their files, oldest file
+    /// first (daily files: a later read extends an earlier one).
+    pub fn daemon_log(&self) -> String {
+        let mut out = String::new();
+        if let Ok(dir) = std::fs::read_dir(self.paths().log_dir()) {
+            let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                out.push_str(&String::from_utf8_lossy(
+                    &std::fs::read(&f).unwrap_or_default(),
+                ));
+            }
+        }
+        out
+    }
+
     /// The pid of the daemon serving this sandbox, if one holds its lock.
     pub fn daemon_pid(&self) -> Option<u32> {
         let lock = self.paths().daemon_lock();

@@ -7,7 +7,6 @@ use spec_kitty_e2e::{run_ok, signal, wait_for, Sandbox};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// The deliveries a `--json` command reports: (event_id, delivery, detail).
 fn deliveries(v: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
@@ -112,7 +111,12 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
     let o = sb.sk(&projects[0], &["sync", "stop"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("stopped"));
     assert!(syncd_pids(&sb).is_empty(), "no daemon before the race");
-    let before = stored_events(&sb).len();
+    // A spool the next daemon ingests before it listens: its start takes a
+    // while, so the racing CLIs arrive while it is starting, the window in
+    // which a CLI without the start lock would spawn a second daemon.
+    let preload = spool_events(&sb, 150);
+    let before = stored_events(&sb).len() + preload;
+    let log_before = sb.daemon_log();
 
     // 32 real processes: per project, four lane changes and four notes.
     let mut children = Vec::new();
@@ -146,6 +150,19 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
         ids.push(d[0].0.clone());
     }
 
+    // Exactly one daemon was started: every `spec-kitty-syncd` logs either
+    // "ready" (it took the daemon lock) or "another spec-kitty-syncd holds"
+    // (it lost); the CLI's start lock must leave no loser at all.
+    let log = sb.daemon_log();
+    let race = log.strip_prefix(log_before.as_str()).unwrap_or(&log);
+    let ready = race.matches("ready in ").count();
+    let lost = race.matches("another spec-kitty-syncd holds").count();
+    assert_eq!(
+        (ready, lost),
+        (1, 0),
+        "32 racing CLIs started {ready} daemon(s) that served and {lost} that lost the daemon lock; the start lock allows exactly one start:\n{race}"
+    );
+
     // Anything spooled under load is picked up by the running daemon.
     run_ok(sb.cli(&projects[0]).args(["sync", "start"]));
     assert!(sb.spooled().is_empty(), "spool drained");
@@ -175,6 +192,36 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
     );
 }
 
+/// Writes `n` valid envelopes into the sandbox's spool, as CLIs that found
+/// no daemon would have; returns `n`.
+fn spool_events(sb: &Sandbox, n: usize) -> usize {
+    use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
+    let payload = Payload::WPStatusChanged(WpStatusChanged {
+        wp_id: "WP01".into(),
+        from_lane: Some(Lane::Planned),
+        to_lane: Lane::InProgress,
+        actor: "e2e".into(),
+        feature_slug: Some("001-spooled".into()),
+        policy_metadata: None,
+        force: None,
+        reason: None,
+    });
+    let origin = Origin {
+        node_id: spec_kitty_protocol::node_id(),
+        team_slug: "local".into(),
+        project_uuid: Some("550e8400-e29b-41d4-a716-446655440000".into()),
+        project_slug: Some("spooled".into()),
+        ..Origin::default()
+    };
+    let paths = sb.paths();
+    std::fs::create_dir_all(paths.spool_dir()).unwrap();
+    for _ in 0..n {
+        let env = EventEnvelope::build(&payload, &origin, None).unwrap();
+        std::fs::write(paths.spool_file(&env.event_id), env.to_json()).unwrap();
+    }
+    n
+}
+
 /// Sends SIGCONT on drop, so a failing test never leaves a stopped daemon.
 struct Resume(u32);
 impl Drop for Resume {
@@ -191,11 +238,9 @@ fn sigstopped_daemon_cli_spools_within_budget_and_the_event_is_ingested_later() 
     signal(pid, libc::SIGSTOP);
     let resume = Resume(pid);
 
-    let t0 = Instant::now();
+    // The 1.5 s budget is measured by the bench (`scripts/bench`, wedged
+    // daemon case), not asserted here: tests check behaviour, not time.
     let o = move_task(&sb, &dir, "WP01", "doing");
-    let took = t0.elapsed();
-    // A hang detector, not a timing assertion: the budget is 1.5 s.
-    assert!(took < Duration::from_secs(5), "took {took:?}");
     let d = deliveries(&json_out(&o));
     assert_eq!(d[0].1, "spooled", "{d:?}");
     let err = stderr(&o);

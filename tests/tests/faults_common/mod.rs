@@ -394,17 +394,7 @@ pub fn faults(server: &RefServer, body: serde_json::Value) {
 
 /// Everything the daemon logged to its files in this sandbox.
 pub fn daemon_log(sb: &Sandbox) -> String {
-    let mut out = String::new();
-    if let Ok(dir) = std::fs::read_dir(sb.paths().log_dir()) {
-        let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
-        files.sort();
-        for f in files {
-            out.push_str(&String::from_utf8_lossy(
-                &std::fs::read(&f).unwrap_or_default(),
-            ));
-        }
-    }
-    out
+    sb.daemon_log()
 }
 
 /// Resident set size of a process in KiB (`/proc/<pid>/status` VmRSS).
