@@ -269,6 +269,41 @@ impl Drop for Sandbox {
     }
 }
 
+/// How many events the daemon's log says were sent without a confirmation
+/// it acted on: in-flight events put back to pending (a dropped socket, a
+/// failed session, a restart), batch uploads left unanswered, unacked
+/// events reconciled by batch. Only these may reach the server twice.
+pub fn unconfirmed_sends(log: &str) -> u64 {
+    const MARKS: [&str; 3] = [
+        " in-flight event(s) back to pending",
+        " event(s) of a batch upload unconfirmed",
+        " unacked event(s) by batch",
+    ];
+    log.lines()
+        .flat_map(|line| {
+            MARKS.iter().filter_map(move |m| {
+                let before = &line[..line.find(m)?];
+                before.rsplit(' ').next()?.parse::<u64>().ok()
+            })
+        })
+        .sum()
+}
+
+/// Re-sends on the wire are bounded: the server received no more
+/// duplicates than the daemon had unconfirmed sends (see
+/// [`unconfirmed_sends`]) plus `extra` (events a `kill -9` caught in a
+/// batch upload, which no log can show). A clean run re-sends nothing.
+/// Returns the re-sends.
+pub fn assert_resends_bounded(sb: &Sandbox, server: &RefServer, extra: u64) -> u64 {
+    let resent = server.resends();
+    let unconfirmed = unconfirmed_sends(&sb.daemon_log());
+    assert!(
+        resent <= unconfirmed + extra,
+        "{resent} event(s) reached the server more than once, but only {unconfirmed} were sent without confirmation (+{extra} caught in a batch by kill -9): the daemon re-sends what the server already confirmed"
+    );
+    resent
+}
+
 /// Sends `sig` to `pid`.
 pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions.
@@ -383,6 +418,20 @@ impl RefServer {
         let (status, body) = self.get("/api/v1/projects/");
         assert_eq!(status, 200, "projects view: {body}");
         body
+    }
+
+    /// Re-sends that reached the server: receipts of stored events beyond
+    /// the first of each (`event_receipts - events_stored`, kept in the
+    /// server's database across restarts on the same `--db`).
+    pub fn resends(&self) -> u64 {
+        let (status, body) = self.get("/__control/stats");
+        assert_eq!(status, 200, "stats: {body}");
+        let n = |k: &str| {
+            body[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {k} in {body}"))
+        };
+        n("event_receipts") - n("events_stored")
     }
 
     /// Kills the server now (as a crash would); the guard then has nothing to do.

@@ -377,8 +377,7 @@ fn full_disk_while_logged_in_keeps_the_transport_alive_and_delivers_once() {
         "the server to hold every accepted event",
         Duration::from_secs(45),
         || {
-            let (events, listed) = server_events(&server);
-            assert_eq!(listed, events.len(), "an event_id listed twice");
+            let (events, _) = server_events(&server);
             let have = want.iter().filter(|i| events.contains_key(**i)).count();
             if have == want.len() {
                 Ok(())
@@ -391,6 +390,9 @@ fn full_disk_while_logged_in_keeps_the_transport_alive_and_delivers_once() {
             }
         },
     );
+    // Each event reached the server once, but for sends the daemon logged
+    // as unconfirmed (its store writes failed mid-session).
+    spec_kitty_e2e::assert_resends_bounded(&sb, &server, 0);
     // Rows the transport had marked in flight when its store write failed
     // must go back to pending in the next session, not wait for a restart.
     wait_long("the queue to drain", Duration::from_secs(30), || {
