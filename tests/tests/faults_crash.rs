@@ -200,6 +200,13 @@ fn crash_rounds(logged_in: bool, flaky: bool) {
 
     let Some(server) = server else { return };
     if flaky {
+        // The faults really fired (else this is the plain logged-in run).
+        let failures = stat(&server, "injected_failures");
+        eprintln!(
+            "flaky server: {failures} injected failures, {} sockets cut",
+            stat(&server, "ws_dropped_by_fault")
+        );
+        assert!(failures >= 1, "no injected 500 ever reached the daemon");
         faults(&server, serde_json::json!({"clear": true}));
         // Skip whatever backoff the faults left behind.
         let _ = c.request(&spec_kitty_protocol::ipc::Request::SyncNow { wait: false });
@@ -274,31 +281,36 @@ fn kill9_at_random_points_with_a_flaky_server_still_stores_each_event_once() {
 
 #[test]
 fn kill9_during_spool_ingest_reingests_without_duplicates() {
-    // 3000 spooled events (a CLI that ran offline for a long time); the
-    // daemon ingests them at start in chunks and deletes each file after
-    // its commit. Killing it at random points of that start must neither
-    // lose nor duplicate an event, and the files must end up gone.
+    // Spooled events (a CLI that ran offline for a long time); the daemon
+    // ingests them at start in chunks and deletes each file after its
+    // commit. Every round adds a fresh batch of files, so each kill has an
+    // ingest to interrupt; killing it at random points of that start must
+    // neither lose nor duplicate an event, and the files must end up gone.
+    const PER_ROUND: usize = 1200;
     let mut rng = Rng::new();
     let sb = Sandbox::new();
     let paths = sb.paths();
     std::fs::create_dir_all(paths.spool_dir()).unwrap();
-    let mut ids: Vec<String> = (0..3000).map(|_| ulid()).collect();
-    ids.sort();
-    for id in &ids {
-        std::fs::write(paths.spool_file(id), envelope_with_id(id, PROJECT)).unwrap();
-    }
+    let mut ids: Vec<String> = Vec::new();
     let rounds = knob("SK_CRASH_ROUNDS", 20).min(10);
     let mut left = Vec::new();
     for n in 0..rounds {
-        let mut d = Syncd::spawn(&sb);
+        // Later ULIDs than any earlier round's: name order stays time order.
+        let mut fresh: Vec<String> = (0..PER_ROUND).map(|_| ulid()).collect();
+        fresh.sort();
+        for id in &fresh {
+            std::fs::write(paths.spool_file(id), envelope_with_id(id, PROJECT)).unwrap();
+        }
+        ids.extend(fresh);
         let before = spool_files(&sb);
+        let mut d = Syncd::spawn(&sb);
         if n % 3 == 0 {
             // Anywhere in start-up.
             std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
         } else {
             // Between a chunk's commit and the removal of its files: wait
-            // until the spool shrank below a random mark.
-            let mark = rng.below(before as u64 + 1) as usize;
+            // until the spool shrank below a random mark, files remaining.
+            let mark = 1 + rng.below(before as u64 - 1) as usize;
             let until = Instant::now() + Duration::from_secs(10);
             while spool_files(&sb) > mark && Instant::now() < until {
                 std::thread::sleep(Duration::from_micros(300));
@@ -311,6 +323,12 @@ fn kill9_during_spool_ingest_reingests_without_duplicates() {
         }
     }
     eprintln!("spool files left after each kill: {left:?}");
+    // The kills landed while there was an ingest to interrupt.
+    let busy = left.iter().filter(|n| **n > 0).count();
+    assert!(
+        busy * 2 >= left.len(),
+        "most kills must land while spool files remain, not on an idle daemon: {left:?}"
+    );
     let _d = Syncd::start(&sb);
     assert_eq!(spool_files(&sb), 0, "every spool file ingested and removed");
     let rows = rows(&sb);

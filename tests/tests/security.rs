@@ -268,7 +268,7 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
 
     let dir = sb.project("secure", "feat");
     for lane in ["doing", "planned", "doing"] {
-        run(
+        let o = run(
             &sb,
             &dir,
             &[
@@ -283,6 +283,12 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
             None,
             &mut outs,
         );
+        // Each move really ran and emitted its event (its output is what
+        // the token scan reads).
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("move-task --json is not JSON: {e}"));
+        assert_eq!(v["events"].as_array().map(Vec::len), Some(1), "{v}");
         collect_tokens(&sb, &mut tokens);
     }
     let o = run(
