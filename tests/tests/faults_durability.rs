@@ -68,15 +68,7 @@ fn store_is_wal_and_syncs_the_wal_at_every_commit() {
     let trace = sb.root().join("syncd.trace");
     let mut c = strace(&trace, "fsync,fdatasync", &bin("spec-kitty-syncd"));
     sb.env(&mut c);
-    let mut child = c
-        .arg("run")
-        .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let mut child = foreground_run(&mut c)
         .spawn()
         .expect("spawn strace spec-kitty-syncd");
     let paths = sb.paths();

@@ -2,7 +2,9 @@
 //! status, a 32-process cold-start race, a SIGSTOPped daemon, no daemon
 //! binary, `sync.auto_start: false`, and `sync status` without a daemon.
 
-use spec_kitty_e2e::sync::{json_out, set_auto_start, stderr, stored_events, syncd_pids};
+use spec_kitty_e2e::sync::{
+    json_out, set_auto_start, stderr, stored_events, syncd_pids, wp_envelope,
+};
 use spec_kitty_e2e::{run_ok, signal, wait_for, Sandbox};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -195,28 +197,13 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
 /// Writes `n` valid envelopes into the sandbox's spool, as CLIs that found
 /// no daemon would have; returns `n`.
 fn spool_events(sb: &Sandbox, n: usize) -> usize {
-    use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
-    let payload = Payload::WPStatusChanged(WpStatusChanged {
-        wp_id: "WP01".into(),
-        from_lane: Some(Lane::Planned),
-        to_lane: Lane::InProgress,
-        actor: "e2e".into(),
-        feature_slug: Some("001-spooled".into()),
-        policy_metadata: None,
-        force: None,
-        reason: None,
-    });
-    let origin = Origin {
-        node_id: spec_kitty_protocol::node_id(),
-        team_slug: "local".into(),
-        project_uuid: Some("550e8400-e29b-41d4-a716-446655440000".into()),
-        project_slug: Some("spooled".into()),
-        ..Origin::default()
-    };
     let paths = sb.paths();
     std::fs::create_dir_all(paths.spool_dir()).unwrap();
     for _ in 0..n {
-        let env = EventEnvelope::build(&payload, &origin, None).unwrap();
+        let env = wp_envelope(
+            Some("550e8400-e29b-41d4-a716-446655440000"),
+            Some("spooled"),
+        );
         std::fs::write(paths.spool_file(&env.event_id), env.to_json()).unwrap();
     }
     n

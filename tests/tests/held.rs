@@ -4,35 +4,14 @@
 //! alongside them are delivered.
 
 use serde_json::Value;
+use spec_kitty_e2e::sync::wp_envelope;
 use spec_kitty_e2e::{run_ok, wait_for, RefServer, Sandbox};
-use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
+use spec_kitty_protocol::envelope::EventEnvelope;
 use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response};
 use std::os::unix::net::UnixStream;
 
 fn envelope(project_uuid: Option<&str>) -> EventEnvelope {
-    envelope_with_slug(project_uuid, project_uuid.map(|_| "with-identity"))
-}
-
-/// As [`envelope`], with any `project_slug`: a slug is not an identity.
-fn envelope_with_slug(project_uuid: Option<&str>, project_slug: Option<&str>) -> EventEnvelope {
-    let payload = Payload::WPStatusChanged(WpStatusChanged {
-        wp_id: "WP01".into(),
-        from_lane: Some(Lane::Planned),
-        to_lane: Lane::InProgress,
-        actor: "e2e".into(),
-        feature_slug: Some("001-held".into()),
-        policy_metadata: None,
-        force: None,
-        reason: None,
-    });
-    let origin = Origin {
-        node_id: spec_kitty_protocol::node_id(),
-        team_slug: "local".into(),
-        project_uuid: project_uuid.map(str::to_string),
-        project_slug: project_slug.map(str::to_string),
-        ..Origin::default()
-    };
-    EventEnvelope::build(&payload, &origin, None).unwrap()
+    wp_envelope(project_uuid, project_uuid.map(|_| "with-identity"))
 }
 
 fn emit(sb: &Sandbox, env: &EventEnvelope) {
@@ -81,7 +60,7 @@ fn events_without_project_uuid_are_held_counted_and_never_sent() {
     let held = envelope(None);
     // A slug without a uuid (an old CLI, a project never `init`ed) is no
     // identity either: held like the rest.
-    let held_slug = envelope_with_slug(None, Some("slug-only"));
+    let held_slug = wp_envelope(None, Some("slug-only"));
     let normal = envelope(Some("550e8400-e29b-41d4-a716-446655440000"));
     emit(&sb, &held);
     emit(&sb, &held_slug);

@@ -83,15 +83,7 @@ impl Syncd {
         let mut c = Command::new(bin("spec-kitty-syncd"));
         sb.env(&mut c);
         c.envs(env.iter().copied());
-        let child = c
-            .arg("run")
-            .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
-            .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let child = foreground_run(&mut c)
             .spawn()
             .expect("spawn spec-kitty-syncd");
         Syncd {
@@ -136,6 +128,19 @@ impl Drop for Syncd {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `run` in the foreground for a test: no idle exit, no systemd socket or
+/// notify socket inherited, no stdio.
+pub fn foreground_run(c: &mut Command) -> &mut Command {
+    c.arg("run")
+        .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
 }
 
 /// A synchronous client of the daemon socket.
