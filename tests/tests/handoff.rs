@@ -177,7 +177,7 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
     assert_eq!(Some(pids[0]), sb.daemon_pid());
 
     let rows = stored_events(&sb);
-    assert_eq!(rows.len(), before + 32, "every event stored, none twice");
+    assert_eq!(rows.len(), before + 32, "every event stored, nothing else");
     let mut count: HashMap<&str, usize> = HashMap::new();
     for r in &rows {
         *count.entry(r.event_id.as_str()).or_default() += 1;
