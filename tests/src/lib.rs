@@ -74,8 +74,12 @@ pub fn require_all() -> bool {
 /// would count as a pass in CI. Otherwise it prints `SKIP test: reason` and
 /// the caller returns.
 pub fn skip(test: &str, reason: &str) {
+    skip_unless_required(require_all(), test, reason);
+}
+
+fn skip_unless_required(required: bool, test: &str, reason: &str) {
     assert!(
-        !require_all(),
+        !required,
         "{test} cannot run here: {reason} (SK_REQUIRE_ALL or CI is set, so every test must run)"
     );
     eprintln!("SKIP {test}: {reason}");
@@ -463,4 +467,18 @@ fn http_read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, 
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[should_panic(expected = "t cannot run here: needs root")]
+    fn a_required_skip_fails_with_its_reason() {
+        super::skip_unless_required(true, "t", "needs root");
+    }
+
+    #[test]
+    fn an_optional_skip_returns() {
+        super::skip_unless_required(false, "t", "needs root");
+    }
 }
