@@ -118,6 +118,30 @@ pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> 
     Ok(summarize(samples))
 }
 
+/// [`time_move_task`] with the project's daemon started and then
+/// SIGSTOPped (SIGCONT and stopped afterwards, whatever happened); checks
+/// that every move was spooled.
+pub fn time_move_task_wedged(p: &Project, program: &Path, n: usize) -> Result<Summary> {
+    let out = run(p.command(program).args(["sync", "start", "--json"]))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let pid = v["pid"]
+        .as_u64()
+        .with_context(|| format!("no pid in `sync start --json`: {v}"))?
+        .to_string();
+    let signal = |sig: &str| Command::new("kill").args([sig, &pid]).status();
+    anyhow::ensure!(signal("-STOP")?.success(), "cannot SIGSTOP daemon {pid}");
+    let before = spool_count(p);
+    let timed = time_move_task(p, program, &[], n);
+    let _ = signal("-CONT");
+    stop_daemon(p, program)?;
+    let s = timed?;
+    anyhow::ensure!(
+        spool_count(p) - before == n,
+        "expected every move past the wedged daemon to be spooled"
+    );
+    Ok(s)
+}
+
 /// The WP01 file of the project's only feature.
 pub fn wp01_file(p: &Project) -> Result<PathBuf> {
     for feature in std::fs::read_dir(p.dir.join("kitty-specs"))? {

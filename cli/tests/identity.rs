@@ -353,3 +353,75 @@ fn events_carry_this_machines_node_id_not_the_one_in_a_cloned_config() {
         "the recorded node_id is left alone"
     );
 }
+
+/// `node_id` as the Python CLI computes it, by python3 itself on this
+/// machine: its own `socket.gethostname()` and `getpass.getuser()` (the
+/// LOGNAME, USER, LNAME, USERNAME, password-database order) and the 2.1.3
+/// formula `sha256(f"{host}:{user}").hexdigest()[:12]`.
+fn python_node_id(env: &[(&str, Option<&str>)]) -> String {
+    const SCRIPT: &str = "import getpass, hashlib, socket\n\
+        print(hashlib.sha256(f'{socket.gethostname()}:{getpass.getuser()}'.encode()).hexdigest()[:12])";
+    let mut c = std::process::Command::new("python3");
+    c.args(["-c", SCRIPT]);
+    for (k, v) in env {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let o = c
+        .output()
+        .expect("python3 runs (scripts/setup-test-deps installs it)");
+    assert!(o.status.success(), "python3: {}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+#[test]
+fn node_id_matches_what_python_computes_on_this_machine() {
+    // Each case sets or removes the variables getpass.getuser() reads, so
+    // the lookup order is compared, not only the hash.
+    let cases: [&[(&str, Option<&str>)]; 5] = [
+        &[],
+        &[("LOGNAME", Some("py-logname")), ("USER", Some("py-user"))],
+        &[("LOGNAME", Some("")), ("USER", Some("py-user"))],
+        &[
+            ("LOGNAME", None),
+            ("USER", None),
+            ("LNAME", None),
+            ("USERNAME", Some("py-username")),
+        ],
+        // None set: the password database (uid → name).
+        &[
+            ("LOGNAME", None),
+            ("USER", None),
+            ("LNAME", None),
+            ("USERNAME", None),
+        ],
+    ];
+    let w = World::bare("parent");
+    let mut seen = std::collections::HashSet::new();
+    for (i, env) in cases.iter().enumerate() {
+        let name = format!("case-{i}");
+        let mut c = w.cmd_in(&w.repo, &["init", &name, "--json"]);
+        for (k, v) in env.iter() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let o = c.output().expect("run spec-kitty");
+        assert!(o.status.success(), "init: {}", stderr(&o));
+        let out: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        let python = python_node_id(env);
+        assert_eq!(
+            out["node_id"].as_str(),
+            Some(python.as_str()),
+            "node_id differs from the Python CLI's with env {env:?}"
+        );
+        seen.insert(python);
+    }
+    assert!(
+        seen.len() >= 3,
+        "the cases used different user names: {seen:?}"
+    );
+}

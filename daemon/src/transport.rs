@@ -226,9 +226,20 @@ pub fn spawn(
             last_refresh: None,
         };
         t.run().await;
-        let _ = t.writer.run(|s| s.requeue_in_flight()).await;
+        log_requeued(&t.writer.run(|s| s.requeue_in_flight()).await);
     });
     (handle, task)
+}
+
+/// Logs how many in-flight events went back to pending: each may already
+/// be at the server and will be sent again (the tests bound re-sends on
+/// the wire by these counts).
+fn log_requeued<E>(r: &Result<Result<u64, crate::store::StoreError>, E>) {
+    if let Ok(Ok(n)) = r {
+        if *n > 0 {
+            tracing::info!("{n} in-flight event(s) back to pending");
+        }
+    }
 }
 
 /// Why a session ended.
@@ -342,7 +353,7 @@ impl Transport {
             let end = self.session().await;
             // Whatever ended the session, unconfirmed events go back to
             // pending (the next session re-sends; the server deduplicates).
-            let _ = self.writer.run(|s| s.requeue_in_flight()).await;
+            log_requeued(&self.writer.run(|s| s.requeue_in_flight()).await);
             match end {
                 End::Shutdown => return,
                 End::Reload => self.reload_creds(),
@@ -469,6 +480,7 @@ impl Transport {
             if chunk.is_empty() {
                 continue;
             }
+            let n = chunk.len();
             let chunk = Arc::new(chunk);
             let ev = chunk.clone();
             let reply = self
@@ -478,7 +490,12 @@ impl Transport {
                         other => other.map(Some),
                     },
                 )
-                .await?;
+                .await
+                .inspect_err(|_| {
+                    // The server may hold them all the same: a later session
+                    // re-sends them (the tests bound re-sends by these counts).
+                    tracing::info!("{n} event(s) of a batch upload unconfirmed");
+                })?;
             match reply {
                 Some(results) => self.apply(results).await?,
                 None => {
@@ -555,9 +572,9 @@ impl Transport {
         // Rows left in flight by an earlier session (whose requeue may have
         // failed, e.g. on a full disk) belong to no session now: back to
         // pending before anything is selected, or they would never be sent.
-        self.writer
-            .run(|s| s.requeue_in_flight())
-            .await
+        let requeued = self.writer.run(|s| s.requeue_in_flight()).await;
+        log_requeued(&requeued);
+        requeued
             .map_err(|_| End::Failed("the store writer is unavailable".into()))?
             .map_err(|e| End::Failed(e.to_string()))?;
         self.refresh(false).await?;
@@ -678,7 +695,7 @@ impl Transport {
                         .map(|(id, (_, env))| (id.clone(), env.clone()))
                         .collect();
                     if !stale.is_empty() {
-                        tracing::debug!("reconciling {} unacked event(s) by batch", stale.len());
+                        tracing::info!("reconciling {} unacked event(s) by batch", stale.len());
                         for (id, _) in &stale {
                             in_flight.remove(id);
                         }

@@ -24,8 +24,9 @@ fn which(tool: &str) -> Option<PathBuf> {
 #[test]
 fn systemd_units_verify() {
     let Some(analyze) = which("systemd-analyze") else {
-        eprintln!(
-            "SKIP systemd_units_verify: systemd-analyze is not installed (apt-get install systemd)"
+        spec_kitty_e2e::skip(
+            "systemd_units_verify",
+            "systemd-analyze is not installed (apt-get install systemd)",
         );
         return;
     };
@@ -110,7 +111,10 @@ fn type_notify_readiness_is_sent() {
 #[test]
 fn socket_activation_uses_the_passed_listener() {
     let Some(activate) = which("systemd-socket-activate") else {
-        eprintln!("SKIP socket_activation_uses_the_passed_listener: systemd-socket-activate is not installed (apt-get install systemd)");
+        spec_kitty_e2e::skip(
+            "socket_activation_uses_the_passed_listener",
+            "systemd-socket-activate is not installed (apt-get install systemd)",
+        );
         return;
     };
     let home = Home::new();

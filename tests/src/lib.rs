@@ -58,6 +58,33 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Whether every test must really run: `SK_REQUIRE_ALL=1` (set by
+/// `scripts/test`; developers can set it) or `CI` set (and not `false`/`0`).
+pub fn require_all() -> bool {
+    let on = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+    };
+    on("SK_REQUIRE_ALL") || on("CI")
+}
+
+/// A test that cannot run here (no root, no mount rights, no systemd
+/// tools). Under [`require_all`] it fails with `reason`: a skip nobody sees
+/// would count as a pass in CI. Otherwise it prints `SKIP test: reason` and
+/// the caller returns.
+pub fn skip(test: &str, reason: &str) {
+    skip_unless_required(require_all(), test, reason);
+}
+
+fn skip_unless_required(required: bool, test: &str, reason: &str) {
+    assert!(
+        !required,
+        "{test} cannot run here: {reason} (SK_REQUIRE_ALL or CI is set, so every test must run)"
+    );
+    eprintln!("SKIP {test}: {reason}");
+}
+
 /// An isolated user: temp `HOME` and `SPEC_KITTY_HOME`, and the projects
 /// made in it. Dropping it stops the daemon that served it, if any.
 pub struct Sandbox {
@@ -196,6 +223,22 @@ impl Sandbox {
             .collect()
     }
 
+    /// Everything the sandbox's daemons logged to their files, oldest file
+    /// first (daily files: a later read extends an earlier one).
+    pub fn daemon_log(&self) -> String {
+        let mut out = String::new();
+        if let Ok(dir) = std::fs::read_dir(self.paths().log_dir()) {
+            let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                out.push_str(&String::from_utf8_lossy(
+                    &std::fs::read(&f).unwrap_or_default(),
+                ));
+            }
+        }
+        out
+    }
+
     /// The pid of the daemon serving this sandbox, if one holds its lock.
     pub fn daemon_pid(&self) -> Option<u32> {
         let lock = self.paths().daemon_lock();
@@ -228,6 +271,41 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.stop_daemon();
     }
+}
+
+/// How many events the daemon's log says were sent without a confirmation
+/// it acted on: in-flight events put back to pending (a dropped socket, a
+/// failed session, a restart), batch uploads left unanswered, unacked
+/// events reconciled by batch. Only these may reach the server twice.
+pub fn unconfirmed_sends(log: &str) -> u64 {
+    const MARKS: [&str; 3] = [
+        " in-flight event(s) back to pending",
+        " event(s) of a batch upload unconfirmed",
+        " unacked event(s) by batch",
+    ];
+    log.lines()
+        .flat_map(|line| {
+            MARKS.iter().filter_map(move |m| {
+                let before = &line[..line.find(m)?];
+                before.rsplit(' ').next()?.parse::<u64>().ok()
+            })
+        })
+        .sum()
+}
+
+/// Re-sends on the wire are bounded: the server received no more
+/// duplicates than the daemon had unconfirmed sends (see
+/// [`unconfirmed_sends`]) plus `extra` (events a `kill -9` caught in a
+/// batch upload, which no log can show). A clean run re-sends nothing.
+/// Returns the re-sends.
+pub fn assert_resends_bounded(sb: &Sandbox, server: &RefServer, extra: u64) -> u64 {
+    let resent = server.resends();
+    let unconfirmed = unconfirmed_sends(&sb.daemon_log());
+    assert!(
+        resent <= unconfirmed + extra,
+        "{resent} event(s) reached the server more than once, but only {unconfirmed} were sent without confirmation (+{extra} caught in a batch by kill -9): the daemon re-sends what the server already confirmed"
+    );
+    resent
 }
 
 /// Sends `sig` to `pid`.
@@ -346,6 +424,20 @@ impl RefServer {
         body
     }
 
+    /// Re-sends that reached the server: receipts of stored events beyond
+    /// the first of each (`event_receipts - events_stored`, kept in the
+    /// server's database across restarts on the same `--db`).
+    pub fn resends(&self) -> u64 {
+        let (status, body) = self.get("/__control/stats");
+        assert_eq!(status, 200, "stats: {body}");
+        let n = |k: &str| {
+            body[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {k} in {body}"))
+        };
+        n("event_receipts") - n("events_stored")
+    }
+
     /// Kills the server now (as a crash would); the guard then has nothing to do.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -375,4 +467,18 @@ fn http_read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, 
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[should_panic(expected = "t cannot run here: needs root")]
+    fn a_required_skip_fails_with_its_reason() {
+        super::skip_unless_required(true, "t", "needs root");
+    }
+
+    #[test]
+    fn an_optional_skip_returns() {
+        super::skip_unless_required(false, "t", "needs root");
+    }
 }

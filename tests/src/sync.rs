@@ -8,6 +8,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+/// A valid `WPStatusChanged` envelope (WP01 planned → in_progress) with a
+/// fresh id, this machine's `node_id`, team `local` and the given identity,
+/// as a CLI would hand it over.
+pub fn wp_envelope(
+    project_uuid: Option<&str>,
+    project_slug: Option<&str>,
+) -> spec_kitty_protocol::envelope::EventEnvelope {
+    use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
+    let payload = Payload::WPStatusChanged(WpStatusChanged {
+        wp_id: "WP01".into(),
+        from_lane: Some(Lane::Planned),
+        to_lane: Lane::InProgress,
+        actor: "e2e".into(),
+        feature_slug: Some("001-e2e".into()),
+        policy_metadata: None,
+        force: None,
+        reason: None,
+    });
+    let origin = Origin {
+        node_id: spec_kitty_protocol::node_id(),
+        team_slug: "local".into(),
+        project_uuid: project_uuid.map(str::to_string),
+        project_slug: project_slug.map(str::to_string),
+        ..Origin::default()
+    };
+    EventEnvelope::build(&payload, &origin, None).expect("a valid envelope")
+}
+
 /// One row of the daemon's `events` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {

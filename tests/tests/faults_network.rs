@@ -8,9 +8,12 @@
 //! once by `/api/v1/events/`, none missing), the store marks them `sent`;
 //! while the server fails, status shows `backoff` with a reason, the error
 //! and a `next_retry_secs`, the daemon keeps accepting emits, and it does
-//! not hammer the server (request counters stay small while everything
-//! fails); when the server returns, the daemon reconnects by itself within
-//! the backoff ceiling (30 s) plus slack.
+//! not hammer the server (the logged retry delays grow, and requests stay
+//! bounded per attempt); re-sends on the wire stay within the events the
+//! daemon logged as unconfirmed (`event_receipts - events_stored` at the
+//! server); when the server returns, the daemon reconnects by itself
+//! within the backoff ceiling (30 s) plus slack. Time is not asserted
+//! here: the backoff shows as growing delays in the log.
 //!
 //! Also: a 2500-event backlog drained by batch through 500s and a restart,
 //! and a black-holed server (every request stalls) that the daemon gives up
@@ -42,9 +45,9 @@ fn emit_n(sb: &Sandbox, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the server stores every id of `ids`, then checks that it
-/// lists each event once and nothing else; returns how many were delivered
-/// more than once on the wire.
+/// Waits until the server stores every id of `ids` and nothing else, the
+/// store marks them sent, and re-sends on the wire stay within the daemon's
+/// unconfirmed sends; returns the re-sends.
 fn assert_delivered_once(
     sb: &Sandbox,
     server: &RefServer,
@@ -52,10 +55,10 @@ fn assert_delivered_once(
     within: Duration,
 ) -> usize {
     let want: HashSet<&String> = ids.iter().collect();
-    let (events, listed) = wait_long("the server to hold every accepted event", within, || {
-        let (events, listed) = server_events(server);
+    let events = wait_long("the server to hold every accepted event", within, || {
+        let (events, _) = server_events(server);
         if want.iter().all(|id| events.contains_key(*id)) {
-            Ok((events, listed))
+            Ok(events)
         } else {
             Err(format!(
                 "server has {}/{}; daemon: {:?}",
@@ -65,11 +68,6 @@ fn assert_delivered_once(
             ))
         }
     });
-    assert_eq!(
-        listed,
-        events.len(),
-        "an event_id is listed twice at the server"
-    );
     assert_eq!(
         events.len(),
         want.len(),
@@ -89,7 +87,9 @@ fn assert_delivered_once(
             }
         },
     );
-    events.values().filter(|d| **d > 1).count()
+    // "Once" on the wire, not only in the server's UNIQUE table: no more
+    // re-sends than events the daemon had sent without confirmation.
+    spec_kitty_e2e::assert_resends_bounded(sb, server, 0) as usize
 }
 
 /// Waits until status shows `backoff` with its details; returns the status.
@@ -129,7 +129,7 @@ fn server_killed_and_restarted_on_the_same_port_gets_everything_once() {
     let mut server = RefServer::start(&[user[0], user[1], "--db", &db_arg]);
     let port = server.port.to_string();
     login(&sb, &server, "alice", "secret");
-    let d = Syncd::start(&sb);
+    let _d = Syncd::start(&sb);
 
     let mut ids = emit_n(&sb, 30);
     assert_delivered_once(&sb, &server, &ids, Duration::from_secs(20));
@@ -141,6 +141,7 @@ fn server_killed_and_restarted_on_the_same_port_gets_everything_once() {
     });
 
     // The server dies: the daemon still accepts, and backs off.
+    let log_before = daemon_log(&sb).len();
     server.kill();
     ids.extend(emit_n(&sb, 100));
     let s = wait_backoff(&sb, Duration::from_secs(20));
@@ -152,27 +153,23 @@ fn server_killed_and_restarted_on_the_same_port_gets_everything_once() {
     );
     // Down for a while: the daemon retries with growing delays, not in a
     // loop (each retry is one "retrying in" line in its log).
-    std::thread::sleep(Duration::from_secs(5));
+    let delays = wait_long("three retries", Duration::from_secs(20), || {
+        let d = retry_delays(daemon_log(&sb).get(log_before..).unwrap_or(""));
+        if d.len() >= 3 {
+            Ok(d)
+        } else {
+            Err(format!("{d:?}"))
+        }
+    });
+    assert_backoff_grows(&delays);
     ids.extend(emit_n(&sb, 20));
-    let retries = daemon_log(&sb).matches("retrying in").count();
-    assert!(
-        (1..=12).contains(&retries),
-        "{retries} connection attempts in ~6 s of downtime (a busy loop would make hundreds)"
-    );
-    let cpu = cpu_ticks(d.pid);
-    std::thread::sleep(Duration::from_secs(2));
-    let burned = cpu_ticks(d.pid) - cpu;
-    assert!(
-        burned < 100,
-        "the daemon burned {burned} CPU ticks in 2 s while backing off"
-    );
 
     // Back on the same port with the same database.
     let server = RefServer::start(&["--port", &port, user[0], user[1], "--db", &db_arg]);
     let back = Instant::now();
     let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
     eprintln!(
-        "server back: all {} events stored once after {:?} ({redelivered} delivered more than once)",
+        "server back: all {} events stored once after {:?} ({redelivered} re-sends reached the server)",
         ids.len(),
         back.elapsed()
     );
@@ -180,13 +177,35 @@ fn server_killed_and_restarted_on_the_same_port_gets_everything_once() {
     assert_eq!(s.queue_depth, 0);
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = stat.rsplit(')').next().unwrap();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // After the comm: state is field 3, utime 14, stime 15 (1-based).
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+/// The delays of the daemon's "retrying in X s" lines in `log`, in order.
+fn retry_delays(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("retrying in ")? + "retrying in ".len()..];
+            rest.split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// Backoff as behaviour, not time: each delay is about twice the one before
+/// (0.5 s·2^n with ±20 % jitter, so the next is always larger) until both
+/// sit at the 30 s ceiling (jitter keeps them within 24..=30 s).
+fn assert_backoff_grows(delays: &[f64]) {
+    assert!(!delays.is_empty(), "no retry logged");
+    assert!(
+        delays[0] <= 0.6 + 0.05,
+        "the first retry waits about 0.5 s: {delays:?}"
+    );
+    for w in delays.windows(2) {
+        assert!(
+            w[1] > w[0] || (w[0] >= 24.0 && w[1] >= 24.0),
+            "backoff does not grow: {delays:?}"
+        );
+    }
+    assert!(
+        delays.iter().all(|d| *d <= 30.0),
+        "beyond the 30 s ceiling: {delays:?}"
+    );
 }
 
 #[test]
@@ -208,14 +227,24 @@ fn http_500s_back_off_without_hammering_and_deliver_everything_once() {
         "the error names the status: {:?}",
         s.connection
     );
+    // Not hammering: requests are bounded per connection attempt (not per
+    // second), and the attempts back off with growing delays.
+    let log_before = daemon_log(&sb).len();
     let before = stat(&server, "http_requests");
-    std::thread::sleep(Duration::from_secs(5));
+    let attempts = wait_long("three more retries", Duration::from_secs(20), || {
+        let d = retry_delays(daemon_log(&sb).get(log_before..).unwrap_or(""));
+        if d.len() >= 3 {
+            Ok(d.len() as u64)
+        } else {
+            Err(format!("{d:?}"))
+        }
+    });
     let during = stat(&server, "http_requests") - before;
-    // Backoff 0.5, 1, 2, 4 s: a handful of attempts, each a few requests.
     assert!(
-        during <= 30,
-        "{during} requests in 5 s against a failing server: not backing off"
+        during <= 3 * (attempts + 1),
+        "{during} requests over {attempts} attempts against a failing server"
     );
+    assert_backoff_grows(&retry_delays(&daemon_log(&sb)));
     assert!(stat(&server, "injected_failures") >= 1);
 
     // Intermittent failures while more events flow, then healthy.
@@ -230,7 +259,7 @@ fn http_500s_back_off_without_hammering_and_deliver_everything_once() {
     faults(&server, serde_json::json!({"clear": true}));
     let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
     eprintln!(
-        "500s: {} events stored once ({redelivered} delivered more than once), {} injected failures",
+        "500s: {} events stored once ({redelivered} re-sends reached the server), {} injected failures",
         ids.len(),
         stat(&server, "injected_failures")
     );
@@ -267,7 +296,7 @@ fn stalled_responses_do_not_block_emits_and_everything_arrives_once() {
     faults(&server, serde_json::json!({"clear": true}));
     let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
     eprintln!(
-        "stall: {} events stored once ({redelivered} delivered more than once)",
+        "stall: {} events stored once ({redelivered} re-sends reached the server)",
         ids.len()
     );
 }
@@ -296,7 +325,7 @@ fn websocket_dropped_after_storing_a_frame_is_resent_and_stored_once() {
     let dropped = stat(&server, "ws_dropped_by_fault");
     assert!(dropped >= 1, "the fault never cut a WebSocket");
     eprintln!(
-        "ws drops: {dropped} sockets cut, {} events stored once ({redelivered} delivered more than once)",
+        "ws drops: {dropped} sockets cut, {} events stored once ({redelivered} re-sends reached the server)",
         ids.len()
     );
     let s = status(&sb).unwrap();
@@ -356,7 +385,7 @@ fn big_backlog_drained_by_batch_through_500s_and_a_restart_is_stored_once() {
         "the backlog went through the batch endpoint"
     );
     eprintln!(
-        "backlog: {} events stored once ({redelivered} delivered more than once)",
+        "backlog: {} events stored once ({redelivered} re-sends reached the server)",
         ids.len()
     );
 }
@@ -380,7 +409,7 @@ fn a_server_that_never_answers_times_out_into_backoff_then_recovers() {
     faults(&server, serde_json::json!({"clear": true}));
     let redelivered = assert_delivered_once(&sb, &server, &ids, RECONNECT);
     eprintln!(
-        "black hole: {} events stored once after it answered ({redelivered} delivered more than once)",
+        "black hole: {} events stored once after it answered ({redelivered} re-sends reached the server)",
         ids.len()
     );
 }

@@ -2,12 +2,13 @@
 //! status, a 32-process cold-start race, a SIGSTOPped daemon, no daemon
 //! binary, `sync.auto_start: false`, and `sync status` without a daemon.
 
-use spec_kitty_e2e::sync::{json_out, set_auto_start, stderr, stored_events, syncd_pids};
+use spec_kitty_e2e::sync::{
+    json_out, set_auto_start, stderr, stored_events, syncd_pids, wp_envelope,
+};
 use spec_kitty_e2e::{run_ok, signal, wait_for, Sandbox};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// The deliveries a `--json` command reports: (event_id, delivery, detail).
 fn deliveries(v: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
@@ -112,7 +113,12 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
     let o = sb.sk(&projects[0], &["sync", "stop"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("stopped"));
     assert!(syncd_pids(&sb).is_empty(), "no daemon before the race");
-    let before = stored_events(&sb).len();
+    // A spool the next daemon ingests before it listens: its start takes a
+    // while, so the racing CLIs arrive while it is starting, the window in
+    // which a CLI without the start lock would spawn a second daemon.
+    let preload = spool_events(&sb, 150);
+    let before = stored_events(&sb).len() + preload;
+    let log_before = sb.daemon_log();
 
     // 32 real processes: per project, four lane changes and four notes.
     let mut children = Vec::new();
@@ -146,6 +152,19 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
         ids.push(d[0].0.clone());
     }
 
+    // Exactly one daemon was started: every `spec-kitty-syncd` logs either
+    // "ready" (it took the daemon lock) or "another spec-kitty-syncd holds"
+    // (it lost); the CLI's start lock must leave no loser at all.
+    let log = sb.daemon_log();
+    let race = log.strip_prefix(log_before.as_str()).unwrap_or(&log);
+    let ready = race.matches("ready in ").count();
+    let lost = race.matches("another spec-kitty-syncd holds").count();
+    assert_eq!(
+        (ready, lost),
+        (1, 0),
+        "32 racing CLIs started {ready} daemon(s) that served and {lost} that lost the daemon lock; the start lock allows exactly one start:\n{race}"
+    );
+
     // Anything spooled under load is picked up by the running daemon.
     run_ok(sb.cli(&projects[0]).args(["sync", "start"]));
     assert!(sb.spooled().is_empty(), "spool drained");
@@ -158,7 +177,7 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
     assert_eq!(Some(pids[0]), sb.daemon_pid());
 
     let rows = stored_events(&sb);
-    assert_eq!(rows.len(), before + 32, "every event stored, none twice");
+    assert_eq!(rows.len(), before + 32, "every event stored, nothing else");
     let mut count: HashMap<&str, usize> = HashMap::new();
     for r in &rows {
         *count.entry(r.event_id.as_str()).or_default() += 1;
@@ -173,6 +192,21 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
             .all(|w| w[0].lamport_clock < w[1].lamport_clock),
         "Lamport values rise in seq order"
     );
+}
+
+/// Writes `n` valid envelopes into the sandbox's spool, as CLIs that found
+/// no daemon would have; returns `n`.
+fn spool_events(sb: &Sandbox, n: usize) -> usize {
+    let paths = sb.paths();
+    std::fs::create_dir_all(paths.spool_dir()).unwrap();
+    for _ in 0..n {
+        let env = wp_envelope(
+            Some("550e8400-e29b-41d4-a716-446655440000"),
+            Some("spooled"),
+        );
+        std::fs::write(paths.spool_file(&env.event_id), env.to_json()).unwrap();
+    }
+    n
 }
 
 /// Sends SIGCONT on drop, so a failing test never leaves a stopped daemon.
@@ -191,11 +225,9 @@ fn sigstopped_daemon_cli_spools_within_budget_and_the_event_is_ingested_later() 
     signal(pid, libc::SIGSTOP);
     let resume = Resume(pid);
 
-    let t0 = Instant::now();
+    // The 1.5 s budget is measured by the bench (`scripts/bench`, wedged
+    // daemon case), not asserted here: tests check behaviour, not time.
     let o = move_task(&sb, &dir, "WP01", "doing");
-    let took = t0.elapsed();
-    // A hang detector, not a timing assertion: the budget is 1.5 s.
-    assert!(took < Duration::from_secs(5), "took {took:?}");
     let d = deliveries(&json_out(&o));
     assert_eq!(d[0].1, "spooled", "{d:?}");
     let err = stderr(&o);

@@ -4,30 +4,14 @@
 //! alongside them are delivered.
 
 use serde_json::Value;
+use spec_kitty_e2e::sync::wp_envelope;
 use spec_kitty_e2e::{run_ok, wait_for, RefServer, Sandbox};
-use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
+use spec_kitty_protocol::envelope::EventEnvelope;
 use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response};
 use std::os::unix::net::UnixStream;
 
 fn envelope(project_uuid: Option<&str>) -> EventEnvelope {
-    let payload = Payload::WPStatusChanged(WpStatusChanged {
-        wp_id: "WP01".into(),
-        from_lane: Some(Lane::Planned),
-        to_lane: Lane::InProgress,
-        actor: "e2e".into(),
-        feature_slug: Some("001-held".into()),
-        policy_metadata: None,
-        force: None,
-        reason: None,
-    });
-    let origin = Origin {
-        node_id: spec_kitty_protocol::node_id(),
-        team_slug: "local".into(),
-        project_uuid: project_uuid.map(str::to_string),
-        project_slug: project_uuid.map(|_| "with-identity".to_string()),
-        ..Origin::default()
-    };
-    EventEnvelope::build(&payload, &origin, None).unwrap()
+    wp_envelope(project_uuid, project_uuid.map(|_| "with-identity"))
 }
 
 fn emit(sb: &Sandbox, env: &EventEnvelope) {
@@ -74,8 +58,12 @@ fn events_without_project_uuid_are_held_counted_and_never_sent() {
     sb.sk(sb.root(), &["sync", "start"]);
 
     let held = envelope(None);
+    // A slug without a uuid (an old CLI, a project never `init`ed) is no
+    // identity either: held like the rest.
+    let held_slug = wp_envelope(None, Some("slug-only"));
     let normal = envelope(Some("550e8400-e29b-41d4-a716-446655440000"));
     emit(&sb, &held);
+    emit(&sb, &held_slug);
     emit(&sb, &normal);
 
     // The event with identity arrives; then force a full drain.
@@ -84,19 +72,35 @@ fn events_without_project_uuid_are_held_counted_and_never_sent() {
     });
     run_ok(sb.cli(sb.root()).args(["sync", "now", "--wait", "--json"]));
 
-    assert!(
-        !server_has(&rs, &held.event_id),
-        "an event without project_uuid reached the server"
-    );
+    for e in [&held, &held_slug] {
+        assert!(
+            !server_has(&rs, &e.event_id),
+            "an event without project_uuid (slug {:?}) reached the server",
+            e.project_slug
+        );
+    }
     let status: Value =
         serde_json::from_slice(&sb.sk(sb.root(), &["sync", "status", "--json"]).stdout).unwrap();
     assert_eq!(
-        status["daemon"]["held"], 1,
-        "sync status must count the held event: {status}"
+        status["daemon"]["held"], 2,
+        "sync status must count both held events (with and without a slug): {status}"
     );
     let (_, stats) = rs.get("/__control/stats");
     assert_eq!(
         stats["events_stored"], 1,
         "only the event with identity is stored: {stats}"
     );
+    // Not sent at all (the server would refuse a uuid-less event, so "not
+    // stored" alone would not show it was never sent).
+    for k in ["ws_events_rejected", "batch_events_rejected"] {
+        assert_eq!(stats[k], 0, "{k}: a held event went on the wire: {stats}");
+    }
+    let rows = spec_kitty_e2e::sync::stored_events(&sb);
+    for e in [&held, &held_slug] {
+        let row = rows
+            .iter()
+            .find(|r| r.event_id == e.event_id)
+            .expect("the held event is stored");
+        assert_eq!(row.state, "held", "{row:?}");
+    }
 }

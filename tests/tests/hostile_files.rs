@@ -346,8 +346,18 @@ fn malformed_clock_json_is_logged_left_alone_and_the_clock_works() {
 
 #[test]
 fn clock_json_with_an_absurd_value_does_not_break_the_clock() {
-    for v in [i64::MAX as u64, u64::MAX] {
-        with_clock_json(&format!("{{\"value\": {v}}}"));
+    // Above 2^53 - 1 a value is a corrupt file: refused (the clock starts
+    // at 1, not near the top where the next tick would overflow), said so
+    // in the log, and the file is left as it was.
+    for v in [(1u64 << 53), i64::MAX as u64, u64::MAX] {
+        let text = format!("{{\"value\": {v}}}");
+        let (log, lamport, after) = with_clock_json(&text);
+        assert_eq!(lamport, 1, "{text}: an absurd clock was adopted");
+        assert!(
+            log.contains("clock.json") && log.contains("clock not adopted"),
+            "{text}: the refusal is logged naming clock.json:\n{log}"
+        );
+        assert_eq!(after, text.as_bytes(), "clock.json untouched");
     }
 }
 

@@ -1,5 +1,6 @@
 //! The daemon's life as `spec-kitty sync ...` drives it, over the real
-//! binaries: start/stop/restart, logs, the service unit files, and version
+//! binaries: start/stop/restart, logs and their rotation (7 files), the
+//! idle exit of an auto-spawned daemon, the service unit files, and version
 //! skew in both directions with two real builds (the "newer" one built with
 //! `spec-kitty-protocol/skew-test-next-major`, see `spec_kitty_e2e::sync`).
 
@@ -65,6 +66,82 @@ fn sync_logs_shows_the_newest_log_file() {
     assert!(text.lines().count() <= 20, "{text}");
     let one = stdout(&sb.sk(&cwd, &["sync", "logs", "-n", "1"]));
     assert_eq!(one.lines().count(), 1, "{one}");
+}
+
+#[test]
+fn log_rotation_keeps_seven_files() {
+    // Ten older daily files (oldest created first): a starting daemon
+    // prunes to six and opens today's, seven in all, the newest kept.
+    let sb = Sandbox::new();
+    let cwd = sb.root().to_path_buf();
+    let logs = sb.paths().log_dir();
+    std::fs::create_dir_all(&logs).unwrap();
+    let old: Vec<String> = (1..=10)
+        .map(|d| format!("syncd.2020-01-{d:02}.log"))
+        .collect();
+    for name in &old {
+        std::fs::write(logs.join(name), format!("{name}\n")).unwrap();
+        // Distinct creation times: pruning goes by them.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sb.sk(&cwd, &["sync", "start"]);
+    let mut names: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("syncd.") && n.ends_with(".log"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 7, "log files kept: {names:?}");
+    let mut want: Vec<String> = old[4..].to_vec();
+    let today = names
+        .iter()
+        .find(|n| !old.contains(n))
+        .unwrap_or_else(|| panic!("no log file of today among {names:?}"));
+    want.push(today.clone());
+    want.sort();
+    assert_eq!(names, want, "the six newest old files and today's");
+}
+
+#[test]
+fn an_idle_daemon_exits_and_the_next_command_starts_a_new_one() {
+    let sb = Sandbox::new();
+    let dir = sb.project("idle", "feat");
+    sb.sk(&dir, &["sync", "stop"]);
+    // The idle timeout (default 600 s) from the environment the CLI passes
+    // to the daemon it spawns.
+    let note = |n: &str| {
+        let o = run_ok(
+            sb.cli(&dir)
+                .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "1")
+                .args([
+                    "agent",
+                    "tasks",
+                    "add-history",
+                    "WP01",
+                    "--note",
+                    n,
+                    "--json",
+                ]),
+        );
+        let v = json_out(&o);
+        assert_eq!(v["events"][0]["delivery"], "accepted", "{v}");
+    };
+    note("first");
+    let first = sb.daemon_pid().expect("the command spawned a daemon");
+    wait_for("the idle daemon to exit", || {
+        sb.daemon_pid().is_none().then_some(())
+    });
+    assert!(syncd_pids(&sb).is_empty(), "the idle daemon is gone");
+    assert!(
+        !sb.paths().socket().exists(),
+        "an idle exit removes the socket"
+    );
+    note("second");
+    let second = sb.daemon_pid().expect("the next command spawned a daemon");
+    assert_ne!(first, second, "a new daemon");
+    let notes = stored_events(&sb).len();
+    assert!(notes >= 2, "both events stored: {notes}");
 }
 
 #[test]

@@ -151,7 +151,10 @@ impl Drop for RmDir {
 #[test]
 fn fallback_socket_directory_planted_by_another_user_is_refused() {
     if euid() != 0 {
-        eprintln!("SKIP: needs root to plant a directory owned by uid 65534");
+        spec_kitty_e2e::skip(
+            "fallback_socket_directory_planted_by_another_user_is_refused",
+            "needs root to plant a directory owned by uid 65534",
+        );
         return;
     }
     let sb = Sandbox::new();
@@ -265,7 +268,7 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
 
     let dir = sb.project("secure", "feat");
     for lane in ["doing", "planned", "doing"] {
-        run(
+        let o = run(
             &sb,
             &dir,
             &[
@@ -280,6 +283,12 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
             None,
             &mut outs,
         );
+        // Each move really ran and emitted its event (its output is what
+        // the token scan reads).
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("move-task --json is not JSON: {e}"));
+        assert_eq!(v["events"].as_array().map(Vec::len), Some(1), "{v}");
         collect_tokens(&sb, &mut tokens);
     }
     let o = run(
@@ -712,7 +721,10 @@ fn spools_and_sends_nothing(sb: &Sandbox, home: &Path, squatter: &mut Squatter) 
 #[test]
 fn the_cli_sends_nothing_to_a_socket_directory_planted_by_another_user() {
     if euid() != 0 {
-        eprintln!("SKIP: needs root to plant a directory and a listener of uid 65534");
+        spec_kitty_e2e::skip(
+            "the_cli_sends_nothing_to_a_socket_directory_planted_by_another_user",
+            "needs root to plant a directory and a listener of uid 65534",
+        );
         return;
     }
     let sb = Sandbox::new();
@@ -740,7 +752,10 @@ fn the_cli_sends_nothing_to_a_socket_directory_planted_by_another_user() {
 #[test]
 fn the_cli_sends_nothing_to_a_listener_running_as_another_user() {
     if euid() != 0 {
-        eprintln!("SKIP: needs root to run a listener as uid 65534");
+        spec_kitty_e2e::skip(
+            "the_cli_sends_nothing_to_a_listener_running_as_another_user",
+            "needs root to run a listener as uid 65534",
+        );
         return;
     }
     // The directory is ours and 0700: only the peer's credentials tell.

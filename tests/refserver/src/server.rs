@@ -862,6 +862,7 @@ async fn stats(State(s): State<AppState>) -> Json<Value> {
     let mut v = s.stats.to_json();
     let store = s.store();
     v["events_stored"] = json!(store.event_total().unwrap_or(0));
+    v["event_receipts"] = json!(store.receipt_total().unwrap_or(0));
     v["projects"] = json!(store.view.projects.len());
     Json(v)
 }

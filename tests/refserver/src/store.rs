@@ -329,6 +329,17 @@ impl Store {
             as u64)
     }
 
+    /// Every receipt of a stored event, duplicates included (the sum of
+    /// `deliveries`): `receipts - events` is how many re-sends reached the
+    /// server, which tests bound.
+    pub fn receipt_total(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(SUM(deliveries), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
     /// Issues a token of `kind` for `username`, valid `lifetime_s` seconds.
     pub fn issue_token(
         &self,
@@ -406,6 +417,7 @@ mod tests {
         drop(s);
         let s = Store::open(Some(&path)).unwrap();
         assert_eq!(s.event_total().unwrap(), 1);
+        assert_eq!(s.receipt_total().unwrap(), 2);
         assert_eq!(s.events(None, 0, 10).unwrap()[0]["deliveries"], 2);
         assert_eq!(s.view.projects.len(), 1);
         assert_eq!(
