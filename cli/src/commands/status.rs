@@ -63,23 +63,21 @@ pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
     if !out.json {
         render(out, &feat.slug, done, total, &columns, &bad);
     }
-    match bad.first() {
-        None => Ok(()),
-        Some(_) => {
-            // Each reason on stderr too, as errors are (no JSON error
-            // object: the board above is the command's one JSON result).
-            let stderr_only = Out {
-                json: false,
-                ..*out
-            };
-            for b in &bad {
-                stderr_only.error(&b.error.message);
-            }
-            // Already reported in full: only the exit code (4, whatever
-            // made the file unreadable) is left.
-            Err(CliError::reported(Kind::Invalid))
-        }
+    if bad.is_empty() {
+        return Ok(());
     }
+    // Each reason on stderr too, as errors are (no JSON error object: the
+    // board above is the command's one JSON result).
+    let stderr_only = Out {
+        json: false,
+        ..*out
+    };
+    for b in &bad {
+        stderr_only.error(&b.error.message);
+    }
+    // Already reported in full: only the exit code (4, whatever made the
+    // file unreadable) is left.
+    Err(CliError::reported(Kind::Invalid))
 }
 
 fn render(
