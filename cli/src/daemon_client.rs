@@ -247,7 +247,7 @@ pub fn check_socket_dir(socket: &Path) -> Result<(), ClientError> {
         )
     } else if meta.mode() & 0o077 != 0 {
         format!(
-            "its directory {shown} is open to other users (mode {:o}, must be 0700)",
+            "its directory {shown} is open to other users (mode {:o}, must be 0700: `chmod 700` it)",
             meta.mode() & 0o777
         )
     } else {

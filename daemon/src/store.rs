@@ -1150,4 +1150,62 @@ mod tests {
         assert!(aside.exists());
         assert_eq!(s.clock().unwrap(), 0);
     }
+
+    #[test]
+    fn a_deleted_store_is_replaced_with_its_unsent_rows_and_clock() {
+        let (d, mut s) = open();
+        s.commit_emits(vec![
+            (env(Some(P)), Origin::Ipc),
+            (env(Some(P)), Origin::Ipc),
+        ])
+        .unwrap();
+        let sent = env(Some(P));
+        let sent_id = sent.event_id.clone();
+        s.commit_emits(vec![(sent, Origin::Ipc)]).unwrap();
+        s.apply_results(&[(sent_id, Outcome::Delivered)], 3)
+            .unwrap();
+        assert!(!s.ensure_current().unwrap(), "nothing changed yet");
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", d.path().join("s.db").display()));
+        }
+        assert!(s.ensure_current().unwrap());
+        assert!(d.path().join("s.db").exists(), "a fresh file at the path");
+        let c = s.counts(10).unwrap();
+        assert_eq!(
+            (c.queue_depth, c.lamport_clock),
+            (2, 3),
+            "unsent rows and clock kept"
+        );
+        let next = s.commit_emits(vec![(env(Some(P)), Origin::Ipc)]).unwrap();
+        assert_eq!(next[0].lamport_clock, 4);
+        assert!(!s.ensure_current().unwrap());
+    }
+
+    #[test]
+    fn the_clock_reservation_outlives_a_lost_store() {
+        let d = tempfile::tempdir().unwrap();
+        let reservation = d.path().join("clock.json");
+        let mut s = Store::open(&d.path().join("a.db"), stamp()).unwrap();
+        s.use_clock_reservation(reservation.clone()).unwrap();
+        s.commit_emits(vec![(env(Some(P)), Origin::Ipc)]).unwrap();
+        drop(s);
+        // The same store again: its own clock, no jump.
+        let mut s = Store::open(&d.path().join("a.db"), stamp()).unwrap();
+        s.use_clock_reservation(reservation.clone()).unwrap();
+        assert_eq!(s.clock().unwrap(), 1);
+        drop(s);
+        // Another store (the first one lost): starts above the reservation.
+        let mut s = Store::open(&d.path().join("b.db"), stamp()).unwrap();
+        s.use_clock_reservation(reservation.clone()).unwrap();
+        assert_eq!(s.clock().unwrap(), 2 + CLOCK_RESERVE_STEP - 1);
+        let a = s.commit_emits(vec![(env(Some(P)), Origin::Ipc)]).unwrap();
+        assert!(a[0].lamport_clock > 1);
+        // A garbage reservation file is ignored and rewritten.
+        std::fs::write(&reservation, "garbage").unwrap();
+        let mut s = Store::open(&d.path().join("b.db"), stamp()).unwrap();
+        s.use_clock_reservation(reservation.clone()).unwrap();
+        s.commit_emits(vec![(env(Some(P)), Origin::Ipc)]).unwrap();
+        let text = std::fs::read_to_string(&reservation).unwrap();
+        assert!(text.contains("store_id"), "{text}");
+    }
 }

@@ -225,7 +225,11 @@ fn newer_cli_replaces_an_older_daemon_then_cooldown_stops_ping_pong() {
     let st = json_out(&run_ok(
         newer_cli(&sb, &dir).args(["sync", "status", "--json"]),
     ));
-    assert_eq!(st["daemon"]["protocol"], "2.0", "{st}");
+    assert_eq!(
+        st["daemon"]["protocol"],
+        format!("2.{}", spec_kitty_protocol::ipc::PROTOCOL_MINOR),
+        "{st}"
+    );
     let id = v["events"][0]["event_id"].as_str().unwrap().to_string();
     assert!(stored_events(&sb).iter().any(|r| r.event_id == id));
 
