@@ -102,14 +102,21 @@ pub fn stop_daemon(p: &Project, cli: &Path) -> Result<()> {
 /// run is the same real transition on a file of realistic size (its
 /// history does not grow with `n`), and both CLIs accept the sequence.
 pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {
+    let mut args = vec!["agent", "tasks", "move-task", "WP01", "--to", "doing"];
+    args.extend_from_slice(extra);
+    time_on_wp01(p, program, &args, n)
+}
+
+/// Times `n` runs of `args`, a command that changes WP01, with the WP file
+/// put back as it was before each run (untimed), as [`time_move_task`].
+pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Result<Summary> {
     let wp = wp01_file(p)?;
     let original = std::fs::read(&wp)?;
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
     for _ in 0..n {
         std::fs::write(&wp, &original)?;
         let mut cmd = p.command(program);
-        cmd.args(["agent", "tasks", "move-task", "WP01", "--to", "doing"])
-            .args(extra);
+        cmd.args(args);
         let t = Instant::now();
         run(&mut cmd)?;
         samples.push(t.elapsed());
@@ -188,7 +195,7 @@ pub fn python_cli(dir: &Path) -> Result<PathBuf> {
         "install",
         "-q",
         "spec-kitty-cli==2.1.3",
-        "click",
+        "click==8.5.1",
     ]))?;
     Ok(bin)
 }

@@ -79,9 +79,15 @@ fn fmt_ms(s: &stats::Summary) -> String {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let scale = if args.quick { 10 } else { 1 };
-    std::fs::create_dir_all(&args.work_dir)?;
+    // Commands run with a scratch project as their current directory, so
+    // every path handed to them (the Python venv's `spec-kitty` above all)
+    // must be absolute: resolve the work dir once, here.
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("creating --work-dir {}", args.work_dir.display()))?;
+    args.work_dir = std::fs::canonicalize(&args.work_dir)
+        .with_context(|| format!("resolving --work-dir {}", args.work_dir.display()))?;
     let scratch = tempfile::tempdir_in(&args.work_dir)?;
     let mut r = Report {
         rows: Vec::new(),
@@ -135,7 +141,7 @@ fn main() -> Result<()> {
         )
     };
 
-    println!("\nCLI: agent tasks move-task (lane change, one event)");
+    println!("\nCLI: one emitting command (agent tasks move-task: a lane change; add-history)");
     let cli_bin = sibling("spec-kitty")?;
     let ours = cli::our_project(scratch.path(), &cli_bin, "ours-spool")?;
     // Setting the project up auto-started a daemon; this figure is the
@@ -159,11 +165,14 @@ fn main() -> Result<()> {
     );
 
     let syncd = sibling("spec-kitty-syncd")?;
-    let warm = {
+    let (warm, warm_note) = {
         // Setting the project up auto-started the daemon: it is warm.
         let p = cli::our_project(scratch.path(), &cli_bin, "ours-warm")?;
         cli::run(p.command(&cli_bin).args(["sync", "start"]))?;
-        let s = cli::time_move_task(&p, &cli_bin, &[], n_moves);
+        let s = cli::time_move_task(&p, &cli_bin, &[], n_moves).and_then(|m| {
+            let note = ["agent", "tasks", "add-history", "WP01", "--note", "bench"];
+            Ok((m, cli::time_on_wp01(&p, &cli_bin, &note, n_moves)?))
+        });
         cli::stop_daemon(&p, &cli_bin)?;
         let s = s?;
         anyhow::ensure!(
@@ -179,6 +188,14 @@ fn main() -> Result<()> {
         // WP file + its directory, the daemon's commit.
         x_floor(&warm, 3),
         json!(warm),
+    );
+    r.add(
+        "cli_add_history_warm_daemon",
+        "ours, add-history, warm daemon (durable ack)",
+        fmt_ms(&warm_note),
+        // The same three: WP file, its directory, the daemon's commit.
+        x_floor(&warm_note, 3),
+        json!(warm_note),
     );
 
     // A wedged daemon (SIGSTOPped: it holds its socket and lock but never

@@ -2,5 +2,9 @@
 //! integration tests can use its file-format functions directly.
 
 fn main() {
-    std::process::exit(spec_kitty::run());
+    let code = spec_kitty::run();
+    // A command that succeeded but could not print its result (stdout on a
+    // full disk; a closed pipe does not count) must not report success.
+    let failed_output = code == 0 && spec_kitty::output::stdout_failed();
+    std::process::exit(if failed_output { 1 } else { code });
 }

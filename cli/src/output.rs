@@ -1,8 +1,54 @@
 //! How results reach the user: human text (coloured only on a terminal and
 //! without `NO_COLOR`) or one JSON object with `--json`; warnings and errors
 //! on stderr.
+//!
+//! Every stdout line goes through [`print_line`], never `println!` (which
+//! panics when the reader has gone): `spec-kitty status | head -1` ends
+//! quietly with exit 0.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// What became of stdout in this process.
+static STDOUT: AtomicU8 = AtomicU8::new(OPEN);
+const OPEN: u8 = 0;
+/// Its reader went away (a closed pipe): later output is dropped.
+const GONE: u8 = 1;
+/// A write failed otherwise (a full disk behind `>`): said once on
+/// stderr, later output dropped, and the exit code becomes 1.
+const FAILED: u8 = 2;
+
+/// Writes `s` and a newline to stdout. A closed pipe is not an error: the
+/// reader has what it wanted, and the command still finishes (its files
+/// and events are already written by the time it prints) and exits 0.
+pub fn print_line(s: &str) {
+    if STDOUT.load(Ordering::Relaxed) != OPEN {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{s}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT.store(GONE, Ordering::Relaxed);
+        } else {
+            STDOUT.store(FAILED, Ordering::Relaxed);
+            let _ = writeln!(
+                std::io::stderr(),
+                "Error: cannot write to standard output: {e}"
+            );
+        }
+    }
+}
+
+/// Whether writing to stdout failed for a reason other than a closed pipe
+/// (the binary then exits 1 even though the command itself succeeded).
+pub fn stdout_failed() -> bool {
+    STDOUT.load(Ordering::Relaxed) == FAILED
+}
+
+/// Writes one line to stderr; a closed stderr is ignored (nowhere to say it).
+fn eprint_line(s: &str) {
+    let _ = writeln!(std::io::stderr(), "{s}");
+}
 
 /// Output settings of one command run.
 #[derive(Debug, Clone, Copy)]
@@ -49,27 +95,33 @@ impl Out {
     /// A human line on stdout (suppressed with `--json`).
     pub fn line(&self, s: &str) {
         if !self.json {
-            println!("{s}");
+            print_line(s);
         }
     }
 
     /// The JSON result on stdout (only with `--json`).
     pub fn json(&self, v: &serde_json::Value) {
         if self.json {
-            println!("{v}");
+            print_line(&v.to_string());
         }
     }
 
     /// A warning on stderr.
     pub fn warn(&self, msg: &str) {
-        eprintln!("{} {msg}", Self::paint(self.err_color, "33", "Warning:"));
+        eprint_line(&format!(
+            "{} {msg}",
+            Self::paint(self.err_color, "33", "Warning:")
+        ));
     }
 
     /// An error on stderr (and, with `--json`, `{"error": ...}` on stdout).
     pub fn error(&self, msg: &str) {
-        eprintln!("{} {msg}", Self::paint(self.err_color, "31", "Error:"));
+        eprint_line(&format!(
+            "{} {msg}",
+            Self::paint(self.err_color, "31", "Error:")
+        ));
         if self.json {
-            println!("{}", serde_json::json!({ "error": msg }));
+            print_line(&serde_json::json!({ "error": msg }).to_string());
         }
     }
 }

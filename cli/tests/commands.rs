@@ -780,3 +780,46 @@ fn inside_a_worktree_with_its_own_checkout_the_main_repo_files_are_the_truth() {
         Some(w.git(&["rev-parse", "001-demo-WP01"]).trim())
     );
 }
+
+/// `spec-kitty status | head -1`: a reader that goes away is not a crash.
+/// Each command's stdout is a pipe whose read end is closed before the
+/// command starts, so its first write fails with EPIPE; it must still exit
+/// 0, say nothing about it, and (for a mutating command) have done its work.
+#[test]
+fn printing_into_a_closed_pipe_exits_zero_quietly() {
+    let w = World::with_wps(3);
+    let closed_pipe = || {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        writer
+    };
+    for args in [&["status"][..], &["status", "--json"]] {
+        let o = w
+            .cmd_in(&w.repo, args)
+            .stdout(closed_pipe())
+            .output()
+            .expect("run spec-kitty");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?} wrote to stderr");
+    }
+    for (i, json) in [false, true].into_iter().enumerate() {
+        let note = format!("piped note {i}");
+        let mut args = vec!["agent", "tasks", "add-history", "WP01", "--note", &note];
+        if json {
+            args.push("--json");
+        }
+        let o = w
+            .cmd_in(&w.repo, &args)
+            .stdout(closed_pipe())
+            .output()
+            .expect("run spec-kitty");
+        // stderr carries the spool notice (no daemon here), nothing more.
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("panicked") && !stderr(&o).contains("Broken pipe"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(w.read(&w.wp_path("WP01")).contains(&note), "{args:?}");
+    }
+}

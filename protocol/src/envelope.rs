@@ -170,7 +170,7 @@ impl EventEnvelope {
     ) -> Result<EventEnvelope, EnvelopeError> {
         let (aggregate_id, aggregate_type) = payload.aggregate();
         let env = EventEnvelope {
-            event_id: ulid::Ulid::new().to_string(),
+            event_id: crate::identity::new_ulid(),
             event_type: payload.event_type().to_string(),
             aggregate_id,
             aggregate_type: aggregate_type.to_string(),

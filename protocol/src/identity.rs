@@ -5,8 +5,26 @@
 //! non-empty wins) and only then at the password database; we follow the same
 //! order so both tools stamp the same `node_id` on the same machine, and the
 //! Lamport clock they share (`clock.json`) stays one clock.
+//!
+//! Also [`new_ulid`], the fresh ids each event (and causation) gets.
 
 use sha2::{Digest, Sha256};
+
+/// A fresh ULID: the current time in milliseconds and 80 random bits read
+/// straight from the OS. `ulid::Ulid::new` would first seed a userspace
+/// ChaCha generator whose CPU-feature probe (`cpuid`, which traps in a VM)
+/// costs a one-shot CLI more than the id itself; one id per event needs
+/// no generator.
+pub fn new_ulid() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut random = [0u8; 16];
+    // As `Ulid::new`: no entropy from the OS is a broken system, not an
+    // error a caller could handle.
+    getrandom::fill(&mut random).expect("the OS random number source failed");
+    ulid::Ulid::from_parts(ms, u128::from_le_bytes(random)).to_string()
+}
 
 /// First 12 lowercase hex characters of sha256("<hostname>:<username>").
 pub fn node_id() -> String {
@@ -111,6 +129,21 @@ mod tests {
     fn matches_python_hashlib_for_known_input() {
         // python3 -c 'import hashlib;print(hashlib.sha256(b"host:user").hexdigest()[:12])'
         assert_eq!(node_id_for("host", "user"), "2e1a29e6f4ef");
+    }
+
+    #[test]
+    fn new_ulids_are_current_distinct_and_well_formed() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let (a, b) = (new_ulid(), new_ulid());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let u = ulid::Ulid::from_string(id).expect("a ULID");
+            assert_eq!(u.to_string(), *id, "canonical form");
+            assert!(u.timestamp_ms() >= before, "{id} is from before the call");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn completions(a: CompletionsArgs) -> Result<(), CliError> {
 /// the file names.
 pub fn man(a: ManArgs) -> Result<(), CliError> {
     for name in write_man_pages(&a.dir)? {
-        println!("{}", a.dir.join(name).display());
+        crate::output::print_line(&a.dir.join(name).display().to_string());
     }
     Ok(())
 }

@@ -147,7 +147,7 @@ pub fn finalize(out: &Out, a: FeatureArgs) -> Result<(), CliError> {
         out.json(&serde_json::json!({"result": "success", "feature": feat.slug, "announced": [], "events": []}));
         return Ok(());
     }
-    let causation = ulid::Ulid::new().to_string();
+    let causation = spec_kitty_protocol::identity::new_ulid();
     let mut envs = Vec::with_capacity(fresh.len());
     for w in &fresh {
         let deps: Vec<String> = w
