@@ -142,6 +142,24 @@ fn read(project: &Project, path: &Path) -> Result<Read, String> {
     }
 }
 
+/// What `.kittify/config.yaml` says as it is, read under the link rule and
+/// never written (`sync status` must not backfill identity). Unreadable or
+/// corrupt: no uuid or slug, and the default `auto_start` (true).
+pub fn peek(project: &Project) -> Identity {
+    let f = match read(project, &project.config_path()) {
+        Ok(Read::Ok(_, f)) => f,
+        _ => Fields::default(),
+    };
+    Identity {
+        uuid: f.uuid,
+        slug: f.slug,
+        node_id: f.node_id.unwrap_or_default(),
+        repo_slug: f.repo_slug,
+        auto_start: f.auto_start.unwrap_or(true),
+        source: Source::File,
+    }
+}
+
 /// The project slug: repository name of the `origin` remote, else the
 /// directory name, in kebab-case.
 pub fn derive_slug(project: &Project) -> String {

@@ -439,12 +439,15 @@ impl Store {
             handed_out: clock,
             reserved: clock + n + CLOCK_RESERVE_STEP,
         };
-        write_file_atomic(&r.path, &serde_json::to_vec(&file).expect("plain struct")).map_err(
-            |source| StoreError::Reservation {
-                path: r.path.clone(),
-                source,
-            },
-        )?;
+        spec_kitty_protocol::fsutil::write_atomic(
+            &r.path,
+            &serde_json::to_vec(&file).expect("plain struct"),
+            Some(0o600),
+        )
+        .map_err(|source| StoreError::Reservation {
+            path: r.path.clone(),
+            source,
+        })?;
         r.reserved = file.reserved;
         Ok(())
     }
@@ -982,30 +985,6 @@ fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
     Ok((m.dev(), m.ino()))
-}
-
-/// Writes `bytes` to `path` atomically and durably: a new temp file beside
-/// it (created exclusively, never through a link), fsync, rename, fsync of
-/// the directory. The directory is the daemon's private state root.
-fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{:016x}.tmp", fastrand::u64(..)));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    let written = f.write_all(bytes).and_then(|_| f.sync_all());
-    drop(f);
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Opens a store file read-only, for tools and tests that inspect it while

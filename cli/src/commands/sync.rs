@@ -13,7 +13,7 @@
 use crate::daemon_client::{self, ClientError};
 use crate::error::CliError;
 use crate::output::Out;
-use crate::project;
+use crate::{identity, project};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use spec_kitty_protocol::ipc::{DaemonStatus, Request, Response};
@@ -171,21 +171,12 @@ pub fn spool_backlog(paths: &Paths) -> u64 {
 fn current_project() -> Option<Value> {
     let cwd = std::env::current_dir().ok()?;
     let p = project::locate(&cwd).ok()?;
-    let text = std::fs::read_to_string(p.config_path()).unwrap_or_default();
-    let cfg: Value = serde_saphyr::from_str(&text).unwrap_or(Value::Null);
-    let auto_start = match cfg.pointer("/sync/auto_start") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => {
-            !matches!(s.to_ascii_lowercase().as_str(), "false" | "no" | "off")
-        }
-        _ => true,
-    };
-    let s = |k: &str| cfg.pointer(k).and_then(Value::as_str).map(str::to_string);
+    let id = identity::peek(&p);
     Some(json!({
         "root": p.root.display().to_string(),
-        "uuid": s("/project/uuid"),
-        "slug": s("/project/slug"),
-        "auto_start": auto_start,
+        "uuid": id.uuid,
+        "slug": id.slug,
+        "auto_start": id.auto_start,
     }))
 }
 
