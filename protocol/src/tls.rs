@@ -87,6 +87,24 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// ureq's TLS settings from [`trusted_roots`], for the CLI's login and
+/// the daemon's HTTP calls. A bad `SSL_CERT_FILE` falls back to Mozilla's
+/// roots here; callers report it (the daemon at session start, the CLI
+/// before logging in) so it is never silently ignored.
+#[cfg(feature = "ureq")]
+pub fn ureq_tls_config() -> ureq::tls::TlsConfig {
+    let roots = match trusted_roots() {
+        Ok(roots) => ureq::tls::RootCerts::new_with_certs(
+            &roots
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect::<Vec<_>>(),
+        ),
+        Err(_) => ureq::tls::RootCerts::WebPki,
+    };
+    ureq::tls::TlsConfig::builder().root_certs(roots).build()
+}
+
 /// The reason a certificate was refused, in words: rustls says
 /// `invalid peer certificate: UnknownIssuer`; users read "certificate
 /// signed by an unknown authority". `None` when `msg` is not about a

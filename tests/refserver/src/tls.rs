@@ -56,8 +56,15 @@ fn throwaway_ca_and_cert(
     };
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "spec-kitty-refserver throw-away CA");
+    // A name of its own per run: two throw-away CAs with one name would
+    // look like one CA with a bad signature rather than an unknown one.
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        format!(
+            "spec-kitty-refserver throw-away CA {:016x}",
+            fastrand::u64(..)
+        ),
+    );
     ca.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
