@@ -55,9 +55,13 @@ pub enum SaasError {
     BadResponse { what: &'static str, message: String },
 }
 
-/// The HTTP client: errors are statuses we inspect, bounded time.
+/// The HTTP client: errors are statuses we inspect, bounded time; server
+/// certificates verified against [`spec_kitty_protocol::tls::trusted_roots`]
+/// (Mozilla's roots plus `SSL_CERT_FILE`). A bad `SSL_CERT_FILE` leaves
+/// Mozilla's roots here; the transport reports the file at session start.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(spec_kitty_protocol::tls::ureq_tls_config())
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_global(Some(Duration::from_secs(30)))
@@ -65,19 +69,33 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
+/// `host[:port]` of a base URL, for errors that must name the server.
+pub fn host_of(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
 fn url(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
-fn transport_error(what: &'static str, e: ureq::Error) -> SaasError {
+/// A TLS failure's message: the host, the reason in words, rustls's words.
+pub fn tls_message(base: &str, raw: &str) -> String {
+    match spec_kitty_protocol::tls::explain_certificate_error(raw) {
+        Some(why) => format!("{}: {why} ({raw})", host_of(base)),
+        None => format!("{}: {raw}", host_of(base)),
+    }
+}
+
+fn transport_error(what: &'static str, base: &str, e: ureq::Error) -> SaasError {
     match e {
         ureq::Error::Tls(m) => SaasError::Tls {
             what,
-            message: m.to_string(),
+            message: tls_message(base, m),
         },
         ureq::Error::Rustls(e) => SaasError::Tls {
             what,
-            message: e.to_string(),
+            message: tls_message(base, &e.to_string()),
         },
         other => {
             let message = other.to_string();
@@ -93,7 +111,10 @@ fn transport_error(what: &'static str, e: ureq::Error) -> SaasError {
             .iter()
             .any(|w| m.contains(w))
             {
-                SaasError::Tls { what, message }
+                SaasError::Tls {
+                    what,
+                    message: tls_message(base, &message),
+                }
             } else {
                 SaasError::Network { what, message }
             }
@@ -104,16 +125,17 @@ fn transport_error(what: &'static str, e: ureq::Error) -> SaasError {
 /// Reads a response: `(status, JSON body or Null)`.
 fn read(
     what: &'static str,
+    base: &str,
     r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<(u16, Value), SaasError> {
-    let mut resp = r.map_err(|e| transport_error(what, e))?;
+    let mut resp = r.map_err(|e| transport_error(what, base, e))?;
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
         .with_config()
         .limit(64 << 20)
         .read_to_string()
-        .map_err(|e| transport_error(what, e))?;
+        .map_err(|e| transport_error(what, base, e))?;
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
@@ -180,6 +202,7 @@ pub fn refresh(agent: &ureq::Agent, base: &str, refresh: &str) -> Result<Tokens,
     const WHAT: &str = "token refresh";
     let (status, body) = read(
         WHAT,
+        base,
         agent
             .post(&url(base, "/api/v1/token/refresh/"))
             .send_json(serde_json::json!({ "refresh": refresh })),
@@ -193,6 +216,7 @@ pub fn ws_token(agent: &ureq::Agent, base: &str, access: &str) -> Result<String,
     const WHAT: &str = "ws-token";
     let (status, body) = read(
         WHAT,
+        base,
         agent
             .post(&url(base, "/api/v1/ws-token/"))
             .header("Authorization", &format!("Bearer {access}"))
@@ -264,6 +288,7 @@ pub fn batch(
     })?;
     let (status, reply) = read(
         WHAT,
+        base,
         agent
             .post(&url(base, "/api/v1/events/batch/"))
             .header("Authorization", &format!("Bearer {access}"))

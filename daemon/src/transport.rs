@@ -577,6 +577,11 @@ impl Transport {
         requeued
             .map_err(|_| End::Failed("the store writer is unavailable".into()))?
             .map_err(|e| End::Failed(e.to_string()))?;
+        // The WebSocket's trust list (Mozilla + SSL_CERT_FILE, as HTTP's);
+        // first, so a bad SSL_CERT_FILE is what the status names rather
+        // than the unknown authority it causes.
+        let tls = spec_kitty_protocol::tls::client_config()
+            .map_err(|e| End::Failed(format!("TLS setup: {e}")))?;
         self.refresh(false).await?;
         self.drain_by_batch().await?;
         let ws_token = self.with_access(saas::ws_token).await?;
@@ -590,12 +595,29 @@ impl Transport {
         req.headers_mut().insert("Authorization", bearer);
         let (mut ws, _) = match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(req),
+            tokio_tungstenite::connect_async_tls_with_config(
+                req,
+                None,
+                false,
+                Some(tokio_tungstenite::Connector::Rustls(tls)),
+            ),
         )
         .await
         {
             Err(_) => return Err(End::Failed("WebSocket connect timed out".into())),
-            Ok(Err(e)) => return Err(End::Failed(format!("WebSocket connect: {e}"))),
+            Ok(Err(e)) => {
+                let msg = e.to_string();
+                return Err(End::Failed(
+                    if spec_kitty_protocol::tls::explain_certificate_error(&msg).is_some() {
+                        format!(
+                            "WebSocket TLS failure: {}",
+                            saas::tls_message(&self.base(), &msg)
+                        )
+                    } else {
+                        format!("WebSocket connect: {msg}")
+                    },
+                ));
+            }
             Ok(Ok(s)) => s,
         };
         // The snapshot comes first; nothing else is expected before it.

@@ -14,7 +14,9 @@
 //! - [`credentials`]: the login file shared with the Python CLI (read,
 //!   atomic 0600 write, the machine-wide lock, server URL rules);
 //! - [`fsutil`]: the one atomic file write (random exclusive temp name,
-//!   fsync, rename, fsync of the directory) every process uses.
+//!   fsync, rename, fsync of the directory) every process uses;
+//! - [`tls`]: the certificates every client trusts (Mozilla's roots plus
+//!   `SSL_CERT_FILE`) and the rustls client configuration built from them.
 //!
 //! It deliberately has no async runtime and no database, so the CLI can
 //! depend on it and still start in about a millisecond.
@@ -29,6 +31,7 @@ pub mod lane;
 pub mod paths;
 pub mod payload;
 pub mod time;
+pub mod tls;
 
 pub use envelope::{EnvelopeError, EventEnvelope, Lane};
 pub use identity::node_id;

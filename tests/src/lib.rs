@@ -89,6 +89,8 @@ fn skip_unless_required(required: bool, test: &str, reason: &str) {
 /// made in it. Dropping it stops the daemon that served it, if any.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// Variables added to every command (e.g. SSL_CERT_FILE), in order.
+    extra_env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Default for Sandbox {
@@ -104,7 +106,17 @@ impl Sandbox {
             .tempdir()
             .expect("temp dir");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        Sandbox { dir }
+        Sandbox {
+            dir,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Sets `key` for every later command of the sandbox (the daemon the
+    /// CLI spawns inherits it).
+    pub fn set_env(&mut self, key: &str, value: impl Into<std::ffi::OsString>) {
+        self.extra_env.retain(|(k, _)| k != key);
+        self.extra_env.push((key.to_string(), value.into()));
     }
 
     pub fn root(&self) -> &Path {
@@ -136,6 +148,9 @@ impl Sandbox {
             .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("XDG_RUNTIME_DIR");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
     }
 
     /// `spec-kitty` run in `cwd` with the sandbox's environment.
@@ -336,6 +351,9 @@ pub struct RefServer {
     child: Child,
     pub base: String,
     pub port: u16,
+    /// The CA certificate of a `--tls --ca-out PATH` server, trusted by
+    /// [`RefServer::get`] and [`RefServer::post`].
+    ca: Option<PathBuf>,
 }
 
 impl RefServer {
@@ -376,7 +394,17 @@ impl RefServer {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
-        RefServer { child, base, port }
+        let ca = args
+            .iter()
+            .position(|a| *a == "--ca-out")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from);
+        RefServer {
+            child,
+            base,
+            port,
+            ca,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -389,7 +417,7 @@ impl RefServer {
 
     /// `GET path` → (status, JSON body; a non-JSON body as a JSON string).
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        http_read(http_agent().get(&self.url(path)).call())
+        http_read(http_agent(self.ca.as_deref()).get(&self.url(path)).call())
     }
 
     /// `POST path` with a JSON body and an optional Bearer token.
@@ -399,7 +427,7 @@ impl RefServer {
         token: Option<&str>,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let mut req = http_agent().post(&self.url(path));
+        let mut req = http_agent(self.ca.as_deref()).post(&self.url(path));
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
@@ -451,8 +479,19 @@ impl Drop for RefServer {
     }
 }
 
-fn http_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+fn http_agent(ca: Option<&Path>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("CA {}: {e}", ca.display()));
+        let cert = ureq::tls::Certificate::from_pem(&pem)
+            .unwrap_or_else(|e| panic!("CA {}: {e}", ca.display()));
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                .build(),
+        );
+    }
+    config
         .http_status_as_error(false)
         .timeout_global(Some(DEADLINE))
         .build()

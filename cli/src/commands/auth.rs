@@ -162,7 +162,10 @@ fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
 
 /// `POST /api/v1/token/` → the JSON answer; errors in words for the user.
 fn post_login(server: &str, username: &str, password: &str) -> Result<Value, CliError> {
+    // A bad SSL_CERT_FILE is named before anything is sent.
+    spec_kitty_protocol::tls::trusted_roots().map_err(|e| CliError::io(e.to_string()))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(spec_kitty_protocol::tls::ureq_tls_config())
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(30)))
@@ -174,6 +177,13 @@ fn post_login(server: &str, username: &str, password: &str) -> Result<Value, Cli
         .send_json(json!({"username": username, "password": password}));
     let mut resp = match resp {
         Ok(r) => r,
+        Err(e) if spec_kitty_protocol::tls::explain_certificate_error(&e.to_string()).is_some() => {
+            let why = spec_kitty_protocol::tls::explain_certificate_error(&e.to_string())
+                .unwrap_or_default();
+            return Err(CliError::io(format!(
+                "TLS failure talking to {server}: {why} ({e}); a private CA's certificate can be trusted with SSL_CERT_FILE=PATH"
+            )));
+        }
         Err(e @ (ureq::Error::Tls(_) | ureq::Error::Rustls(_))) => {
             return Err(CliError::io(format!(
                 "TLS failure talking to {server}: {e} (is the certificate valid for this host?)"

@@ -37,7 +37,8 @@ pub enum ConfigError {
 
 /// `spec-kitty-refserver`: reference SaaS ingest server (loopback only).
 ///
-/// Prints exactly one line `listening on http://127.0.0.1:PORT` on stdout when ready.
+/// Prints exactly one line `listening on http://127.0.0.1:PORT` (https:// with --tls or
+/// --cert) on stdout when ready.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "spec-kitty-refserver",
@@ -123,6 +124,25 @@ pub struct Config {
     /// (connections are refused), then listen again on the same port.
     #[arg(long, default_value_t = 0)]
     pub refuse_connections_ms: u64,
+
+    /// Serve https/wss with a throw-away CA and a server certificate for 127.0.0.1 and
+    /// localhost, made at start (see --ca-out). The `listening on` line says https://.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// With --tls: write the throw-away CA certificate (PEM) here, for clients'
+    /// SSL_CERT_FILE.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    pub ca_out: Option<PathBuf>,
+
+    /// Serve https/wss with this PEM certificate chain (with --key) instead of a
+    /// throw-away one.
+    #[arg(long, value_name = "PATH", requires = "key", conflicts_with = "tls")]
+    pub cert: Option<PathBuf>,
+
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "PATH", requires = "cert")]
+    pub key: Option<PathBuf>,
 
     /// Log one line per request and event to stderr (never tokens).
     #[arg(long)]

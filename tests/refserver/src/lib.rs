@@ -18,6 +18,7 @@
 //! - [`view`]: the materialised projects/features/WPs view;
 //! - [`faults`]: the fault switches and counters;
 //! - [`listener`]: a TCP listener that can refuse connections on demand;
+//! - [`tls`]: `--tls` (throw-away CA) or `--cert`/`--key`, https and wss;
 //! - [`server`]: HTTP and WebSocket handlers;
 //! - [`dashboard`]: the HTML dashboard.
 
@@ -27,6 +28,7 @@ pub mod faults;
 pub mod listener;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod validate;
 pub mod view;
 

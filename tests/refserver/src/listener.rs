@@ -5,7 +5,8 @@
 //! socket is really closed) and established connections, including pooled
 //! keep-alive ones and WebSockets, are cut. [`RefusingListener`] closes and
 //! re-binds the same port around a refuse window, and every accepted stream
-//! is a [`KillableStream`] that fails as soon as the kill generation moves.
+//! is a [`KillableStream`] that fails as soon as the kill generation moves
+//! (wrapped in TLS when the server has a certificate).
 
 use std::future::Future;
 use std::io;
@@ -20,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
 use crate::faults::{bump, Stats};
+use crate::tls::MaybeTls;
+use tokio_rustls::TlsAcceptor;
 
 /// Shared switch between the control endpoint and the listener.
 #[derive(Debug)]
@@ -85,6 +88,7 @@ pub struct RefusingListener {
     addr: SocketAddr,
     switch: Arc<RefuseSwitch>,
     stats: Arc<Stats>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl RefusingListener {
@@ -92,6 +96,7 @@ impl RefusingListener {
         inner: TcpListener,
         switch: Arc<RefuseSwitch>,
         stats: Arc<Stats>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<Self> {
         let addr = inner.local_addr()?;
         Ok(RefusingListener {
@@ -99,6 +104,7 @@ impl RefusingListener {
             addr,
             switch,
             stats,
+            tls: tls.map(TlsAcceptor::from),
         })
     }
 
@@ -112,7 +118,7 @@ impl RefusingListener {
 }
 
 impl axum::serve::Listener for RefusingListener {
-    type Io = KillableStream;
+    type Io = MaybeTls<KillableStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -144,7 +150,8 @@ impl axum::serve::Listener for RefusingListener {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let kill = self.switch.kill_watch();
-                        return (KillableStream::new(stream, kill, self.stats.clone()), peer);
+                        let stream = KillableStream::new(stream, kill, self.stats.clone());
+                        return (MaybeTls::new(stream, self.tls.as_ref()), peer);
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.

@@ -1,5 +1,6 @@
 //! `spec-kitty-refserver`: starts the reference server on 127.0.0.1 and
-//! prints exactly one line, `listening on http://127.0.0.1:PORT`, on stdout
+//! prints exactly one line, `listening on http://127.0.0.1:PORT` (`https://`
+//! with `--tls` or `--cert`), on stdout
 //! once it accepts connections, so tests and the demo can parse the port.
 //! SIGTERM or SIGINT shut it down cleanly (WebSockets get a close frame).
 
@@ -12,6 +13,11 @@ use spec_kitty_refserver::Config;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    let scheme = if config.tls || config.cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -36,7 +42,7 @@ fn main() -> anyhow::Result<()> {
             },
             |addr| {
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "listening on http://{addr}");
+                let _ = writeln!(out, "listening on {scheme}://{addr}");
                 let _ = out.flush();
             },
         )

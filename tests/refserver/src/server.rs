@@ -89,6 +89,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let users = config.load_users()?;
     let claims = config.project_claims()?;
+    let tls = crate::tls::server_config(&config)?;
     let store = Store::open(config.db.as_deref())?;
     for (uuid, team) in &claims {
         store.claim(uuid, team)?;
@@ -126,7 +127,7 @@ pub async fn run(
     let tcp = tokio::net::TcpListener::bind(("127.0.0.1", state.config.port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", state.config.port))?;
-    let mut listener = RefusingListener::new(tcp, refuse.clone(), stats)?;
+    let mut listener = RefusingListener::new(tcp, refuse.clone(), stats, tls)?;
     let addr = axum::serve::Listener::local_addr(&listener)?;
     refuse.refuse_for(state.config.refuse_connections_ms, &state.stats);
     listener.apply_refuse_window();

@@ -36,6 +36,10 @@ fn help_documents_every_flag() {
         "--reject-all",
         "--refuse-connections-ms",
         "--verbose",
+        "--tls",
+        "--ca-out",
+        "--cert",
+        "--key",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

@@ -100,6 +100,7 @@ impl Server {
             .to_string();
         let port: u16 = base
             .strip_prefix("http://127.0.0.1:")
+            .or_else(|| base.strip_prefix("https://127.0.0.1:"))
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
         Server {
