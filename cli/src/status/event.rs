@@ -117,6 +117,28 @@ impl StatusEvent {
     }
 }
 
+impl StatusEvent {
+    /// A plain, unforced move for tests.
+    #[cfg(test)]
+    pub(crate) fn sample(id: &str, wp: &str, from: Lane, to: Lane, at: &str) -> StatusEvent {
+        StatusEvent {
+            event_id: id.into(),
+            feature_slug: "001-demo".into(),
+            wp_id: wp.into(),
+            from_lane: from,
+            to_lane: to,
+            at: at.into(),
+            actor: "a".into(),
+            force: false,
+            execution_mode: "worktree".into(),
+            reason: None,
+            review_ref: None,
+            evidence: None,
+            policy_metadata: None,
+        }
+    }
+}
+
 impl DoneEvidence {
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();

@@ -135,21 +135,13 @@ mod tests {
     use spec_kitty_protocol::Lane;
 
     fn ev(id: &str) -> StatusEvent {
-        StatusEvent {
-            event_id: id.into(),
-            feature_slug: "001-demo".into(),
-            wp_id: "WP01".into(),
-            from_lane: Lane::Planned,
-            to_lane: Lane::Claimed,
-            at: "2026-11-29T16:15:26+00:00".into(),
-            actor: "claude".into(),
-            force: false,
-            execution_mode: "worktree".into(),
-            reason: None,
-            review_ref: None,
-            evidence: None,
-            policy_metadata: None,
-        }
+        StatusEvent::sample(
+            id,
+            "WP01",
+            Lane::Planned,
+            Lane::Claimed,
+            "2026-11-29T16:15:26+00:00",
+        )
     }
 
     #[test]

@@ -142,21 +142,7 @@ mod tests {
     use super::*;
 
     fn ev(id: &str, wp: &str, from: Lane, to: Lane, at: &str) -> StatusEvent {
-        StatusEvent {
-            event_id: id.into(),
-            feature_slug: "001-demo".into(),
-            wp_id: wp.into(),
-            from_lane: from,
-            to_lane: to,
-            at: at.into(),
-            actor: "a".into(),
-            force: false,
-            execution_mode: "worktree".into(),
-            reason: None,
-            review_ref: None,
-            evidence: None,
-            policy_metadata: None,
-        }
+        StatusEvent::sample(id, wp, from, to, at)
     }
 
     #[test]
