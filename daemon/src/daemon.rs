@@ -136,7 +136,7 @@ pub fn run(opts: RunOptions) -> i32 {
     let lock = match take_lock(&paths.daemon_lock()) {
         Ok(Some(f)) => f,
         Ok(None) => {
-            let holder = read_pid(&paths.daemon_lock());
+            let holder = holder_pid(&paths.daemon_lock());
             let msg = format!(
                 "another spec-kitty-syncd holds {} (pid {}); connect to it",
                 paths.daemon_lock().display(),
@@ -393,6 +393,20 @@ fn take_lock(path: &Path) -> Result<Option<File>, String> {
         }
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+/// The pid of the daemon holding the lock. The winner writes it just after
+/// taking the lock, so a loser that lost by a hair may find the file still
+/// empty: wait for it briefly (bounded) rather than answer `pid=unknown`.
+fn holder_pid(path: &Path) -> Option<u32> {
+    let deadline = Instant::now() + Duration::from_millis(250);
+    loop {
+        match read_pid(path) {
+            Some(pid) => return Some(pid),
+            None if Instant::now() >= deadline => return None,
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
     }
 }
 
