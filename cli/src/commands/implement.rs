@@ -5,7 +5,7 @@
 //! in_progress on the wire) and, with `--agent`, one WPAssigned caused by it.
 //! A WP already in doing only gets its worktree ensured (no event).
 
-use super::lane_move::{move_lane, LaneMove};
+use super::lane_move::{history_agent, move_lane, LaneMove};
 use super::{rel, Ctx};
 use crate::cli::ImplementArgs;
 use crate::emit::{events_json, Changes};
@@ -59,11 +59,7 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
                 feature_slug: &feat.slug,
                 to: Lane::InProgress,
                 actor,
-                agent: a
-                    .agent
-                    .clone()
-                    .or_else(|| wp.meta.agent.clone())
-                    .unwrap_or_else(|| "user".into()),
+                agent: history_agent(a.agent.as_deref(), &wp),
                 shell_pid: std::os::unix::process::parent_id().to_string(),
                 action: match &worktree {
                     Some(w) => format!("Started implementation in {}", rel(&ctx, w)),

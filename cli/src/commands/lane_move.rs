@@ -32,6 +32,15 @@ pub struct LaneMove<'a> {
     pub forced: Option<String>,
 }
 
+/// The agent a history entry names: the one given, else the WP's own,
+/// else `user`.
+pub fn history_agent(given: Option<&str>, wp: &WpFile) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| wp.meta.agent.clone())
+        .unwrap_or_else(|| "user".into())
+}
+
 /// Builds the move's event and the WP file's new text; writes nothing.
 pub fn move_lane(emitter: &Emitter, m: LaneMove<'_>) -> Result<(EventEnvelope, String), CliError> {
     let env = emitter.build(

@@ -8,7 +8,7 @@
 //! The file edit is the lane value plus one history entry, under a lock on
 //! the WP file so parallel agents serialise.
 
-use super::lane_move::{move_lane, LaneMove};
+use super::lane_move::{history_agent, move_lane, LaneMove};
 use super::{rel, Ctx};
 use crate::cli::MoveTaskArgs;
 use crate::emit::{events_json, Changes};
@@ -98,11 +98,7 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
             feature_slug: &feat.slug,
             to,
             actor,
-            agent: a
-                .agent
-                .clone()
-                .or_else(|| wp.meta.agent.clone())
-                .unwrap_or_else(|| "user".into()),
+            agent: history_agent(a.agent.as_deref(), &wp),
             shell_pid: a.shell_pid.clone().unwrap_or_default(),
             action,
             timestamp: wpfile::file_timestamp(),
