@@ -212,19 +212,26 @@ pub fn spawn(
         live: live.clone(),
         ctl,
     };
+    let mut t = Transport {
+        paths,
+        writer,
+        live,
+        ctl: rx,
+        shutdown,
+        creds: Credentials::default(),
+        session_over: None,
+        agent: saas::agent(),
+        failures: 0,
+        last_refresh: None,
+    };
+    // Read the login before the IPC server answers anything, so the first
+    // status already says "offline, run auth login" rather than a blank.
+    t.reload_creds();
+    match t.offline_reason() {
+        Some(reason) => t.set("offline", Some(reason), None),
+        None => t.set("connecting", Some(format!("to {}", t.base())), None),
+    }
     let task = tokio::spawn(async move {
-        let mut t = Transport {
-            paths,
-            writer,
-            live,
-            ctl: rx,
-            shutdown,
-            creds: Credentials::default(),
-            session_over: None,
-            agent: saas::agent(),
-            failures: 0,
-            last_refresh: None,
-        };
         t.run().await;
         log_requeued(&t.writer.run(|s| s.requeue_in_flight()).await);
     });
@@ -327,20 +334,23 @@ impl Transport {
             .unwrap_or_else(|| "https://spec-kitty-dev.fly.dev".to_string())
     }
 
+    /// Why nothing can be sent with the current login, if so.
+    fn offline_reason(&self) -> Option<String> {
+        if !self.creds.logged_in() {
+            Some("not logged in; events stay queued".to_string())
+        } else if let Some(r) = &self.session_over {
+            Some(format!("{r}; events stay queued"))
+        } else {
+            credentials::check_server_url(&self.base(), self.creds.insecure).err()
+        }
+    }
+
     async fn run(&mut self) {
-        self.reload_creds();
         loop {
             if self.shutdown.borrow().is_some() {
                 return;
             }
-            let offline_reason = if !self.creds.logged_in() {
-                Some("not logged in; events stay queued".to_string())
-            } else if let Some(r) = &self.session_over {
-                Some(format!("{r}; events stay queued"))
-            } else {
-                credentials::check_server_url(&self.base(), self.creds.insecure).err()
-            };
-            if let Some(reason) = offline_reason {
+            if let Some(reason) = self.offline_reason() {
                 self.set("offline", Some(reason), None);
                 match self.wait(None).await {
                     Wake::Shutdown => return,
