@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// A scratch project: a git repository with one feature and one WP, and its
-/// own `HOME`/`SPEC_KITTY_HOME` so nothing touches the real home.
+/// own `HOME`/`SPEC_KITTY_SYNC_HOME` so nothing touches the real home.
 pub struct Project {
     pub dir: PathBuf,
     pub home: PathBuf,
@@ -36,7 +36,7 @@ impl Project {
         let mut c = Command::new(program);
         c.current_dir(&self.dir)
             .env("HOME", &self.home)
-            .env("SPEC_KITTY_HOME", self.spec_kitty_home())
+            .env("SPEC_KITTY_SYNC_HOME", self.spec_kitty_home())
             .env("NO_COLOR", "1")
             .env("GIT_AUTHOR_NAME", "bench")
             .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")

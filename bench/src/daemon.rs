@@ -33,7 +33,7 @@ impl Daemon {
         let child = Command::new(bin)
             .arg("run")
             .args(extra)
-            .env("SPEC_KITTY_HOME", home)
+            .env("SPEC_KITTY_SYNC_HOME", home)
             .env("HOME", home)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -146,7 +146,7 @@ pub fn cold_start(bin: &Path, scratch: &Path, n: usize) -> Result<Summary> {
         let t = Instant::now();
         let child = Command::new(bin)
             .arg("run")
-            .env("SPEC_KITTY_HOME", &home)
+            .env("SPEC_KITTY_SYNC_HOME", &home)
             .env("HOME", &home)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -235,7 +235,7 @@ pub struct StatusArgs {
 
 const AUTH_HELP: &str = "\
 Server URL: --server, else $SPEC_KITTY_SERVER_URL, else [sync] server_url in
-$SPEC_KITTY_HOME/config.toml (see `spec-kitty sync server`), else
+$SPEC_KITTY_SYNC_HOME/config.toml (see `spec-kitty sync server`), else
 https://spec-kitty-dev.fly.dev. Plain http:// is refused unless the host is
 loopback (127.0.0.1, ::1, localhost) or --insecure is given.
 

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// The visible warning for events that carry no project identity.
 pub const MISSING_UUID_WARNING: &str = "Event missing project_uuid; queued locally only";
 
-/// `[user] team_slug` from `$SPEC_KITTY_HOME/credentials`, else `local`.
+/// `[user] team_slug` from `$SPEC_KITTY_SYNC_HOME/credentials`, else `local`.
 pub fn team_slug(paths: &Paths) -> String {
     let Ok(text) = std::fs::read_to_string(paths.credentials()) else {
         return "local".to_string();

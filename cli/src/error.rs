@@ -33,9 +33,9 @@ Exit codes:
      leading out of the repository
 
 Environment:
-  SPEC_KITTY_HOME  state directory (default ~/.spec-kitty): spool, credentials
-  NO_COLOR         disable colour (colour is also off when stdout is not a terminal)
-  SPECIFY_FEATURE  feature slug to use when --feature is not given";
+  SPEC_KITTY_SYNC_HOME  sync state directory (default ~/.spec-kitty): spool, credentials
+  NO_COLOR              disable colour (colour is also off when stdout is not a terminal)
+  SPECIFY_FEATURE       feature slug to use when --feature is not given";
 
 /// A failed command: what kind, and a message for the user that names the
 /// file and the rule.

@@ -4,7 +4,7 @@
 //! event travels. First choice: the daemon (connect → Hello → Emit →
 //! Accepted, starting it when absent and `sync.auto_start` allows; see
 //! [`crate::daemon_client`]). Fallback: the spool, one fsynced file per
-//! event under `$SPEC_KITTY_HOME/spool/`, which the daemon ingests at start
+//! event under `$SPEC_KITTY_SYNC_HOME/spool/`, which the daemon ingests at start
 //! and on `IngestSpool`.
 //!
 //! The budget is per process, not per event: the first `deliver` starts a

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::fs;
+use std::path::Path;
 
 #[test]
 fn specify_emits_one_feature_created() {
@@ -822,4 +823,55 @@ fn printing_into_a_closed_pipe_exits_zero_quietly() {
         );
         assert!(w.read(&w.wp_path("WP01")).contains(&note), "{args:?}");
     }
+}
+
+#[test]
+fn spec_kitty_home_is_left_to_python_unless_it_already_holds_our_state() {
+    // SPEC_KITTY_HOME is 2.1.3's runtime directory: with the new variable
+    // unset, an event goes to $HOME/.spec-kitty, never into it.
+    let w = World::with_wps(1);
+    let py_home = w.tmp.path().join("kittify");
+    fs::create_dir_all(&py_home).unwrap();
+    let run = |extra: &[(&str, &Path)]| {
+        let mut c = w.cmd_in(
+            &w.repo,
+            &["agent", "tasks", "add-history", "WP01", "--note", "n"],
+        );
+        c.env_remove("SPEC_KITTY_SYNC_HOME");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&[("SPEC_KITTY_HOME", &py_home)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("SPEC_KITTY_HOME"), "{}", stderr(&o));
+    assert!(
+        !py_home.join("spool").exists(),
+        "wrote into Python's runtime dir"
+    );
+    let spooled = |dir: &Path| fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(spooled(&w.home.join(".spec-kitty/spool")), 1);
+
+    // A SPEC_KITTY_HOME that already holds our daemon's state is still
+    // used, for one release, with a warning naming the new variable.
+    fs::create_dir_all(py_home.join("syncd")).unwrap();
+    let o = run(&[("SPEC_KITTY_HOME", &py_home)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("SPEC_KITTY_SYNC_HOME"),
+        "no warning: {}",
+        stderr(&o)
+    );
+    assert_eq!(spooled(&py_home.join("spool")), 1);
+
+    // The new variable wins over both, silently.
+    let mine = w.tmp.path().join("mine");
+    let o = run(&[
+        ("SPEC_KITTY_HOME", &py_home),
+        ("SPEC_KITTY_SYNC_HOME", &mine),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("SPEC_KITTY_HOME"), "{}", stderr(&o));
+    assert_eq!(spooled(&mine.join("spool")), 1);
 }

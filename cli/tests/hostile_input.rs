@@ -11,7 +11,7 @@
 //!   every other key kept; a corrupt one is preserved byte-for-byte as
 //!   `config.yaml.corrupt-<stamp>` and a fresh identity written; a second
 //!   run reads the same identity and writes nothing.
-//! - `$SPEC_KITTY_HOME/credentials`: arbitrary bytes never block a lane
+//! - `$SPEC_KITTY_SYNC_HOME/credentials`: arbitrary bytes never block a lane
 //!   change and are never rewritten.
 //! - The same through the **real binary** for fewer cases: exit status
 //!   is never a panic, a failed command leaves the WP file byte-identical and
@@ -857,7 +857,7 @@ fn binary_commands_survive_any_config_and_keep_its_bytes() {
 
 #[test]
 fn binary_commands_survive_any_credentials_file_and_never_rewrite_it() {
-    // `$SPEC_KITTY_HOME/credentials` (TOML, written by login): the CLI only
+    // `$SPEC_KITTY_SYNC_HOME/credentials` (TOML, written by login): the CLI only
     // reads `[user] team_slug` from it. Whatever it holds, a lane change
     // works, the event's team is the file's (when it has a usable one) or
     // `local`, and the file keeps its bytes.

@@ -1,5 +1,5 @@
 //! A corpus of malformed files, each run through the real binary: work
-//! package files, `.kittify/config.yaml`, and `$SPEC_KITTY_HOME/credentials`.
+//! package files, `.kittify/config.yaml`, and `$SPEC_KITTY_SYNC_HOME/credentials`.
 //! For every entry the test shows the outcome a user gets (the message names
 //! the file and the problem; the exit code) and that nothing was lost or
 //! half-written: the bad file keeps its bytes (or is kept aside byte-for-byte),

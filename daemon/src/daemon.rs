@@ -112,6 +112,7 @@ pub fn run(opts: RunOptions) -> i32 {
         Ok(p) => p,
         Err(e) => return reporter.fail(&e.to_string()),
     };
+    let legacy_notice = paths.legacy_notice();
     if opts.spawned {
         // Own session: no controlling terminal, no SIGHUP/SIGINT from the
         // shell that ran the spawning command.
@@ -123,6 +124,9 @@ pub fn run(opts: RunOptions) -> i32 {
     }
     let _ = std::env::set_current_dir(&state);
     let _log_guard = init_logging(&paths, !opts.spawned);
+    if let Some(notice) = legacy_notice {
+        tracing::warn!("{notice}");
+    }
     // The store and logs name projects, branches and work packages: keep
     // them to their owner whatever the umask.
     {

@@ -27,7 +27,7 @@
 //!
 //! The clock never goes backwards for a node, even when the store is lost:
 //! its high-water mark is also kept outside the store, in a reservation file
-//! (`$SPEC_KITTY_HOME/syncd-clock.json`, [`Store::use_clock_reservation`]),
+//! (`$SPEC_KITTY_SYNC_HOME/syncd-clock.json`, [`Store::use_clock_reservation`]),
 //! rewritten atomically only when the clock passes the reserved value, then
 //! reserving [`CLOCK_RESERVE_STEP`] values ahead. A store opened with another
 //! `store_id`, or whose clock is below what was already handed out, starts

@@ -123,7 +123,10 @@ fn socket_activation_uses_the_passed_listener() {
         .arg("-l")
         .arg(home.paths.socket())
         .arg("-E")
-        .arg(format!("SPEC_KITTY_HOME={}", home.dir.path().display()))
+        .arg(format!(
+            "SPEC_KITTY_SYNC_HOME={}",
+            home.dir.path().display()
+        ))
         .arg("-E")
         .arg(format!("HOME={}", home.dir.path().display()))
         .arg(BIN)

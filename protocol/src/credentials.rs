@@ -1,5 +1,5 @@
 //! The login, as the Python 2.x CLI and we both keep it:
-//! `$SPEC_KITTY_HOME/credentials`, TOML, mode 0600.
+//! `$SPEC_KITTY_SYNC_HOME/credentials`, TOML, mode 0600.
 //!
 //! ```toml
 //! [tokens]

@@ -10,7 +10,7 @@
 //! - [`ipc`]: the local-socket protocol between CLI and daemon — handshake,
 //!   requests, responses and the length-prefixed frame codec;
 //! - [`paths`]: every file and socket path, derived from one root
-//!   (`SPEC_KITTY_HOME`);
+//!   (`SPEC_KITTY_SYNC_HOME`);
 //! - [`credentials`]: the login file shared with the Python CLI (read,
 //!   atomic 0600 write, the machine-wide lock, server URL rules);
 //! - [`fsutil`]: the one atomic file write (random exclusive temp name,

@@ -1,15 +1,24 @@
 //! Every file and socket path, derived from one root.
 //!
-//! `SPEC_KITTY_HOME` (default `~/.spec-kitty`, the directory the Python CLI
-//! already uses) decides everything: tests point it at a temp dir and nothing
-//! leaks into the real home. The socket path is *never* taken from
+//! `SPEC_KITTY_SYNC_HOME` (default `~/.spec-kitty`, the directory the Python
+//! CLI already uses for credentials and its queue) decides everything: tests
+//! point it at a temp dir and nothing leaks into the real home.
+//!
+//! `SPEC_KITTY_HOME` is the Python CLI's *global runtime directory*
+//! (`~/.kittify`), not ours. Earlier releases of this CLI read it as the
+//! sync root; for one release it is still honoured when it already holds
+//! our state (`syncd/`), with a notice ([`Paths::legacy_notice`]), so no
+//! running daemon's queue is stranded. Otherwise it is left to Python. The socket path is *never* taken from
 //! `XDG_RUNTIME_DIR` or `TMPDIR`: those differ between shells, and a client
 //! that computes a different path than the daemon cannot find it.
 
 use std::path::{Path, PathBuf};
 
 /// The environment variable that overrides the root.
-pub const HOME_ENV: &str = "SPEC_KITTY_HOME";
+pub const HOME_ENV: &str = "SPEC_KITTY_SYNC_HOME";
+
+/// The name earlier releases used (it means something else to 2.1.3).
+pub const LEGACY_HOME_ENV: &str = "SPEC_KITTY_HOME";
 
 /// Longest socket path we bind to. `sun_path` holds 108 bytes on Linux and
 /// 104 on macOS, including the trailing NUL.
@@ -19,6 +28,8 @@ pub const MAX_SOCKET_PATH: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     root: PathBuf,
+    /// Taken from [`LEGACY_HOME_ENV`] because our state was already there.
+    legacy: bool,
 }
 
 /// The home directory could not be determined.
@@ -29,22 +40,39 @@ pub struct NoHome;
 impl Paths {
     /// Paths under an explicit root.
     pub fn new(root: impl Into<PathBuf>) -> Paths {
-        Paths { root: root.into() }
+        Paths {
+            root: root.into(),
+            legacy: false,
+        }
     }
 
-    /// `$SPEC_KITTY_HOME`, else `$HOME/.spec-kitty`, else the password
-    /// database's home + `.spec-kitty`. A relative `SPEC_KITTY_HOME` is made
-    /// absolute against the current directory, so a daemon (cwd = state dir)
-    /// and its clients agree.
+    /// `$SPEC_KITTY_SYNC_HOME`, else `$SPEC_KITTY_HOME` when it already
+    /// holds our `syncd/` (see the module doc), else `$HOME/.spec-kitty`,
+    /// else the password database's home + `.spec-kitty`. A relative value
+    /// is made absolute against the current directory, so a daemon (cwd =
+    /// state dir) and its clients agree.
     pub fn from_env() -> Result<Paths, NoHome> {
-        if let Some(v) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+        let var = |name| -> Result<Option<PathBuf>, NoHome> {
+            let Some(v) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
+                return Ok(None);
+            };
             let p = PathBuf::from(v);
-            let p = if p.is_absolute() {
+            Ok(Some(if p.is_absolute() {
                 p
             } else {
                 std::env::current_dir().map_err(|_| NoHome)?.join(p)
-            };
+            }))
+        };
+        if let Some(p) = var(HOME_ENV)? {
             return Ok(Paths::new(p));
+        }
+        if let Some(p) = var(LEGACY_HOME_ENV)? {
+            if p.join("syncd").is_dir() {
+                return Ok(Paths {
+                    root: p,
+                    legacy: true,
+                });
+            }
         }
         let home = std::env::var_os("HOME")
             .filter(|v| !v.is_empty())
@@ -52,6 +80,18 @@ impl Paths {
             .or_else(|| crate::identity::passwd_home().map(PathBuf::from))
             .ok_or(NoHome)?;
         Ok(Paths::new(home.join(".spec-kitty")))
+    }
+
+    /// A one-line notice when the root came from [`LEGACY_HOME_ENV`].
+    pub fn legacy_notice(&self) -> Option<String> {
+        self.legacy.then(|| {
+            format!(
+                "using {LEGACY_HOME_ENV}={} as the sync state directory; \
+                 set {HOME_ENV} instead ({LEGACY_HOME_ENV} is the Python CLI's runtime \
+                 directory, and this fallback goes away in the next release)",
+                self.root.display()
+            )
+        })
     }
 
     /// The root directory itself.

@@ -3,7 +3,7 @@
 //!
 //! The CLI only logs in and out; refreshing tokens is the daemon's job (one
 //! refresher per machine, so a rotating refresh token is never spent twice).
-//! Credentials go to `$SPEC_KITTY_HOME/credentials` in the Python CLI's
+//! Credentials go to `$SPEC_KITTY_SYNC_HOME/credentials` in the Python CLI's
 //! layout ([`spec_kitty_protocol::credentials`]), written atomically with
 //! mode 0600 under the machine-wide lock; then a running daemon is told to
 //! reload. Tokens are never printed: not in status, not in errors.
@@ -23,10 +23,6 @@ use std::time::Duration;
 pub const DEFAULT_SERVER_URL: &str = "https://spec-kitty-dev.fly.dev";
 /// Environment variable that overrides `[sync] server_url`.
 pub const SERVER_URL_ENV: &str = "SPEC_KITTY_SERVER_URL";
-
-fn paths() -> Result<Paths, CliError> {
-    Paths::from_env().map_err(|e| CliError::io(e.to_string()))
-}
 
 pub fn run(out: &Out, cmd: AuthCommand) -> Result<(), CliError> {
     match cmd {
@@ -63,7 +59,7 @@ pub fn configured_server_url(paths: &Paths) -> Option<String> {
 }
 
 fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
-    let paths = paths()?;
+    let paths = super::state_paths(out)?;
     let server = server_url(&paths, a.server.as_deref());
     credentials::check_server_url(&server, a.insecure).map_err(CliError::invalid)?;
     let interactive = std::io::stdin().is_terminal();
@@ -257,7 +253,7 @@ fn tell_daemon(paths: &Paths, start_if_queued: bool) -> String {
 }
 
 fn logout(out: &Out, a: JsonFlag) -> Result<(), CliError> {
-    let paths = paths()?;
+    let paths = super::state_paths(out)?;
     let removed = {
         let _lock = credentials::lock(&paths, Duration::from_secs(10))
             .map_err(|e| CliError::io(e.to_string()))?;
@@ -277,7 +273,7 @@ fn logout(out: &Out, a: JsonFlag) -> Result<(), CliError> {
 }
 
 fn status(out: &Out, a: JsonFlag) -> Result<(), CliError> {
-    let paths = paths()?;
+    let paths = super::state_paths(out)?;
     let creds = credentials::read(&paths)
         .map_err(|e| CliError::io(e.to_string()))?
         .unwrap_or_default();

@@ -59,7 +59,7 @@ impl Ctx {
             .as_deref()
             .map(GitMeta::read)
             .unwrap_or_default();
-        let paths = Paths::from_env().map_err(|e| CliError::io(e.to_string()))?;
+        let paths = state_paths(&out)?;
         let origin = emit::origin(&identity, &paths, &git);
         let emitter = Emitter {
             paths,
@@ -100,4 +100,14 @@ pub fn rel(ctx: &Ctx, p: &std::path::Path) -> String {
         .unwrap_or(p)
         .display()
         .to_string()
+}
+
+/// The sync state root ([`Paths::from_env`]), with the one-release notice
+/// when it came from the old variable name.
+pub fn state_paths(out: &Out) -> Result<Paths, CliError> {
+    let paths = Paths::from_env().map_err(|e| CliError::io(e.to_string()))?;
+    if let Some(notice) = paths.legacy_notice() {
+        out.warn(&notice);
+    }
+    Ok(paths)
 }

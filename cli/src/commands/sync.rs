@@ -30,7 +30,7 @@ Exit codes:
   2  usage error
 
 Environment:
-  SPEC_KITTY_HOME       state directory (default ~/.spec-kitty): socket, store, spool, logs
+  SPEC_KITTY_SYNC_HOME  state directory (default ~/.spec-kitty): socket, store, spool, logs
   SPEC_KITTY_SYNCD_BIN  spec-kitty-syncd to start (default: next to spec-kitty, then PATH)";
 
 /// How long `status`/`stop`/`start` wait for the daemon.
@@ -52,7 +52,7 @@ pub enum SyncCommand {
     /// Stop the sync daemon, then start it again.
     #[command(after_help = SYNC_HELP)]
     Restart(JsonArgs),
-    /// Show the newest daemon log file (SPEC_KITTY_HOME/syncd/logs/).
+    /// Show the newest daemon log file (SPEC_KITTY_SYNC_HOME/syncd/logs/).
     #[command(after_help = SYNC_HELP)]
     Logs(LogsArgs),
     /// Install, remove or inspect the per-user service unit (systemd --user on Linux, launchd on macOS).
@@ -126,7 +126,7 @@ pub enum ServiceCommand {
 
 /// Runs one `sync` subcommand.
 pub fn run(out: &Out, cmd: SyncCommand) -> Result<(), CliError> {
-    let paths = Paths::from_env().map_err(|e| CliError::io(e.to_string()))?;
+    let paths = super::state_paths(out)?;
     match cmd {
         SyncCommand::Status(_) => status(out, &paths),
         SyncCommand::Start(_) => start(out, &paths),
@@ -597,7 +597,7 @@ fn home() -> Result<PathBuf, CliError> {
 }
 
 /// Whether `paths` is the default root (`$HOME/.spec-kitty`); otherwise
-/// the unit must carry `SPEC_KITTY_HOME`.
+/// the unit must carry `SPEC_KITTY_SYNC_HOME`.
 fn custom_home(paths: &Paths) -> Option<String> {
     let default = home().ok()?.join(".spec-kitty");
     (paths.root() != default).then(|| paths.root().display().to_string())
@@ -650,7 +650,7 @@ fn render_units(paths: &Paths, syncd: &Path) -> Result<Vec<UnitFile>, CliError> 
             "\nExecStart=",
             &format!(
                 "\nEnvironment={}\nExecStart=",
-                sd_quote(&format!("SPEC_KITTY_HOME={h}"))
+                sd_quote(&format!("SPEC_KITTY_SYNC_HOME={h}"))
             ),
         );
     }
@@ -679,7 +679,7 @@ fn render_units(paths: &Paths, syncd: &Path) -> Result<Vec<UnitFile>, CliError> 
         text = text.replace(
             "  <key>RunAtLoad</key>",
             &format!(
-                "  <key>EnvironmentVariables</key>\n  <dict>\n    <key>SPEC_KITTY_HOME</key>\n    <string>{}</string>\n  </dict>\n  <key>RunAtLoad</key>",
+                "  <key>EnvironmentVariables</key>\n  <dict>\n    <key>SPEC_KITTY_SYNC_HOME</key>\n    <string>{}</string>\n  </dict>\n  <key>RunAtLoad</key>",
                 esc(&h)
             ),
         );

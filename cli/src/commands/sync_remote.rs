@@ -5,7 +5,7 @@
 //! what happened; the daemon does the sending, the CLI only watches. With
 //! `--wait` on a terminal a progress bar follows the queue depth (polled
 //! through `Status`), elsewhere plain lines. `server` shows or sets
-//! `[sync] server_url` in `$SPEC_KITTY_HOME/config.toml`, the file the
+//! `[sync] server_url` in `$SPEC_KITTY_SYNC_HOME/config.toml`, the file the
 //! Python CLI reads too (other keys kept).
 
 use crate::commands::auth::{configured_server_url, server_url, SERVER_URL_ENV};
@@ -44,10 +44,6 @@ pub struct ServerArgs {
 /// Longest `sync now --wait` waits for the daemon.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
 
-fn paths() -> Result<Paths, CliError> {
-    Paths::from_env().map_err(|e| CliError::io(e.to_string()))
-}
-
 fn synced(resp: Response) -> Result<SyncSummary, CliError> {
     match resp {
         Response::Synced { json } => serde_json::from_str(&json)
@@ -60,7 +56,7 @@ fn synced(resp: Response) -> Result<SyncSummary, CliError> {
 }
 
 pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
-    let paths = paths()?;
+    let paths = super::state_paths(out)?;
     // Start the daemon if needed: it owns the queue and the connection.
     daemon_client::start(&paths, Duration::from_secs(10))
         .map_err(|e| CliError::io(e.to_string()))?;
@@ -155,7 +151,7 @@ fn progress(paths: &Paths) {
 }
 
 pub fn server(out: &Out, a: ServerArgs) -> Result<(), CliError> {
-    let paths = paths()?;
+    let paths = super::state_paths(out)?;
     let Some(url) = a.url else {
         let effective = server_url(&paths, None);
         let source = if std::env::var(SERVER_URL_ENV).is_ok_and(|v| !v.trim().is_empty()) {

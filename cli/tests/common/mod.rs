@@ -15,7 +15,7 @@ pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/spec-kitty-2026-02-07")
 }
 
-/// One isolated world: `home` (SPEC_KITTY_HOME and HOME) and `repo`.
+/// One isolated world: `home` (SPEC_KITTY_SYNC_HOME and HOME) and `repo`.
 pub struct World {
     pub tmp: tempfile::TempDir,
     pub home: PathBuf,
@@ -24,7 +24,7 @@ pub struct World {
 
 pub fn git_env(cmd: &mut Command, home: &Path) {
     cmd.env("HOME", home)
-        .env("SPEC_KITTY_HOME", home)
+        .env("SPEC_KITTY_SYNC_HOME", home)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "Test")

@@ -1,4 +1,4 @@
-//! Test harness: a temp `SPEC_KITTY_HOME`, the real daemon binary as a
+//! Test harness: a temp `SPEC_KITTY_SYNC_HOME`, the real daemon binary as a
 //! child process (killed in Drop, even on panic), and a small synchronous
 //! client over the protocol crate's frame codec.
 #![allow(dead_code)]
@@ -29,7 +29,7 @@ impl Home {
     /// The daemon command with this home (and HOME) set.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
-        c.env("SPEC_KITTY_HOME", self.dir.path())
+        c.env("SPEC_KITTY_SYNC_HOME", self.dir.path())
             .env("HOME", self.dir.path())
             .env_remove("LISTEN_FDS")
             .env_remove("LISTEN_PID")

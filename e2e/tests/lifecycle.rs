@@ -168,7 +168,7 @@ fn service_install_status_uninstall_write_user_units() {
         "{service}"
     );
     assert!(!service.contains('@'), "placeholders filled: {service}");
-    // The sandbox's SPEC_KITTY_HOME is the default ($HOME/.spec-kitty).
+    // The sandbox's SPEC_KITTY_SYNC_HOME is the default ($HOME/.spec-kitty).
     assert!(!service.contains("Environment="), "{service}");
     let socket = std::fs::read_to_string(dir.join("spec-kitty-syncd.socket")).unwrap();
     assert!(
@@ -184,11 +184,14 @@ fn service_install_status_uninstall_write_user_units() {
     let mut c = sb.cli(&cwd);
     c.args(["sync", "service", "install"])
         .env("XDG_CONFIG_HOME", &xdg)
-        .env("SPEC_KITTY_HOME", &other);
+        .env("SPEC_KITTY_SYNC_HOME", &other);
     run_ok(&mut c);
     let service = std::fs::read_to_string(dir.join("spec-kitty-syncd.service")).unwrap();
     assert!(
-        service.contains(&format!("Environment=SPEC_KITTY_HOME={}", other.display())),
+        service.contains(&format!(
+            "Environment=SPEC_KITTY_SYNC_HOME={}",
+            other.display()
+        )),
         "{service}"
     );
 

@@ -77,10 +77,10 @@ pub fn stored_events(sb: &Sandbox) -> Vec<StoredEvent> {
     .collect()
 }
 
-/// Pids of every `spec-kitty-syncd` process whose `SPEC_KITTY_HOME` is this
+/// Pids of every `spec-kitty-syncd` process whose `SPEC_KITTY_SYNC_HOME` is this
 /// sandbox's (read from `/proc/<pid>/environ`; Linux).
 pub fn syncd_pids(sb: &Sandbox) -> Vec<u32> {
-    let want = format!("SPEC_KITTY_HOME={}", sb.sk_home().display());
+    let want = format!("SPEC_KITTY_SYNC_HOME={}", sb.sk_home().display());
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;

@@ -9,7 +9,7 @@
 //! is in the store, and survives a `kill -9` and restart, with Lamport
 //! values strictly increasing in `seq` order.
 //!
-//! Second case: all of SPEC_KITTY_HOME (store and spool) on the full
+//! Second case: all of SPEC_KITTY_SYNC_HOME (store and spool) on the full
 //! tmpfs: the command fails with the reason, the WP file is rolled back,
 //! nothing is stored or spooled, and the same command works once space
 //! returns.
@@ -220,7 +220,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
 
 #[test]
 fn full_disk_under_store_and_spool_fails_the_command_clearly_and_rolls_back() {
-    // Everything of SPEC_KITTY_HOME (store, spool, socket) on one full
+    // Everything of SPEC_KITTY_SYNC_HOME (store, spool, socket) on one full
     // tmpfs: the daemon cannot store the event and the CLI cannot spool it,
     // so the command must fail with the reason and leave the WP file as it
     // was (files and events stay in step), then work once space returns.

@@ -47,7 +47,7 @@ pub enum ConfigError {
     long_about = None,
     after_help = "Runtime control (loopback): GET|POST /__control/faults, GET /__control/stats, \
 POST /__control/revoke-tokens, POST /__control/projects. Views: GET /api/v1/projects/, \
-GET /api/v1/events/?project_uuid=U, dashboard at /. See tests/refserver/README.md."
+GET /api/v1/events/?project_uuid=U, dashboard at /. See refserver/README.md."
 )]
 pub struct Config {
     /// TCP port on 127.0.0.1; 0 picks a free port (printed on the `listening on` line).

@@ -2,9 +2,9 @@
 //!
 //! Everything a test starts is torn down by a `Drop` guard, bounded in
 //! time, even when the test panics: a [`Sandbox`] stops any daemon that ran
-//! on its `SPEC_KITTY_HOME` (found through the daemon's lock file, which
+//! on its `SPEC_KITTY_SYNC_HOME` (found through the daemon's lock file, which
 //! holds its pid), and a [`RefServer`] kills its server. Each sandbox has
-//! its own `HOME` and `SPEC_KITTY_HOME` in a temp dir, so tests run in
+//! its own `HOME` and `SPEC_KITTY_SYNC_HOME` in a temp dir, so tests run in
 //! parallel and never touch the real home.
 
 pub mod sync;
@@ -85,7 +85,7 @@ fn skip_unless_required(required: bool, test: &str, reason: &str) {
     eprintln!("SKIP {test}: {reason}");
 }
 
-/// An isolated user: temp `HOME` and `SPEC_KITTY_HOME`, and the projects
+/// An isolated user: temp `HOME` and `SPEC_KITTY_SYNC_HOME`, and the projects
 /// made in it. Dropping it stops the daemon that served it, if any.
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -128,7 +128,7 @@ impl Sandbox {
         self.dir.path().join("home")
     }
 
-    /// `SPEC_KITTY_HOME` of the sandboxed user.
+    /// `SPEC_KITTY_SYNC_HOME` of the sandboxed user.
     pub fn sk_home(&self) -> PathBuf {
         self.home().join(".spec-kitty")
     }
@@ -140,7 +140,7 @@ impl Sandbox {
     /// Applies the sandbox's environment to any command.
     pub fn env(&self, cmd: &mut Command) {
         cmd.env("HOME", self.home())
-            .env("SPEC_KITTY_HOME", self.sk_home())
+            .env("SPEC_KITTY_SYNC_HOME", self.sk_home())
             .env("NO_COLOR", "1")
             .env("GIT_AUTHOR_NAME", "e2e")
             .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")

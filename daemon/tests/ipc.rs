@@ -1,5 +1,5 @@
 //! End-to-end tests over the real `spec-kitty-syncd` binary: real processes,
-//! real Unix sockets, real SQLite files, each in its own SPEC_KITTY_HOME.
+//! real Unix sockets, real SQLite files, each in its own SPEC_KITTY_SYNC_HOME.
 
 mod common;
 
@@ -230,7 +230,7 @@ fn spawned_daemon_exits_when_idle_and_removes_its_socket() {
 fn thirty_two_clients_racing_a_cold_start_get_one_daemon() {
     // 32 `spec-kitty-syncd run --spawned` at once, with no start lock
     // around them (the CLI's start lock is tested through the CLI in
-    // tests/tests/handoff.rs): the daemon lock alone must let exactly one
+    // e2e/tests/handoff.rs): the daemon lock alone must let exactly one
     // serve; every other reports `RUNNING pid=<winner>` and exits.
     let home = Home::new();
     let n = 32;
@@ -245,7 +245,7 @@ fn thirty_two_clients_racing_a_cold_start_get_one_daemon() {
             std::thread::spawn(move || {
                 let (id, env) = envelope(Some(PROJECT));
                 let mut c = std::process::Command::new(BIN);
-                c.env("SPEC_KITTY_HOME", &h)
+                c.env("SPEC_KITTY_SYNC_HOME", &h)
                     .env("HOME", &h)
                     .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
                     .args(["run", "--spawned"])

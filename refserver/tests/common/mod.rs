@@ -360,7 +360,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// The batch-api-v2 fixture directory, read in place from `../shared`.
 pub fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/contract/batch-api-v2")
+        .join("../../shared/contract/batch-api-v2")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read fixture {}: {e}", path.display()));

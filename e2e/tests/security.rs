@@ -6,7 +6,7 @@
 //! store or the daemon's argv/environment during a logged-in run, and plain
 //! `http://` to a host that is not loopback is refused by `auth login`,
 //! `sync server` and the daemon. (Peer-uid refusal is tested in
-//! `daemon/tests/e2e.rs`.)
+//! `daemon/tests/ipc.rs`.)
 
 mod faults_common;
 
@@ -32,13 +32,13 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// `spec-kitty-syncd run --spawned` with `home` as SPEC_KITTY_HOME; returns
+/// `spec-kitty-syncd run --spawned` with `home` as SPEC_KITTY_SYNC_HOME; returns
 /// its readiness line, killing it if it stayed up.
 fn spawned_line(sb: &Sandbox, home: &Path) -> String {
     let mut c = Command::new(bin("spec-kitty-syncd"));
     sb.env(&mut c);
     let mut child = c
-        .env("SPEC_KITTY_HOME", home)
+        .env("SPEC_KITTY_SYNC_HOME", home)
         .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
         .args(["run", "--spawned"])
         .stdin(Stdio::null())
@@ -126,7 +126,7 @@ fn loose_socket_directory_is_tightened_to_0700_before_binding() {
     );
 }
 
-/// A SPEC_KITTY_HOME long enough that the socket falls back to the fixed
+/// A SPEC_KITTY_SYNC_HOME long enough that the socket falls back to the fixed
 /// directory under /tmp (`/tmp/spec-kitty-<uid>-<hash>`).
 fn long_home(sb: &Sandbox) -> PathBuf {
     let home = sb.root().join("x".repeat(120));
@@ -669,11 +669,11 @@ impl Drop for Squatter {
     }
 }
 
-/// Runs `spec-kitty ARGS` in `dir` with `home` as SPEC_KITTY_HOME.
+/// Runs `spec-kitty ARGS` in `dir` with `home` as SPEC_KITTY_SYNC_HOME.
 fn sk_at(sb: &Sandbox, home: &Path, dir: &Path, args: &[&str]) -> Output {
     let o = sb
         .cli(dir)
-        .env("SPEC_KITTY_HOME", home)
+        .env("SPEC_KITTY_SYNC_HOME", home)
         .args(args)
         .output()
         .unwrap();

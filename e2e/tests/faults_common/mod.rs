@@ -5,7 +5,7 @@
 //! writes the credentials file the way `spec-kitty auth login` does, and
 //! readers of the daemon's store, logs and the reference server's events.
 //!
-//! Why a `tests/tests/` sub-module and not the harness crate: these helpers
+//! Why a `e2e/tests/` sub-module and not the harness crate: these helpers
 //! only serve the fault suites, and keeping them here leaves `tests/src`
 //! to the engineers who own it.
 #![allow(dead_code)]
