@@ -7,6 +7,7 @@
 //! - [`project`], [`identity`], [`feature`], [`wpfile`]: the repository's
 //!   files (project root, `.kittify/config.yaml`, `kitty-specs/`, WP files);
 //! - [`gitmeta`]: branch/HEAD/origin read directly from `.git`;
+//! - [`gitcommit`]: committing exactly the files a command wrote;
 //! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
 //! - [`handoff`]: how one event leaves this process (daemon, else spool);
 //! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
@@ -26,6 +27,7 @@ pub mod emit;
 pub mod error;
 pub mod feature;
 pub mod fsutil;
+pub mod gitcommit;
 pub mod gitmeta;
 pub mod handoff;
 pub mod identity;
