@@ -66,6 +66,26 @@ fn write_log(w: &World, lines: &[String]) {
     fs::write(log_path(w), text).unwrap();
 }
 
+/// Rewrites the `lane: "planned"` of a WP file by hand.
+fn set_lane(w: &World, path: &std::path::Path, lane: &str) {
+    let text = w.read(path);
+    assert!(text.contains("lane: \"planned\""), "{text}");
+    fs::write(
+        path,
+        text.replace("lane: \"planned\"", &format!("lane: \"{lane}\"")),
+    )
+    .unwrap();
+}
+
+/// A JSON list of strings.
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect()
+}
+
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -117,11 +137,7 @@ fn no_read_writes_even_when_views_are_stale_or_the_log_is_behind_a_committed_don
     let lines = log_lines();
     write_log(&w, &lines[..3]);
     let wp1 = w.wp_path("WP01");
-    fs::write(
-        &wp1,
-        w.read(&wp1).replace("lane: \"planned\"", "lane: \"done\""),
-    )
-    .unwrap();
+    set_lane(&w, &wp1, "done");
     fs::write(
         w.feature_dir().join("status.json"),
         "{\n  \"event_count\": 5,\n  \"work_packages\": {\"WP01\": {\"lane\": \"done\"}}\n}\n",
@@ -160,11 +176,7 @@ fn the_board_and_agent_reads_follow_the_log_with_approved_in_its_own_column() {
     let lines = log_lines();
     write_log(&w, &lines[..4]);
     let wp3 = w.wp_path("WP03");
-    fs::write(
-        &wp3,
-        w.read(&wp3).replace("lane: \"planned\"", "lane: \"doing\""),
-    )
-    .unwrap();
+    set_lane(&w, &wp3, "doing");
 
     let board = w.json(&["status"]);
     assert_eq!(board["lanes"]["approved"][0]["wp_id"], "WP01");
@@ -257,12 +269,7 @@ fn list_dependents_and_validate_workflow_answer_with_2_1_3s_keys() {
     .unwrap();
     let v = w.json(&["agent", "tasks", "validate-workflow", "WP02"]);
     assert_eq!(v["valid"], false);
-    let errors: Vec<&str> = v["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let errors = strings(&v["errors"]);
     assert!(
         errors.contains(&"Missing required field: title"),
         "{errors:?}"
@@ -289,12 +296,7 @@ fn validate_reports_2_1_3s_findings_and_fails_only_on_errors() {
     let o = w.run(&["agent", "status", "validate", "--json"]);
     assert_eq!(code(&o), 0, "stale views are warnings in phase 1");
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let warnings: Vec<&str> = v["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let warnings = strings(&v["warnings"]);
     assert!(
         warnings
             .contains(&"WARNING: WP01 frontmatter lane=planned but canonical state=in_progress"),
@@ -321,12 +323,7 @@ fn validate_reports_2_1_3s_findings_and_fails_only_on_errors() {
     let o = w.run(&["agent", "status", "validate", "--json"]);
     assert_eq!(code(&o), 1);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let errors: Vec<&str> = v["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let errors = strings(&v["errors"]);
     assert!(
         errors.contains(
             &format!("Event {}: illegal transition planned -> for_review", id(9)).as_str()
@@ -357,19 +354,10 @@ fn doctor_names_each_problem_and_what_repairs_it() {
     assert_eq!(v["healthy"], true);
 
     // Lanes only in frontmatter, one WP file broken.
-    let p = w.wp_path("WP01");
-    fs::write(
-        &p,
-        w.read(&p)
-            .replace("lane: \"planned\"", "lane: \"for_review\""),
-    )
-    .unwrap();
+    set_lane(&w, &w.wp_path("WP01"), "for_review");
     let p3 = w.wp_path("WP03");
-    fs::write(
-        &p3,
-        w.read(&p3).replace("lane: \"planned\"", "lane: [unclosed"),
-    )
-    .unwrap();
+    let planned = w.read(&p3);
+    fs::write(&p3, planned.replace("lane: \"planned\"", "lane: [unclosed")).unwrap();
     let o = w.run(&["agent", "status", "doctor", "--json"]);
     assert_eq!(code(&o), 1);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -425,11 +413,7 @@ fn doctor_names_each_problem_and_what_repairs_it() {
 
     // Views behind the log.
     write_log(&w, &lines[..2]);
-    fs::write(
-        &p3,
-        w.read(&p3).replace("lane: [unclosed", "lane: \"planned\""),
-    )
-    .unwrap();
+    fs::write(&p3, &planned).unwrap();
     let v = w.json_any(&["agent", "status", "doctor"]);
     let drift: Vec<&Value> = v["findings"]
         .as_array()

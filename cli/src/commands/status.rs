@@ -18,19 +18,6 @@ use crate::status::current;
 use crate::wpfile;
 use spec_kitty_protocol::Lane;
 
-/// Board columns, all eight, in the order work moves (`approved` its own
-/// column between review and done).
-const COLUMNS: [Lane; 8] = [
-    Lane::Planned,
-    Lane::Claimed,
-    Lane::InProgress,
-    Lane::ForReview,
-    Lane::Approved,
-    Lane::Done,
-    Lane::Blocked,
-    Lane::Canceled,
-];
-
 pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
     let (_, feat) = open_feature(a.feature.as_deref())?;
     let state = current::read(&feat)?;
@@ -44,7 +31,9 @@ pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
             .count();
     let done = state.in_lane(Lane::Done).count();
     let mut columns: Vec<(String, serde_json::Value)> = Vec::new();
-    for lane in COLUMNS {
+    // All eight columns in the order work moves (`Lane::ALL`): `approved`
+    // its own column between review and done.
+    for lane in Lane::ALL {
         let items: Vec<serde_json::Value> = state
             .in_lane(lane)
             .map(|w| serde_json::json!({"wp_id": w.wp_id, "title": w.title(), "dependencies": w.dependencies()}))

@@ -225,7 +225,7 @@ fn status(out: &Out, a: TasksStatusArgs) -> Result<(), CliError> {
     }
     out.line(&format!("Work Package Status: {}", out.bold(&feat.slug)));
     let filled = (40.0 * pct / 100.0) as usize;
-    out.line(&format!("Progress: {done}/{total} ({pct}%)"));
+    out.line(&format!("Progress: {done}/{total} ({pct:?}%)"));
     out.line(&format!(
         "{}{}",
         "█".repeat(filled),

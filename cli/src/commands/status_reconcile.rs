@@ -124,21 +124,15 @@ fn add(ev: &mut Evidence, wp: &str, sha: String) {
 /// The forward chain planned → claimed → in_progress → for_review →
 /// approved → done from `from` to `to`, empty when not forward.
 fn chain(from: Lane, to: Lane) -> Vec<(Lane, Lane)> {
-    const P: [Lane; 6] = [
-        Lane::Planned,
-        Lane::Claimed,
-        Lane::InProgress,
-        Lane::ForReview,
-        Lane::Approved,
-        Lane::Done,
-    ];
+    // `Lane::ALL` lists the forward lanes first, in order.
+    let p = &Lane::ALL[..6];
     let (Some(i), Some(j)) = (
-        P.iter().position(|l| *l == from),
-        P.iter().position(|l| *l == to),
+        p.iter().position(|l| *l == from),
+        p.iter().position(|l| *l == to),
     ) else {
         return Vec::new();
     };
-    (i..j.max(i)).map(|k| (P[k], P[k + 1])).collect()
+    (i..j.max(i)).map(|k| (p[k], p[k + 1])).collect()
 }
 
 /// 2.1.3's `_generate_reconciliation_events`.
