@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - [`cli`]: the clap grammar (add new command groups there);
+//! - [`agentfiles`]: the agents `init --ai` sets up and their command files;
 //! - [`commands`]: one module per command, each validate → build events →
 //!   write files → deliver;
 //! - [`project`], [`identity`], [`feature`], [`wpfile`]: the repository's
@@ -20,6 +21,7 @@
 //! Synchronous, no async runtime, no database: a lane change must finish in
 //! a few milliseconds.
 
+pub mod agentfiles;
 pub mod cli;
 pub mod commands;
 pub mod daemon_client;
