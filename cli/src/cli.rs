@@ -21,6 +21,9 @@ use std::path::PathBuf;
     propagate_version = true
 )]
 pub struct Cli {
+    /// 2.1.3 spells --version -v (clap's -V stays the documented one).
+    #[arg(short = 'v', action = clap::ArgAction::Version, hide = true)]
+    pub version_v: Option<bool>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -329,8 +332,14 @@ pub struct LoginArgs {
     #[arg(short = 'u', long = "username", value_name = "USER")]
     pub username: Option<String>,
     /// Read the password from the first line of stdin (for scripts).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "password")]
     pub password_stdin: bool,
+    /// The password (2.1.3's flag; it lands in shell history and the process list: prefer --password-stdin).
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Log in again even when already logged in as this user at this server.
+    #[arg(short = 'f', long)]
+    pub force: bool,
     /// Allow plain http:// to a host that is not loopback (tokens travel unencrypted).
     #[arg(long)]
     pub insecure: bool,

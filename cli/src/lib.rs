@@ -50,6 +50,19 @@ use output::Out;
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            match commands::not_provided::explain(&args) {
+                Some(line) => {
+                    Out::new(false).error(&line);
+                    return error::Kind::Refused as i32;
+                }
+                None => {
+                    let _ = e.print();
+                    return 2;
+                }
+            }
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();

@@ -9,6 +9,7 @@ pub mod implement;
 pub mod init;
 pub mod lane_move;
 pub mod move_task;
+pub mod not_provided;
 pub mod specify;
 pub mod status;
 pub mod sync;
