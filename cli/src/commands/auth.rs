@@ -190,17 +190,23 @@ fn already_logged_in(paths: &Paths, server: &str, username: Option<&str>) -> Opt
     (saved == server && username.is_none_or(|u| u == who)).then_some(who)
 }
 
+/// An HTTP client for the SaaS: the trusted roots of [`spec_kitty_protocol::tls`],
+/// every status an answer (not an error), bounded in time.
+pub fn http_agent(connect: Duration, global: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(spec_kitty_protocol::tls::ureq_tls_config())
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect))
+        .timeout_global(Some(global))
+        .build()
+        .into()
+}
+
 /// `POST /api/v1/token/` → the JSON answer; errors in words for the user.
 fn post_login(server: &str, username: &str, password: &str) -> Result<Value, CliError> {
     // A bad SSL_CERT_FILE is named before anything is sent.
     spec_kitty_protocol::tls::trusted_roots().map_err(|e| CliError::io(e.to_string()))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(spec_kitty_protocol::tls::ureq_tls_config())
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = http_agent(Duration::from_secs(10), Duration::from_secs(30));
     let url = format!("{server}/api/v1/token/");
     let resp = agent
         .post(&url)

@@ -13,6 +13,7 @@ pub mod not_provided;
 pub mod specify;
 pub mod status;
 pub mod sync;
+pub mod sync_checks;
 pub mod sync_remote;
 pub mod tasks;
 
