@@ -21,14 +21,17 @@ use std::path::PathBuf;
     propagate_version = true
 )]
 pub struct Cli {
+    /// 2.1.3 spells --version -v (clap's -V stays the documented one).
+    #[arg(short = 'v', action = clap::ArgAction::Version, hide = true)]
+    pub version_v: Option<bool>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create .kittify/config.yaml with the project identity, kitty-specs/, and a git repository.
-    #[command(after_help = EXIT_CODES_HELP)]
+    /// Set up a project: .kittify/config.yaml with its identity, kitty-specs/, git, and the agents' command files.
+    #[command(after_help = INIT_HELP)]
     Init(InitArgs),
     /// Create the next feature: kitty-specs/NNN-name/ with meta.json, spec.md and tasks/.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -61,17 +64,69 @@ pub enum Command {
     Man(ManArgs),
 }
 
+const INIT_HELP: &str = "\
+Agents (--ai, comma-separated): copilot, claude, gemini, cursor, qwen, opencode,
+codex, windsurf, kilocode, auggie, roo, q, antigravity. Each gets one command
+file per step (/spec-kitty.specify, .plan, .tasks, .implement, .review, .accept,
+.merge, .status, ...) in its own directory, and `agents:` in .kittify/config.yaml
+records them. Without --ai, the agents already recorded there are used.
+
+Running init again keeps the project identity and every file it did not write;
+command files edited by hand are kept unless --force is given.
+
+Exit codes:
+  0  success
+  1  a file could not be written
+  2  usage error
+  4  invalid input (unknown agent, preferred agent not among those chosen)";
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Directory to create (and initialise) for the new project.
-    #[arg(conflicts_with = "here", required_unless_present = "here")]
+    /// Directory to create and initialise; omit it, or give `.`, for the current directory.
+    #[arg(conflicts_with = "here")]
     pub name: Option<String>,
     /// Initialise the current directory.
     #[arg(long)]
     pub here: bool,
+    /// Comma-separated coding agents to write command files for (claude,codex,gemini,...).
+    #[arg(long = "ai", value_name = "AGENTS")]
+    pub ai: Option<String>,
+    /// Accepted for 2.1.3 compatibility; the command files run `spec-kitty` directly, so sh and ps get the same files.
+    #[arg(long = "script", value_name = "TYPE", value_parser = ["sh", "ps"])]
+    pub script: Option<String>,
+    /// Agent preferred for implementation (one of --ai; default: the first).
+    #[arg(long, value_name = "AGENT")]
+    pub preferred_implementer: Option<String>,
+    /// Agent preferred for review (one of --ai; default: another one than the implementer).
+    #[arg(long, value_name = "AGENT")]
+    pub preferred_reviewer: Option<String>,
+    /// Deprecated in 2.1.3 (the mission is chosen per feature, by `specify --mission`); ignored with a warning.
+    #[arg(long, value_name = "MISSION", hide = true)]
+    pub mission: Option<String>,
+    /// Do not look for the agents' command-line tools on PATH.
+    #[arg(long)]
+    pub ignore_agent_tools: bool,
     /// Do not create a git repository.
     #[arg(long)]
     pub no_git: bool,
+    /// Overwrite command files that were edited by hand.
+    #[arg(long)]
+    pub force: bool,
+    /// Never prompt (init never prompts; accepted for 2.1.3 compatibility).
+    #[arg(long, visible_alias = "yes")]
+    pub non_interactive: bool,
+    /// Accepted for 2.1.3 compatibility; does nothing here (no download).
+    #[arg(long)]
+    pub skip_tls: bool,
+    /// Accepted for 2.1.3 compatibility; does nothing here (no download).
+    #[arg(long)]
+    pub debug: bool,
+    /// Accepted for 2.1.3 compatibility; does nothing here (no download).
+    #[arg(long, value_name = "TOKEN")]
+    pub github_token: Option<String>,
+    /// Accepted for 2.1.3 compatibility; does nothing here (the templates are built in).
+    #[arg(long, value_name = "PATH")]
+    pub template_root: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -450,8 +505,14 @@ pub struct LoginArgs {
     #[arg(short = 'u', long = "username", value_name = "USER")]
     pub username: Option<String>,
     /// Read the password from the first line of stdin (for scripts).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "password")]
     pub password_stdin: bool,
+    /// The password (2.1.3's flag; it lands in shell history and the process list: prefer --password-stdin).
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Log in again even when already logged in as this user at this server.
+    #[arg(short = 'f', long)]
+    pub force: bool,
     /// Allow plain http:// to a host that is not loopback (tokens travel unencrypted).
     #[arg(long)]
     pub insecure: bool,

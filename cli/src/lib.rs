@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - [`cli`]: the clap grammar (add new command groups there);
+//! - [`agentfiles`]: the agents `init --ai` sets up and their command files;
 //! - [`commands`]: one module per command, each validate → build events →
 //!   write files → deliver;
 //! - [`project`], [`identity`], [`feature`], [`wpfile`]: the repository's
@@ -20,6 +21,7 @@
 //! Synchronous, no async runtime, no database: a lane change must finish in
 //! a few milliseconds.
 
+pub mod agentfiles;
 pub mod cli;
 pub mod commands;
 pub mod daemon_client;
@@ -48,6 +50,19 @@ use output::Out;
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            match commands::not_provided::explain(&args) {
+                Some(line) => {
+                    Out::new(false).error(&line);
+                    return error::Kind::Refused as i32;
+                }
+                None => {
+                    let _ = e.print();
+                    return 2;
+                }
+            }
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();

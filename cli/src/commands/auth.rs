@@ -62,10 +62,27 @@ fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
     let paths = super::state_paths(out)?;
     let server = server_url(&paths, a.server.as_deref());
     credentials::check_server_url(&server, a.insecure).map_err(CliError::invalid)?;
+    if let Some(who) = already_logged_in(&paths, &server, a.username.as_deref()) {
+        if !a.force {
+            if out.json {
+                out.json(&json!({
+                    "logged_in": true, "already": true, "username": who, "server_url": server,
+                }));
+            } else {
+                out.line(&format!(
+                    "Already logged in to {server} as {who}. Use --force to log in again, or `spec-kitty auth logout` first."
+                ));
+            }
+            return Ok(());
+        }
+    }
+    if a.password.is_some() {
+        out.warn("--password puts the password in your shell history and in the process list; prefer --password-stdin or the prompt");
+    }
     let interactive = std::io::stdin().is_terminal();
     let username = match a.username {
         Some(u) => u,
-        None if interactive && !a.password_stdin => {
+        None if interactive && !a.password_stdin && a.password.is_none() => {
             eprint!("Username: ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
@@ -85,7 +102,9 @@ fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
     if username.is_empty() {
         return Err(CliError::invalid("the username is empty"));
     }
-    let password = if a.password_stdin {
+    let password = if let Some(p) = a.password {
+        p
+    } else if a.password_stdin {
         let mut line = String::new();
         std::io::stdin()
             .lock()
@@ -156,17 +175,38 @@ fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The username when a login for `server` (and `username`, if given) is
+/// saved whose refresh token has not expired: 2.1.3's "already
+/// authenticated" (a login elsewhere or as someone else just proceeds).
+fn already_logged_in(paths: &Paths, server: &str, username: Option<&str>) -> Option<String> {
+    let c = credentials::read(paths).ok()??;
+    c.refresh.as_ref()?;
+    let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    if c.refresh_expires_at.is_some_and(|t| t <= now) {
+        return None;
+    }
+    let saved = c.server_url.as_deref()?.trim_end_matches('/');
+    let who = c.username?;
+    (saved == server && username.is_none_or(|u| u == who)).then_some(who)
+}
+
+/// An HTTP client for the SaaS: the trusted roots of [`spec_kitty_protocol::tls`],
+/// every status an answer (not an error), bounded in time.
+pub fn http_agent(connect: Duration, global: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(spec_kitty_protocol::tls::ureq_tls_config())
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect))
+        .timeout_global(Some(global))
+        .build()
+        .into()
+}
+
 /// `POST /api/v1/token/` → the JSON answer; errors in words for the user.
 fn post_login(server: &str, username: &str, password: &str) -> Result<Value, CliError> {
     // A bad SSL_CERT_FILE is named before anything is sent.
     spec_kitty_protocol::tls::trusted_roots().map_err(|e| CliError::io(e.to_string()))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(spec_kitty_protocol::tls::ureq_tls_config())
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = http_agent(Duration::from_secs(10), Duration::from_secs(30));
     let url = format!("{server}/api/v1/token/");
     let resp = agent
         .post(&url)

@@ -9,12 +9,14 @@ pub mod implement;
 pub mod init;
 pub mod lane_move;
 pub mod move_task;
+pub mod not_provided;
 pub mod specify;
 pub mod status;
 pub mod status_check;
 pub mod status_read;
 pub mod status_reconcile;
 pub mod sync;
+pub mod sync_checks;
 pub mod sync_remote;
 pub mod tasks;
 

@@ -65,6 +65,12 @@ pub enum SyncCommand {
     RetryParked(JsonArgs),
     /// Show or set the SaaS server URL ([sync] server_url in config.toml).
     Server(crate::commands::sync_remote::ServerArgs),
+    /// Check the sync health (daemon, queue, spool, login, server) and say what to do about each problem.
+    #[command(after_help = SYNC_HELP)]
+    Doctor(JsonArgs),
+    /// Validate the events waiting to be sent (spooled files, events the server rejected).
+    #[command(after_help = SYNC_HELP)]
+    Diagnose(JsonArgs),
 }
 
 impl SyncCommand {
@@ -75,7 +81,9 @@ impl SyncCommand {
             SyncCommand::Start(a)
             | SyncCommand::Stop(a)
             | SyncCommand::Restart(a)
-            | SyncCommand::RetryParked(a) => a.json,
+            | SyncCommand::RetryParked(a)
+            | SyncCommand::Doctor(a)
+            | SyncCommand::Diagnose(a) => a.json,
             SyncCommand::Logs(_) => false,
             SyncCommand::Now(a) => a.json,
             SyncCommand::Server(a) => a.json,
@@ -89,6 +97,9 @@ impl SyncCommand {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Also probe the server with the saved login (up to 5 s when it does not answer).
+    #[arg(short = 'c', long)]
+    pub check: bool,
     /// Print the status as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -128,7 +139,7 @@ pub enum ServiceCommand {
 pub fn run(out: &Out, cmd: SyncCommand) -> Result<(), CliError> {
     let paths = super::state_paths(out)?;
     match cmd {
-        SyncCommand::Status(_) => status(out, &paths),
+        SyncCommand::Status(a) => status(out, &paths, a.check),
         SyncCommand::Start(_) => start(out, &paths),
         SyncCommand::Stop(_) => stop(out, &paths).map(|_| ()),
         SyncCommand::Restart(_) => {
@@ -142,6 +153,8 @@ pub fn run(out: &Out, cmd: SyncCommand) -> Result<(), CliError> {
         SyncCommand::Now(a) => crate::commands::sync_remote::now(out, a),
         SyncCommand::RetryParked(_) => retry_parked(out, &paths),
         SyncCommand::Server(a) => crate::commands::sync_remote::server(out, a),
+        SyncCommand::Doctor(_) => crate::commands::sync_checks::doctor(out, &paths),
+        SyncCommand::Diagnose(_) => crate::commands::sync_checks::diagnose(out, &paths),
     }
 }
 
@@ -191,7 +204,8 @@ fn age(secs: u64) -> String {
 
 const OPTED_OUT: &str = "sync opted out (sync.auto_start: false): commands here never start the daemon; events go to a running daemon, else to the spool";
 
-fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
+fn status(out: &Out, paths: &Paths, check: bool) -> Result<(), CliError> {
+    let ping = check.then(|| crate::commands::sync_checks::probe(paths));
     let spool = spool_backlog(paths);
     let project = current_project();
     let opted_out = project
@@ -256,6 +270,7 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
             "project": project,
             "opted_out": opted_out,
             "warnings": warnings,
+            "check": ping.as_ref().map(crate::commands::sync_checks::probe_json),
         }));
         return Ok(());
     }
@@ -393,6 +408,12 @@ fn status(out: &Out, paths: &Paths) -> Result<(), CliError> {
             ),
         ),
         None => {}
+    }
+    if let Some(p) = &ping {
+        row(
+            "Ping",
+            format!("{} ({}): {}", p.state, p.server_url, p.note),
+        );
     }
     for w in &warnings {
         out.warn(w);

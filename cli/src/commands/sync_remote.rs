@@ -25,6 +25,15 @@ pub struct NowArgs {
     /// Wait until the queue is drained or sending stopped, then summarise.
     #[arg(long)]
     pub wait: bool,
+    /// Write each event the server rejected, with its error category, to FILE as JSON (waits, as --wait).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Exit 1 when the server rejected events or nothing could be sent (waits, as --wait).
+    #[arg(long, overrides_with = "no_strict")]
+    pub strict: bool,
+    /// Exit 0 whatever happened to the events (the default).
+    #[arg(long)]
+    pub no_strict: bool,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -66,7 +75,8 @@ pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
         Duration::from_secs(10),
     )
     .map_err(|e| CliError::io(e.to_string()))?;
-    let summary = if !a.wait {
+    let wait = a.wait || a.report.is_some() || a.strict;
+    let summary = if !wait {
         synced(kick)?
     } else {
         if !a.json && std::io::stderr().is_terminal() {
@@ -77,13 +87,20 @@ pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::io(e.to_string()))?,
         )?
     };
+    if let Some(path) = &a.report {
+        report(out, path, &summary)?;
+    }
+    // Strict: what 2.1.3 fails on; rejected events, or a queue that did not move.
+    let failed = a.strict
+        && (!summary.rejected.is_empty()
+            || (summary.remaining > 0 && summary.synced + summary.duplicates == 0));
     if a.json {
         out.json(&serde_json::to_value(&summary).expect("summary serialises"));
-        return Ok(());
+        return strict_result(failed, &summary);
     }
-    if a.wait && summary.synced + summary.duplicates == 0 && summary.remaining == 0 {
+    if wait && summary.synced + summary.duplicates == 0 && summary.remaining == 0 {
         out.line("Queue empty: every event is delivered.");
-    } else if a.wait {
+    } else if wait {
         out.line(&format!(
             "Synced {} event(s), {} already on the server (duplicates).",
             summary.synced, summary.duplicates
@@ -107,6 +124,40 @@ pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
     if let Some(why) = &summary.stopped_reason {
         out.line(&format!("Sending stopped: {why}"));
     }
+    strict_result(failed, &summary)
+}
+
+fn strict_result(failed: bool, s: &SyncSummary) -> Result<(), CliError> {
+    if !failed {
+        return Ok(());
+    }
+    Err(CliError::io(if s.rejected.is_empty() {
+        format!(
+            "--strict: {} event(s) remain and none could be sent ({})",
+            s.remaining,
+            s.stopped_reason
+                .as_deref()
+                .unwrap_or("see `spec-kitty sync doctor`")
+        )
+    } else {
+        format!(
+            "--strict: the server rejected {} event(s); `spec-kitty sync diagnose` shows them",
+            s.rejected.len()
+        )
+    }))
+}
+
+/// `--report FILE`: 2.1.3 writes it only when something failed.
+fn report(out: &Out, path: &std::path::Path, s: &SyncSummary) -> Result<(), CliError> {
+    if s.rejected.is_empty() {
+        out.line("No failures to report.");
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&crate::commands::sync_checks::failure_report(s))
+        .expect("a report serialises");
+    spec_kitty_protocol::fsutil::write_atomic(path, text.as_bytes(), None)
+        .map_err(|e| CliError::io_at("write", path, &e))?;
+    out.line(&format!("Failure report written to {}", path.display()));
     Ok(())
 }
 
