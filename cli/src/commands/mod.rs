@@ -4,11 +4,13 @@
 pub mod accept;
 pub mod auth;
 pub mod completions;
+pub mod finalize;
 pub mod history;
 pub mod implement;
 pub mod init;
 pub mod lane_move;
 pub mod move_task;
+pub mod plan;
 pub mod specify;
 pub mod status;
 pub mod sync;
