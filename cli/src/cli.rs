@@ -35,7 +35,7 @@ pub enum Command {
     Specify(SpecifyArgs),
     /// Scaffold plan.md for a feature and commit it (as `agent feature setup-plan`).
     #[command(after_help = EXIT_CODES_HELP)]
-    Plan(SetupPlanArgs),
+    Plan(PlanningArgs),
     /// Scaffold the research artifacts (research.md, data-model.md, research/*.csv).
     #[command(after_help = EXIT_CODES_HELP)]
     Research(ResearchArgs),
@@ -87,6 +87,13 @@ pub struct InitArgs {
 pub struct SpecifyArgs {
     /// Feature name (becomes NNN-kebab-name).
     pub name: String,
+    #[command(flatten)]
+    pub opts: NewFeatureOpts,
+}
+
+/// The options of `specify` and `agent feature create-feature`.
+#[derive(Debug, Args)]
+pub struct NewFeatureOpts {
     /// Mission of the feature, recorded in meta.json (default software-dev).
     #[arg(long)]
     pub mission: Option<String>,
@@ -126,18 +133,6 @@ impl CommitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SetupPlanArgs {
-    /// Feature slug or number (auto-detected from the branch or directory if omitted).
-    #[arg(long)]
-    pub feature: Option<String>,
-    #[command(flatten)]
-    pub commit: CommitArgs,
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
 pub struct ResearchArgs {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
@@ -155,11 +150,14 @@ pub struct TasksArgs {
     #[command(subcommand)]
     pub command: Option<TasksCommand>,
     #[command(flatten)]
-    pub finalize: FinalizeTasksArgs,
+    pub finalize: PlanningArgs,
 }
 
+/// The arguments of the planning commands that write and commit files of
+/// one feature: `plan`, `agent feature setup-plan`, `tasks` and the two
+/// `finalize-tasks`.
 #[derive(Debug, Args)]
-pub struct FinalizeTasksArgs {
+pub struct PlanningArgs {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
@@ -203,17 +201,8 @@ pub struct BranchContextArgs {
 pub struct CreateFeatureArgs {
     /// Feature slug in kebab-case (e.g. user-auth); the number is added.
     pub feature_slug: String,
-    /// Mission of the feature, recorded in meta.json (default software-dev).
-    #[arg(long)]
-    pub mission: Option<String>,
-    /// Branch the feature targets (default: the current branch).
-    #[arg(long)]
-    pub target_branch: Option<String>,
     #[command(flatten)]
-    pub commit: CommitArgs,
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
+    pub opts: NewFeatureOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,7 +212,7 @@ pub enum AgentFeatureCommand {
     CreateFeature(CreateFeatureArgs),
     /// Scaffold plan.md and commit it.
     #[command(after_help = EXIT_CODES_HELP)]
-    SetupPlan(SetupPlanArgs),
+    SetupPlan(PlanningArgs),
     /// Check a feature's files (spec.md, plan.md, tasks.md) and print their paths.
     #[command(after_help = EXIT_CODES_HELP)]
     CheckPrerequisites(CheckPrerequisitesArgs),
@@ -232,13 +221,13 @@ pub enum AgentFeatureCommand {
     BranchContext(BranchContextArgs),
     /// Read tasks.md, write dependencies, requirement refs and branch fields into every WP, commit, announce.
     #[command(after_help = EXIT_CODES_HELP)]
-    FinalizeTasks(FinalizeTasksArgs),
+    FinalizeTasks(PlanningArgs),
 }
 
 impl AgentFeatureCommand {
     pub fn json(&self) -> bool {
         match self {
-            AgentFeatureCommand::CreateFeature(a) => a.json,
+            AgentFeatureCommand::CreateFeature(a) => a.opts.json,
             AgentFeatureCommand::SetupPlan(a) => a.json,
             AgentFeatureCommand::CheckPrerequisites(a) => a.json,
             AgentFeatureCommand::BranchContext(a) => a.json,
@@ -344,7 +333,7 @@ pub enum AgentTasksCommand {
     AddHistory(AddHistoryArgs),
     /// Same as `agent feature finalize-tasks`, without the requirement-coverage check (as 2.1.3).
     #[command(after_help = EXIT_CODES_HELP)]
-    FinalizeTasks(FinalizeTasksArgs),
+    FinalizeTasks(PlanningArgs),
     /// Record which requirements (FR-/NFR-/C-nnn of spec.md) each work package covers.
     #[command(after_help = EXIT_CODES_HELP)]
     MapRequirements(MapRequirementsArgs),

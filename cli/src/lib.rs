@@ -57,7 +57,7 @@ pub fn run() -> i32 {
     };
     let json = match &cli.command {
         Command::Init(a) => a.json,
-        Command::Specify(a) => a.json,
+        Command::Specify(a) => a.opts.json,
         Command::Plan(a) => a.json,
         Command::Research(a) => a.json,
         Command::Tasks(TasksArgs {

@@ -21,7 +21,7 @@
 
 use super::plan::{commit_files, current_branch};
 use super::{rel, Ctx};
-use crate::cli::{FinalizeTasksArgs, MapRequirementsArgs};
+use crate::cli::{MapRequirementsArgs, PlanningArgs};
 use crate::emit::{events_json, Changes};
 use crate::error::{CliError, Kind};
 use crate::feature;
@@ -164,6 +164,17 @@ struct Plan {
     title: String,
 }
 
+/// One list of each WP, by WP id (the `*_parsed` keys of the answers).
+fn by_wp<'a>(
+    plans: &'a [Plan],
+    f: impl Fn(&'a Plan) -> &'a Vec<String>,
+) -> BTreeMap<&'a str, &'a Vec<String>> {
+    plans
+        .iter()
+        .map(|p| (p.wp.meta.wp_id.as_str(), f(p)))
+        .collect()
+}
+
 fn read_text(root: &Path, path: &Path) -> Result<Option<String>, CliError> {
     match crate::fsutil::read_repo_file(root, path)? {
         None => Ok(None),
@@ -185,7 +196,7 @@ fn spec_ids(spec: &str) -> (Vec<String>, Vec<String>) {
     (all, functional)
 }
 
-pub fn run(out: &Out, a: FinalizeTasksArgs, mode: Mode) -> Result<(), CliError> {
+pub fn run(out: &Out, a: PlanningArgs, mode: Mode) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
     let feat = ctx.feature(a.feature.as_deref())?;
     let root = ctx.project.root.clone();
@@ -196,22 +207,29 @@ pub fn run(out: &Out, a: FinalizeTasksArgs, mode: Mode) -> Result<(), CliError> 
             tasks_dir.display()
         )));
     }
+    // 2.1.3: the feature variant needs spec.md, the tasks variant tasks.md.
+    let need = |path: &Path, needed: bool, why: &str| -> Result<Option<String>, CliError> {
+        match read_text(&root, path)? {
+            None if needed => Err(CliError::invalid(format!(
+                "{} not found: {} ({why})",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                path.display()
+            ))),
+            t => Ok(t),
+        }
+    };
     let spec_path = feat.dir.join("spec.md");
-    let spec = read_text(&root, &spec_path)?;
-    if spec.is_none() && mode == Mode::Feature {
-        return Err(CliError::invalid(format!(
-            "spec.md not found: {} (finalize checks the work packages' requirement refs against it)",
-            spec_path.display()
-        )));
-    }
+    let spec = need(
+        &spec_path,
+        mode == Mode::Feature,
+        "finalize checks the work packages' requirement refs against it",
+    )?;
     let tasks_md_path = feat.dir.join("tasks.md");
-    let tasks_md = read_text(&root, &tasks_md_path)?;
-    if tasks_md.is_none() && mode == Mode::Tasks {
-        return Err(CliError::invalid(format!(
-            "tasks.md not found: {} (its WPnn sections name each work package's dependencies)",
-            tasks_md_path.display()
-        )));
-    }
+    let tasks_md = need(
+        &tasks_md_path,
+        mode == Mode::Tasks,
+        "its WPnn sections name each work package's dependencies",
+    )?;
     let _lock = feature::lock_feature(&feat)?;
     let sections = tasksmd::sections(tasks_md.as_deref().unwrap_or(""));
     let section = |id: &str| sections.iter().find(|s| s.wp_id == id);
@@ -326,14 +344,8 @@ pub fn run(out: &Out, a: FinalizeTasksArgs, mode: Mode) -> Result<(), CliError> 
         None
     };
 
-    let deps_map: BTreeMap<&str, &Vec<String>> = plans
-        .iter()
-        .map(|p| (p.wp.meta.wp_id.as_str(), &p.deps))
-        .collect();
-    let refs_map: BTreeMap<&str, &Vec<String>> = plans
-        .iter()
-        .map(|p| (p.wp.meta.wp_id.as_str(), &p.refs))
-        .collect();
+    let deps_map = by_wp(&plans, |p| &p.deps);
+    let refs_map = by_wp(&plans, |p| &p.refs);
     out.line(&format!(
         "{} Finalized {} work package(s) of {} ({} file(s) updated)",
         out.green("✓"),
@@ -488,14 +500,8 @@ fn check_mapping(
         ));
     }
     let msg = format!("requirement mapping validation failed: {}", why.join("; "));
-    let deps: BTreeMap<&str, &Vec<String>> = plans
-        .iter()
-        .map(|p| (p.wp.meta.wp_id.as_str(), &p.deps))
-        .collect();
-    let refs: BTreeMap<&str, &Vec<String>> = plans
-        .iter()
-        .map(|p| (p.wp.meta.wp_id.as_str(), &p.refs))
-        .collect();
+    let deps = by_wp(plans, |p| &p.deps);
+    let refs = by_wp(plans, |p| &p.refs);
     out.json(&json!({
         "error": msg,
         "missing_requirement_refs_wps": missing,

@@ -7,7 +7,7 @@
 
 use super::{rel, Ctx};
 use crate::cli::{
-    AgentFeatureCommand, BranchContextArgs, CheckPrerequisitesArgs, ResearchArgs, SetupPlanArgs,
+    AgentFeatureCommand, BranchContextArgs, CheckPrerequisitesArgs, PlanningArgs, ResearchArgs,
 };
 use crate::error::CliError;
 use crate::feature::Feature;
@@ -158,7 +158,7 @@ pub fn current_branch(ctx: &Ctx) -> Option<String> {
 
 /// A project template file (`.kittify/templates/NAME`, as 2.1.3 looks for
 /// it first), else `ours`.
-fn template(root: &Path, name: &str, ours: &str) -> String {
+pub fn template(root: &Path, name: &str, ours: &str) -> String {
     let p = root.join(".kittify").join("templates").join(name);
     crate::fsutil::read_repo_file(root, &p)
         .ok()
@@ -167,7 +167,7 @@ fn template(root: &Path, name: &str, ours: &str) -> String {
         .unwrap_or_else(|| ours.to_string())
 }
 
-pub fn setup_plan(out: &Out, a: SetupPlanArgs) -> Result<(), CliError> {
+pub fn setup_plan(out: &Out, a: PlanningArgs) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
     let feat = ctx.feature(a.feature.as_deref())?;
     let spec = feat.dir.join("spec.md");

@@ -9,7 +9,7 @@
 //! same number cannot both win the rename, and the loser takes the next.
 
 use super::Ctx;
-use crate::cli::{CommitArgs, CreateFeatureArgs, SpecifyArgs};
+use crate::cli::{CreateFeatureArgs, NewFeatureOpts, SpecifyArgs};
 use crate::error::CliError;
 use crate::identity::kebab;
 use crate::output::Out;
@@ -25,13 +25,7 @@ pub fn run(out: &Out, a: SpecifyArgs) -> Result<(), CliError> {
             a.name
         )));
     }
-    create(
-        out,
-        &name,
-        a.mission.as_deref(),
-        a.target_branch.as_deref(),
-        a.commit,
-    )
+    create(out, &name, &a.opts)
 }
 
 /// `agent feature create-feature SLUG`: the slug must already be kebab-case
@@ -43,13 +37,7 @@ pub fn create_feature(out: &Out, a: CreateFeatureArgs) -> Result<(), CliError> {
             a.feature_slug
         )));
     }
-    create(
-        out,
-        &a.feature_slug,
-        a.mission.as_deref(),
-        a.target_branch.as_deref(),
-        a.commit,
-    )
+    create(out, &a.feature_slug, &a.opts)
 }
 
 /// `^[a-z][a-z0-9]*(-[a-z0-9]+)*$`
@@ -62,14 +50,12 @@ fn is_kebab(s: &str) -> bool {
         })
 }
 
-fn create(
-    out: &Out,
-    name: &str,
-    mission: Option<&str>,
-    target_branch: Option<&str>,
-    commit: CommitArgs,
-) -> Result<(), CliError> {
-    let mission = mission
+fn create(out: &Out, name: &str, opts: &NewFeatureOpts) -> Result<(), CliError> {
+    let commit = opts.commit;
+    let target_branch = opts.target_branch.as_deref();
+    let mission = opts
+        .mission
+        .as_deref()
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .unwrap_or("software-dev");
@@ -82,7 +68,7 @@ fn create(
         .map(str::to_string)
         .or_else(|| current_branch.clone())
         .unwrap_or_else(|| "main".to_string());
-    let template = spec_template(&ctx.project.root);
+    let template = super::plan::template(&ctx.project.root, "spec-template.md", SPEC_TEMPLATE);
     for _attempt in 0..20 {
         let next = next_number(&specs);
         if next > 999 {
@@ -234,24 +220,6 @@ struct Meta<'a> {
     mission: &'a str,
     target_branch: &'a str,
     created_at: &'a str,
-}
-
-/// The project's own spec template (`.kittify/templates/spec-template.md`,
-/// as 2.1.3 looks for it), else ours.
-fn spec_template(root: &Path) -> String {
-    for p in [
-        root.join(".kittify")
-            .join("templates")
-            .join("spec-template.md"),
-        root.join("templates").join("spec-template.md"),
-    ] {
-        if let Ok(Some(b)) = crate::fsutil::read_repo_file(root, &p) {
-            if let Ok(t) = String::from_utf8(b) {
-                return t;
-            }
-        }
-    }
-    SPEC_TEMPLATE.to_string()
 }
 
 fn write_skeleton(dir: &Path, m: &Meta, spec_template: &str) -> Result<(), CliError> {
