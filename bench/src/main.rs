@@ -10,6 +10,7 @@
 mod cli;
 mod daemon;
 mod floors;
+mod planning;
 mod saas;
 mod stats;
 
@@ -263,6 +264,65 @@ fn main() -> Result<()> {
             String::new(),
             json!(ratio_w),
         );
+    }
+
+    println!("\nCLI: planning (create-feature, setup-plan, finalize-tasks; each commits)");
+    {
+        let n = (40 / scale).max(5);
+        let p = planning::project(scratch.path(), &cli_bin, "ours-planning")?;
+        let ours_t = planning::time_planning(&p, &cli_bin, &[], n)?;
+        let bare = planning::time_planning(&p, &cli_bin, &["--no-auto-commit"], n)?;
+        let py_t = if args.python {
+            let py = cli::python_cli(&args.work_dir)?;
+            let pp = planning::project(scratch.path(), &cli_bin, "python-planning")?;
+            Some(planning::time_planning(&pp, &py, &[], (n / 2).max(3))?)
+        } else {
+            None
+        };
+        for (key, label, o, b, py) in [
+            (
+                "create_feature",
+                "create-feature",
+                &ours_t.create,
+                &bare.create,
+                py_t.as_ref().map(|t| &t.create),
+            ),
+            (
+                "setup_plan",
+                "setup-plan",
+                &ours_t.plan,
+                &bare.plan,
+                py_t.as_ref().map(|t| &t.plan),
+            ),
+            (
+                "finalize_tasks",
+                "finalize-tasks",
+                &ours_t.finalize,
+                &bare.finalize,
+                py_t.as_ref().map(|t| &t.finalize),
+            ),
+        ] {
+            r.add(
+                &format!("cli_{key}"),
+                &format!("ours, {label} (commit included)"),
+                fmt_ms(o),
+                format!(
+                    "git's share {:.1} ms ({:.0}%)",
+                    o.p50_ms - b.p50_ms,
+                    100.0 * (o.p50_ms - b.p50_ms) / o.p50_ms
+                ),
+                json!({"with_commit": o, "no_auto_commit": b}),
+            );
+            if let Some(py) = py {
+                r.add(
+                    &format!("python_{key}"),
+                    &format!("Python 2.1.3, {label}"),
+                    fmt_ms(py),
+                    format!("{:.0}x ours", py.p50_ms / o.p50_ms),
+                    json!(py),
+                );
+            }
+        }
     }
 
     println!("\ndaemon");

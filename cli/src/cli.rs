@@ -36,9 +36,15 @@ pub enum Command {
     /// Create the next feature: kitty-specs/NNN-name/ with meta.json, spec.md and tasks/.
     #[command(after_help = EXIT_CODES_HELP)]
     Specify(SpecifyArgs),
-    /// Work packages of a feature.
-    #[command(subcommand)]
-    Tasks(TasksCommand),
+    /// Scaffold plan.md for a feature and commit it (as `agent feature setup-plan`).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Plan(PlanningArgs),
+    /// Scaffold the research artifacts (research.md, data-model.md, research/*.csv).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Research(ResearchArgs),
+    /// Finalize the tasks (alone, as 2.1.3's `tasks --json`), or add/announce work packages.
+    #[command(after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
+    Tasks(TasksArgs),
     /// Start a work package: lane planned → doing, and a git worktree .worktrees/<feature>-WPnn.
     #[command(after_help = EXIT_CODES_HELP)]
     Implement(ImplementArgs),
@@ -136,9 +142,174 @@ pub struct InitArgs {
 pub struct SpecifyArgs {
     /// Feature name (becomes NNN-kebab-name).
     pub name: String,
+    #[command(flatten)]
+    pub opts: NewFeatureOpts,
+}
+
+/// The options of `specify` and `agent feature create-feature`.
+#[derive(Debug, Args)]
+pub struct NewFeatureOpts {
+    /// Mission of the feature, recorded in meta.json (default software-dev).
+    #[arg(long)]
+    pub mission: Option<String>,
     /// Branch the feature targets (default: the current branch, else main).
     #[arg(long)]
     pub target_branch: Option<String>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--auto-commit/--no-auto-commit`: whether a planning command commits
+/// what it wrote (default: `auto_commit` in .kittify/config.yaml, else on).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct CommitArgs {
+    /// Commit the files this command wrote (the default unless the config says otherwise).
+    #[arg(long, overrides_with = "no_auto_commit")]
+    pub auto_commit: bool,
+    /// Leave the files this command wrote uncommitted.
+    #[arg(long)]
+    pub no_auto_commit: bool,
+}
+
+impl CommitArgs {
+    /// The flag when one was given, else the project's config rule.
+    pub fn enabled(&self, repo_root: &std::path::Path) -> bool {
+        if self.no_auto_commit {
+            false
+        } else if self.auto_commit {
+            true
+        } else {
+            crate::gitcommit::auto_commit_default(repo_root)
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ResearchArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Overwrite existing research artifacts.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    #[command(subcommand)]
+    pub command: Option<TasksCommand>,
+    #[command(flatten)]
+    pub finalize: PlanningArgs,
+}
+
+/// The arguments of the planning commands that write and commit files of
+/// one feature: `plan`, `agent feature setup-plan`, `tasks` and the two
+/// `finalize-tasks`.
+#[derive(Debug, Args)]
+pub struct PlanningArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckPrerequisitesArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Only print the path variables.
+    #[arg(long)]
+    pub paths_only: bool,
+    /// Require tasks.md too.
+    #[arg(long)]
+    pub include_tasks: bool,
+    /// Old name of --include-tasks.
+    #[arg(long, hide = true)]
+    pub require_tasks: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BranchContextArgs {
+    /// Planned landing branch (default: the current branch).
+    #[arg(long)]
+    pub target_branch: Option<String>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateFeatureArgs {
+    /// Feature slug in kebab-case (e.g. user-auth); the number is added.
+    pub feature_slug: String,
+    #[command(flatten)]
+    pub opts: NewFeatureOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentFeatureCommand {
+    /// Create the next feature (kitty-specs/NNN-slug/) and commit spec.md and meta.json.
+    #[command(after_help = EXIT_CODES_HELP)]
+    CreateFeature(CreateFeatureArgs),
+    /// Scaffold plan.md and commit it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    SetupPlan(PlanningArgs),
+    /// Check a feature's files (spec.md, plan.md, tasks.md) and print their paths.
+    #[command(after_help = EXIT_CODES_HELP)]
+    CheckPrerequisites(CheckPrerequisitesArgs),
+    /// Print the branch contract (current, planning and merge-target branch).
+    #[command(after_help = EXIT_CODES_HELP)]
+    BranchContext(BranchContextArgs),
+    /// Read tasks.md, write dependencies, requirement refs and branch fields into every WP, commit, announce.
+    #[command(after_help = EXIT_CODES_HELP)]
+    FinalizeTasks(PlanningArgs),
+}
+
+impl AgentFeatureCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            AgentFeatureCommand::CreateFeature(a) => a.opts.json,
+            AgentFeatureCommand::SetupPlan(a) => a.json,
+            AgentFeatureCommand::CheckPrerequisites(a) => a.json,
+            AgentFeatureCommand::BranchContext(a) => a.json,
+            AgentFeatureCommand::FinalizeTasks(a) => a.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MapRequirementsArgs {
+    /// Work package id (with --refs).
+    #[arg(long)]
+    pub wp: Option<String>,
+    /// Comma-separated requirement ids, e.g. FR-001,NFR-002 (with --wp).
+    #[arg(long)]
+    pub refs: Option<String>,
+    /// JSON object mapping WP ids to lists of requirement ids, e.g. '{"WP01":["FR-001"]}'.
+    #[arg(long, conflicts_with_all = ["wp", "refs"])]
+    pub batch: Option<String>,
+    /// Replace the WPs' refs instead of adding to them.
+    #[arg(long)]
+    pub replace: bool,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -205,6 +376,9 @@ pub enum AgentCommand {
     /// The canonical status log (status.events.jsonl) of a feature.
     #[command(subcommand)]
     Status(AgentStatusCommand),
+    /// Feature planning commands for agents (create-feature, setup-plan, finalize-tasks, ...).
+    #[command(subcommand)]
+    Feature(AgentFeatureCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -385,6 +559,12 @@ pub struct MergeDriverArgs {
     pub theirs: PathBuf,
     /// %P: the path in the repository, for messages.
     pub path: Option<String>,
+    /// Same as `agent feature finalize-tasks`, without the requirement-coverage check (as 2.1.3).
+    #[command(after_help = EXIT_CODES_HELP)]
+    FinalizeTasks(PlanningArgs),
+    /// Record which requirements (FR-/NFR-/C-nnn of spec.md) each work package covers.
+    #[command(after_help = EXIT_CODES_HELP)]
+    MapRequirements(MapRequirementsArgs),
 }
 
 #[derive(Debug, Args)]

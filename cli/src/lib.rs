@@ -37,11 +37,14 @@ pub mod output;
 pub mod project;
 pub mod pyjson;
 pub mod status;
+pub mod tasksmd;
 pub mod wpfile;
 pub mod yamltext;
 
 use clap::Parser;
-use cli::{AgentCommand, AgentStatusCommand, AgentTasksCommand, Cli, Command, TasksCommand};
+use cli::{
+    AgentCommand, AgentStatusCommand, AgentTasksCommand, Cli, Command, TasksArgs, TasksCommand,
+};
 use error::CliError;
 use output::Out;
 
@@ -71,9 +74,21 @@ pub fn run() -> i32 {
     };
     let json = match &cli.command {
         Command::Init(a) => a.json,
-        Command::Specify(a) => a.json,
-        Command::Tasks(TasksCommand::Add(a)) => a.json,
-        Command::Tasks(TasksCommand::Finalize(a)) => a.json,
+        Command::Specify(a) => a.opts.json,
+        Command::Plan(a) => a.json,
+        Command::Research(a) => a.json,
+        Command::Tasks(TasksArgs {
+            command: Some(TasksCommand::Add(a)),
+            ..
+        }) => a.json,
+        Command::Tasks(TasksArgs {
+            command: Some(TasksCommand::Finalize(a)),
+            ..
+        }) => a.json,
+        Command::Tasks(TasksArgs { finalize: a, .. }) => a.json,
+        Command::Agent(AgentCommand::Feature(c)) => c.json(),
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::FinalizeTasks(a))) => a.json,
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MapRequirements(a))) => a.json,
         Command::Implement(a) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MoveTask(a))) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => a.json,
@@ -89,8 +104,26 @@ pub fn run() -> i32 {
     let result: Result<(), CliError> = match cli.command {
         Command::Init(a) => commands::init::run(&out, a),
         Command::Specify(a) => commands::specify::run(&out, a),
-        Command::Tasks(TasksCommand::Add(a)) => commands::tasks::add(&out, a),
-        Command::Tasks(TasksCommand::Finalize(a)) => commands::tasks::finalize(&out, a),
+        Command::Plan(a) => commands::plan::setup_plan(&out, a),
+        Command::Research(a) => commands::plan::research(&out, a),
+        Command::Tasks(TasksArgs {
+            command: Some(TasksCommand::Add(a)),
+            ..
+        }) => commands::tasks::add(&out, a),
+        Command::Tasks(TasksArgs {
+            command: Some(TasksCommand::Finalize(a)),
+            ..
+        }) => commands::tasks::finalize(&out, a),
+        Command::Tasks(TasksArgs { finalize: a, .. }) => {
+            commands::finalize::run(&out, a, commands::finalize::Mode::Feature)
+        }
+        Command::Agent(AgentCommand::Feature(c)) => commands::plan::agent_feature(&out, c),
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::FinalizeTasks(a))) => {
+            commands::finalize::run(&out, a, commands::finalize::Mode::Tasks)
+        }
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MapRequirements(a))) => {
+            commands::finalize::map_requirements(&out, a)
+        }
         Command::Implement(a) => commands::implement::run(&out, a),
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MoveTask(a))) => {
             commands::move_task::run(&out, a)

@@ -289,6 +289,47 @@ fn plain_safe(s: &str) -> bool {
     !numeric_ish && !s.starts_with('.')
 }
 
+/// `text` (a YAML mapping) with the top-level `key` set to `value`, which
+/// is already YAML: one line (`[]`, `main`, `"a b"`) or a block sequence
+/// given as lines starting with a newline (`"\n- FR-001\n- FR-002"`).
+/// The key's old line and block are replaced (a trailing `# comment` on the
+/// line is kept for a one-line value); a missing key is inserted after the
+/// block of whichever of `after` comes last in the text, else at the end.
+/// Every other line stays byte for byte.
+pub fn set_key(text: &str, key: &str, value: &str, after: &[&str]) -> String {
+    let eol = line_ending(text);
+    let block = value.starts_with('\n');
+    let render = |comment: &str| {
+        if block {
+            format!("{key}:{}{eol}", value.replace('\n', eol))
+        } else {
+            format!("{key}: {value}{comment}{eol}")
+        }
+    };
+    if let Some(kl) = find_key(text, key) {
+        let line = strip_eol(&text[kl.line.clone()]);
+        let rest = &line[(kl.value.end - kl.line.start).min(line.len())..];
+        let comment = if rest.trim_start().starts_with('#') && !rest.trim().is_empty() {
+            rest
+        } else {
+            ""
+        };
+        let end = block_end(text, &kl.line);
+        return format!(
+            "{}{}{}",
+            &text[..kl.line.start],
+            render(comment),
+            &text[end..]
+        );
+    }
+    let at = after
+        .iter()
+        .filter_map(|k| find_key(text, k).map(|kl| block_end(text, &kl.line)))
+        .max()
+        .unwrap_or(text.len());
+    insert_at(text, at, &render(""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +375,23 @@ mod tests {
         assert_eq!(scalar("true"), "\"true\"");
         assert_eq!(scalar("it's"), "it's");
         assert_eq!(scalar("'x"), "\"'x\"");
+    }
+
+    #[test]
+    fn set_key_replaces_blocks_keeps_comments_and_inserts_in_order() {
+        let t = "a: 1\ndeps:\n- WP01\n- WP02\nb: x  # note\nc: 3\n";
+        assert_eq!(
+            set_key(t, "deps", "[]", &[]),
+            "a: 1\ndeps: []\nb: x  # note\nc: 3\n"
+        );
+        assert_eq!(
+            set_key(t, "b", "\"y z\"", &[]),
+            "a: 1\ndeps:\n- WP01\n- WP02\nb: \"y z\"  # note\nc: 3\n"
+        );
+        assert_eq!(
+            set_key(t, "refs", "\n- FR-001", &["a", "deps"]),
+            "a: 1\ndeps:\n- WP01\n- WP02\nrefs:\n- FR-001\nb: x  # note\nc: 3\n"
+        );
+        assert_eq!(set_key("a: 1\r\n", "z", "2", &["q"]), "a: 1\r\nz: 2\r\n");
     }
 }

@@ -4,12 +4,14 @@
 pub mod accept;
 pub mod auth;
 pub mod completions;
+pub mod finalize;
 pub mod history;
 pub mod implement;
 pub mod init;
 pub mod lane_move;
 pub mod move_task;
 pub mod not_provided;
+pub mod plan;
 pub mod specify;
 pub mod status;
 pub mod status_check;

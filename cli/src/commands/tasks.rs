@@ -136,7 +136,9 @@ pub fn finalize(out: &Out, a: FeatureArgs) -> Result<(), CliError> {
     let mut announced = feature::announced(&meta);
     let fresh: Vec<&WpFile> = wps
         .iter()
-        .filter(|w| !announced.contains(&w.meta.wp_id))
+        .filter(|w| {
+            !announced.contains(&w.meta.wp_id) && !super::finalize::announced_by_finalize(w)
+        })
         .collect();
     if fresh.is_empty() {
         out.line(&format!(
