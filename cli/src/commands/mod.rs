@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod auth;
 pub mod completions;
+pub mod dashboard;
 pub mod history;
 pub mod implement;
 pub mod init;
