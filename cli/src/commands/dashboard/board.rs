@@ -141,11 +141,14 @@ pub fn feature_json(project: &Project, slug: &str) -> Value {
         let since = from_log
             .map(|s| s.last_transition_at.clone())
             .or_else(|| entered_lane_at(&fm, &wp.text[wp.fm.end..], lane));
+        // The frontmatter's agent (set when work starts), else whoever
+        // moved it last (log, else the last history entry).
         let agent = wp
             .meta
             .agent
             .clone()
-            .or_else(|| from_log.map(|s| s.actor.clone()));
+            .or_else(|| from_log.map(|s| s.actor.clone()))
+            .or_else(|| last_history_agent(&fm));
         *counts.entry(lane.as_wire()).or_default() += 1;
         cards.push(json!({
             "id": wp.meta.wp_id,
@@ -234,6 +237,17 @@ fn entered_lane_at(fm: &Value, body: &str, lane: Lane) -> Option<String> {
             .then_some(ts)
     });
     from_history.chain(from_activity).max().map(str::to_string)
+}
+
+fn last_history_agent(fm: &Value) -> Option<String> {
+    fm.get("history")?
+        .as_array()?
+        .last()?
+        .get("agent")?
+        .as_str()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "system")
+        .map(str::to_string)
 }
 
 /// The review state shown on a card: the frontmatter's `review_status` and

@@ -49,6 +49,7 @@ function featureSection(slug) {
   head.append(title, meta);
   const errors = el('div', {class: 'errors'});
   const board = el('div', {class: 'board'});
+  const none = el('p', {class: 'no-wps muted', text: 'No work packages yet.'});
   const cols = new Map();
   for (const [lane, label] of LANES) {
     const col = el('div', {class: 'lane', 'data-lane': lane},
@@ -57,7 +58,7 @@ function featureSection(slug) {
     cols.set(lane, col);
     board.append(col);
   }
-  root.append(head, errors, board);
+  root.append(head, errors, none, board);
   s = {root, title, meta, errors, cols, cards: new Map()};
   sections.set(slug, s);
   return s;
@@ -114,6 +115,7 @@ function applyFeature(f) {
     col.classList.toggle('folded', n === 0);
   }
   s.root.classList.toggle('has-errors', f.errors.length > 0);
+  s.root.classList.toggle('empty', f.wps.length === 0);
   if (detail.slug === f.slug && detail.tab === 'timeline') loadDetail();
 }
 
@@ -243,5 +245,15 @@ document.addEventListener('DOMContentLoaded', () => {
       if (a && c.dataset.since) a.textContent = age(c.dataset.since) + ' in lane';
     }
   }, 30000);
-  connect();
+  // ?static: one snapshot, no live stream (screenshots, printing).
+  if (new URLSearchParams(location.search).has('static')) {
+    fetch('/api/board').then(r => r.json()).then(b => {
+      applyBoard(b);
+      const live = document.getElementById('live');
+      live.dataset.state = 'static';
+      live.textContent = 'snapshot';
+    });
+  } else {
+    connect();
+  }
 });
