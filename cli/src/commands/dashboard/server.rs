@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -47,6 +47,19 @@ struct Shared {
     last_request: Mutex<Instant>,
     open_pages: AtomicUsize,
     connections: AtomicUsize,
+}
+
+impl Shared {
+    fn board(&self) -> MutexGuard<'_, Board> {
+        lock(&self.board)
+    }
+}
+
+/// A lock that survives a panicked holder: the data is plain values, a
+/// half-finished update is replaced by the next poll, and one failed request
+/// must not take the server down.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The cached board: each feature's digest and JSON, and the sync panel.
@@ -118,8 +131,8 @@ pub fn run(
         }
         let s = shared.clone();
         std::thread::spawn(move || {
+            let _slot = CountGuard(&s.connections);
             let _ = handle(&s, stream);
-            s.connections.fetch_sub(1, Ordering::SeqCst);
         });
     }
     Ok(())
@@ -137,7 +150,7 @@ fn poll_loop(shared: &Shared, idle_exit: Duration) {
         refresh(shared);
         if shared.open_pages.load(Ordering::SeqCst) > 0 {
             refresh_sync(shared, false);
-        } else if shared.last_request.lock().unwrap().elapsed() >= idle_exit {
+        } else if lock(&shared.last_request).elapsed() >= idle_exit {
             exit_now(shared);
         }
     }
@@ -152,7 +165,7 @@ fn refresh(shared: &Shared) {
         .map(|s| (s.clone(), board::fingerprint(&shared.project, s)))
         .collect();
     let stale: Vec<(String, u64)> = {
-        let b = shared.board.lock().unwrap();
+        let b = shared.board();
         digests
             .into_iter()
             .filter(|(s, d)| b.features.get(s).is_none_or(|(old, _)| old != d))
@@ -162,11 +175,11 @@ fn refresh(shared: &Shared) {
     let rebuilt: Vec<(String, u64, Arc<Value>)> = stale
         .into_iter()
         .map(|(s, d)| {
-            let v = Arc::new(board::feature_json(&shared.project, &s));
+            let v = Arc::new(build_feature(&shared.project, &s));
             (s, d, v)
         })
         .collect();
-    let mut b = shared.board.lock().unwrap();
+    let mut b = shared.board();
     let order_changed = b.order != order;
     if rebuilt.is_empty() && !order_changed {
         return;
@@ -182,15 +195,35 @@ fn refresh(shared: &Shared) {
     shared.changed.notify_all();
 }
 
+/// One feature's JSON; a bug that panics on some file becomes that
+/// feature's error card instead of a dead poller.
+fn build_feature(project: &Project, slug: &str) -> Value {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        board::feature_json(project, slug)
+    }))
+    .unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        json!({
+            "slug": slug, "name": slug, "mission": null, "source": "none", "wps": [],
+            "counts": {}, "docs": [], "events": 0,
+            "errors": [{"file": format!("kitty-specs/{slug}"), "message": format!("internal error while reading this feature: {why}")}],
+        })
+    })
+}
+
 fn refresh_sync(shared: &Shared, force: bool) {
     {
-        let b = shared.board.lock().unwrap();
+        let b = shared.board();
         if !force && b.sync_at.is_some_and(|t| t.elapsed() < SYNC_POLL) {
             return;
         }
     }
     let v = sync_panel::status(&shared.project);
-    let mut b = shared.board.lock().unwrap();
+    let mut b = shared.board();
     b.sync_at = Some(Instant::now());
     if *b.sync != v {
         b.sync = Arc::new(v);
@@ -200,7 +233,7 @@ fn refresh_sync(shared: &Shared, force: bool) {
 }
 
 fn board_json(shared: &Shared) -> Value {
-    let b = shared.board.lock().unwrap();
+    let b = shared.board();
     let features: Vec<Value> = b
         .order
         .iter()
@@ -218,7 +251,7 @@ fn board_json(shared: &Shared) -> Value {
 /// 2.1.3's `/api/features` keys (id, name, display_name, path, meta,
 /// kanban_stats) for tools written against it.
 fn features_2_1_3(shared: &Shared) -> Value {
-    let b = shared.board.lock().unwrap();
+    let b = shared.board();
     let features: Vec<Value> = b
         .order
         .iter()
@@ -364,7 +397,7 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
     let Some(req) = read_request(&stream) else {
         return respond(&stream, 400, "text/plain", b"bad request\n");
     };
-    *shared.last_request.lock().unwrap() = Instant::now();
+    *lock(&shared.last_request) = Instant::now();
     if !host_ok(req.host.as_deref(), shared.port) {
         return respond(&stream, 403, "text/plain", b"wrong Host header\n");
     }
@@ -400,7 +433,7 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
         ("GET", ["api", "features"]) => respond_json(&stream, 200, &features_2_1_3(shared)),
         ("GET", ["api", "sync"]) => {
             refresh_sync(shared, false);
-            let v = shared.board.lock().unwrap().sync.clone();
+            let v = shared.board().sync.clone();
             respond_json(&stream, 200, &v)
         }
         ("GET", ["api", "feature", slug]) if known(shared, slug) => {
@@ -428,7 +461,7 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
 
 /// Only slugs the board lists: a URL cannot name a path of its own.
 fn known(shared: &Shared, slug: &str) -> bool {
-    shared.board.lock().unwrap().features.contains_key(slug)
+    shared.board().features.contains_key(slug)
 }
 
 /// 2.1.3's shutdown: the token as `?token=` (GET) or `{"token": ...}`
@@ -449,9 +482,10 @@ fn shutdown(shared: &Shared, stream: &TcpStream, req: &Request) -> std::io::Resu
     exit_now(shared)
 }
 
-/// Counts an open page for as long as its event stream lives.
-struct PageGuard<'a>(&'a AtomicUsize);
-impl Drop for PageGuard<'_> {
+/// Decrements a counter when dropped, panic or not (connections, open
+/// pages).
+struct CountGuard<'a>(&'a AtomicUsize);
+impl Drop for CountGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -463,7 +497,7 @@ impl Drop for PageGuard<'_> {
 /// and notices a closed page.
 fn events(shared: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     shared.open_pages.fetch_add(1, Ordering::SeqCst);
-    let _guard = PageGuard(&shared.open_pages);
+    let _guard = CountGuard(&shared.open_pages);
     stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\nretry: 500\n\n")?;
     let mut seen_version = u64::MAX;
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
@@ -472,7 +506,7 @@ fn events(shared: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     loop {
         let mut out = String::new();
         {
-            let mut b = shared.board.lock().unwrap();
+            let mut b = shared.board();
             if b.version == seen_version {
                 let (guard, timeout) = shared
                     .changed
