@@ -9,6 +9,7 @@
 
 mod cli;
 mod daemon;
+mod dashboard;
 mod floors;
 mod planning;
 mod saas;
@@ -33,6 +34,9 @@ struct Args {
     /// under --work-dir on first use) through the same command sequence.
     #[arg(long)]
     python: bool,
+    /// Only the dashboard section (and the floors): seconds, not minutes.
+    #[arg(long)]
+    only_dashboard: bool,
     /// Largest daemon backlog to measure (scaling runs 10k, 100k, ... up to it).
     #[arg(long, default_value_t = 1_000_000)]
     backlog: usize,
@@ -74,6 +78,9 @@ impl Report {
 /// The whole hand-off budget of an emitting command (README, CONTRACT):
 /// daemon path and spool fallback together.
 const HANDOFF_BUDGET_MS: f64 = 1500.0;
+
+/// The dashboard's answer time target on the corpus (issue 13).
+const DASHBOARD_TARGET_MS: f64 = 50.0;
 
 fn fmt_ms(s: &stats::Summary) -> String {
     format!("p50 {:.2} ms  p99 {:.2} ms", s.p50_ms, s.p99_ms)
@@ -131,6 +138,12 @@ fn main() -> Result<()> {
         String::new(),
         json!(fsync),
     );
+    if args.only_dashboard {
+        dashboard_section(&mut r, scratch.path(), &sibling("spec-kitty")?, scale)?;
+        write_json(&args.out, &r)?;
+        println!("\nwritten to {}", args.out.display());
+        return Ok(());
+    }
     let x_spawn = |s: &stats::Summary| format!("{:.1}x spawn floor", s.p50_ms / spawn.p50_ms);
     // A durable lane change cannot beat one process spawn plus the fsyncs
     // its path must do; this is that floor, from this run's own medians.
@@ -324,6 +337,7 @@ fn main() -> Result<()> {
             }
         }
     }
+    dashboard_section(&mut r, scratch.path(), &cli_bin, scale)?;
 
     println!("\ndaemon");
     let cold = daemon::cold_start(&syncd, scratch.path(), 30 / scale.min(3))?;
@@ -459,6 +473,62 @@ fn main() -> Result<()> {
 
     write_json(&args.out, &r)?;
     println!("\nwritten to {}", args.out.display());
+    Ok(())
+}
+
+/// The local dashboard on the shared corpus (skipped without the corpus).
+fn dashboard_section(r: &mut Report, scratch: &Path, cli_bin: &Path, scale: usize) -> Result<()> {
+    match dashboard::corpus() {
+        None => println!("\ndashboard: skipped (no ../shared/corpus beside the repository)"),
+        Some(corpus) => {
+            println!("\ndashboard (spec-kitty dashboard, the shared corpus: 29 features, 166 WPs)");
+            let d = dashboard::Dashboard::start(scratch, cli_bin, &corpus)?;
+            let n = 200 / scale;
+            let target = |s: &stats::Summary| {
+                format!(
+                    "target 50 ms: p99 {}",
+                    if s.p99_ms <= DASHBOARD_TARGET_MS {
+                        "within"
+                    } else {
+                        "OVER"
+                    }
+                )
+            };
+            let (page, page_bytes) = d.time_get("/", n)?;
+            r.add(
+                "dashboard_page",
+                &format!("GET / (the page, {page_bytes} B)"),
+                fmt_ms(&page),
+                target(&page),
+                json!({"summary": page, "bytes": page_bytes}),
+            );
+            let (board, board_bytes) = d.time_get("/api/board", n)?;
+            r.add(
+                "dashboard_board",
+                &format!("GET /api/board (every card, {} KiB)", board_bytes / 1024),
+                fmt_ms(&board),
+                target(&board),
+                json!({"summary": board, "bytes": board_bytes}),
+            );
+            let live = d.time_to_page((40 / scale).max(4))?;
+            r.add(
+                "dashboard_move_to_page",
+                "move-task start → event on the open page",
+                fmt_ms(&live),
+                "target 1000 ms".into(),
+                json!(live),
+            );
+            let rss = daemon::rss_kib(d.pid)?;
+            r.add(
+                "dashboard_rss_kib",
+                "dashboard RSS after the runs above",
+                format!("{:.1} MiB", rss as f64 / 1024.0),
+                String::new(),
+                json!(rss),
+            );
+        }
+    }
+
     Ok(())
 }
 

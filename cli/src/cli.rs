@@ -63,6 +63,9 @@ pub enum Command {
     /// Log in to the SaaS, log out, or show the login (never a token).
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Local web dashboard of this project: kanban of every feature, live, and what sync is doing.
+    #[command(after_help = DASHBOARD_HELP)]
+    Dashboard(DashboardArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
     /// Write man pages (spec-kitty.1 and one per subcommand) into a directory.
@@ -629,6 +632,40 @@ pub struct AcceptArgs {
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+const DASHBOARD_HELP: &str = "\
+The dashboard runs in the background on 127.0.0.1 (the same spec-kitty binary),
+one per project; its address is kept in .kittify/.dashboard (URL, port, token,
+pid; the same record spec-kitty 2.1.3 keeps, so either CLI finds or stops the
+other's). A record of a process that is gone is replaced, never trusted. The
+page updates by itself within a second of any lane change, shows each broken
+WP file or status log as an error card naming the file, and exits by itself
+after an hour with no visitor.";
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Preferred port (falls back to the first free port from 9237 when taken).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Open the dashboard URL in the default browser.
+    #[arg(long, conflicts_with = "kill")]
+    pub open: bool,
+    /// Stop this project's dashboard and clear its record.
+    #[arg(long)]
+    pub kill: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Run the server in the foreground (what the background process runs).
+    #[arg(long, hide = true)]
+    pub serve: bool,
+    /// With --serve: the shutdown token.
+    #[arg(long, hide = true, requires = "serve")]
+    pub token: Option<String>,
+    /// With --serve: exit after this many seconds without a visitor.
+    #[arg(long, hide = true, requires = "serve", default_value_t = 3600)]
+    pub idle_exit_secs: u64,
 }
 
 #[derive(Debug, Args)]

@@ -453,7 +453,7 @@ pub fn request(paths: &Paths, req: Request, timeout: Duration) -> Result<Respons
 /// Whether process `pid` still runs. A zombie (exited, not yet reaped by
 /// its parent; common in containers whose init does not reap) has released
 /// its locks and counts as gone.
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -98,6 +98,7 @@ pub fn run() -> i32 {
         Command::Status(a) => a.json,
         Command::Sync(c) => c.json(),
         Command::Auth(c) => c.json(),
+        Command::Dashboard(a) => a.json,
         Command::Completions(_) | Command::Man(_) => false,
     };
     let out = Out::new(json);
@@ -141,6 +142,7 @@ pub fn run() -> i32 {
         Command::Status(a) => commands::status::run(&out, a),
         Command::Sync(c) => commands::sync::run(&out, c),
         Command::Auth(c) => commands::auth::run(&out, c),
+        Command::Dashboard(a) => commands::dashboard::run(&out, a),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),
     };

@@ -5,6 +5,7 @@ pub mod accept;
 pub mod auth;
 pub mod completions;
 pub mod finalize;
+pub mod dashboard;
 pub mod history;
 pub mod implement;
 pub mod init;
