@@ -5,10 +5,10 @@
 use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
-use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response};
+use spec_kitty_protocol::client;
+use spec_kitty_protocol::envelope::{EventEnvelope, Origin};
+use spec_kitty_protocol::ipc::{Hello, Request, Response};
 use spec_kitty_protocol::Paths;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,21 +60,14 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .context("no VmRSS line")
 }
 
-/// A persistent, handshaken connection.
-pub struct Client {
-    stream: UnixStream,
-}
+/// A persistent, handshaken connection (the protocol crate's client) that
+/// emits typed envelopes.
+pub struct Client(client::Client);
 
 impl Client {
     pub fn connect(paths: &Paths) -> Result<Client> {
-        let mut stream = UnixStream::connect(paths.socket())?;
-        ipc::write_frame(&mut stream, &Hello::current(env!("CARGO_PKG_VERSION")))?;
-        match ipc::read_frame::<_, HelloReply>(&mut stream)? {
-            HelloReply::Welcome(_) => Ok(Client { stream }),
-            HelloReply::Incompatible { reason, .. } => {
-                bail!("daemon refused the handshake: {reason}")
-            }
-        }
+        let hello = Hello::current(env!("CARGO_PKG_VERSION"));
+        Ok(Client(client::Client::connect(paths, &hello, None)?))
     }
 
     pub fn connect_within(paths: &Paths, budget: Duration) -> Result<Client> {
@@ -100,11 +93,11 @@ impl Client {
         let req = Request::Emit {
             envelope: env.to_json(),
         };
-        Ok(ipc::write_frame(&mut self.stream, &req)?)
+        Ok(self.0.send(&req)?)
     }
 
     fn accepted(&mut self) -> Result<u64> {
-        match ipc::read_frame::<_, Response>(&mut self.stream)? {
+        match self.0.recv()? {
             Response::Accepted { lamport_clock, .. } => Ok(lamport_clock),
             other => bail!("emit answered {other:?}"),
         }
@@ -113,16 +106,6 @@ impl Client {
 
 /// A realistic envelope: a lane change in a project with full identity.
 pub fn sample_envelope(project: usize) -> EventEnvelope {
-    let payload = Payload::WPStatusChanged(WpStatusChanged {
-        wp_id: "WP01".into(),
-        from_lane: Some(Lane::Planned),
-        to_lane: Lane::InProgress,
-        actor: "bench".into(),
-        feature_slug: Some("001-bench".into()),
-        policy_metadata: None,
-        force: None,
-        reason: None,
-    });
     let origin = Origin {
         node_id: spec_kitty_protocol::node_id(),
         team_slug: "local".into(),
@@ -132,7 +115,7 @@ pub fn sample_envelope(project: usize) -> EventEnvelope {
         head_commit_sha: Some("0".repeat(40)),
         repo_slug: None,
     };
-    EventEnvelope::build(&payload, &origin, None).expect("valid sample envelope")
+    spec_kitty_protocol::sample::lane_change("bench", "001-bench", &origin)
 }
 
 /// Cold start: spawn the daemon on an empty home, connect as soon as the

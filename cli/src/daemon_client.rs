@@ -618,27 +618,12 @@ pub enum SpawnLine {
     Running { pid: Option<u32> },
 }
 
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-}
-
-/// Parses the READY/RUNNING/ERROR line.
+/// Reads the READY/RUNNING/ERROR line ([`ipc::Readiness`]).
 pub fn parse_spawn_line(line: &str) -> Result<SpawnLine, ClientError> {
-    let line = line.trim();
-    if line.starts_with("READY") {
-        let pid = field(line, "pid").and_then(|p| p.parse().ok()).unwrap_or(0);
-        Ok(SpawnLine::Ready { pid })
-    } else if line.starts_with("RUNNING") {
-        Ok(SpawnLine::Running {
-            pid: field(line, "pid").and_then(|p| p.parse().ok()),
-        })
-    } else if let Some(reason) = line.strip_prefix("ERROR") {
-        Err(ClientError::Spawn(reason.trim().to_string()))
-    } else {
-        Err(ClientError::Spawn(format!(
-            "unexpected start-up line {line:?}"
-        )))
+    match line.parse::<ipc::Readiness>().map_err(ClientError::Spawn)? {
+        ipc::Readiness::Ready { pid, .. } => Ok(SpawnLine::Ready { pid }),
+        ipc::Readiness::Running { pid } => Ok(SpawnLine::Running { pid }),
+        ipc::Readiness::Error(reason) => Err(ClientError::Spawn(reason)),
     }
 }
 

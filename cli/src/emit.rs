@@ -20,22 +20,14 @@ use std::path::{Path, PathBuf};
 /// The visible warning for events that carry no project identity.
 pub const MISSING_UUID_WARNING: &str = "Event missing project_uuid; queued locally only";
 
-/// `[user] team_slug` from `$SPEC_KITTY_SYNC_HOME/credentials`, else `local`.
+/// `[user] team_slug` from `$SPEC_KITTY_SYNC_HOME/credentials`, else
+/// `local` (also when the file cannot be read: events stay local).
 pub fn team_slug(paths: &Paths) -> String {
-    let Ok(text) = std::fs::read_to_string(paths.credentials()) else {
-        return "local".to_string();
-    };
-    text.parse::<toml::Table>()
+    spec_kitty_protocol::credentials::read(paths)
         .ok()
-        .and_then(|t| {
-            t.get("user")?
-                .get("team_slug")?
-                .as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "local".to_string())
+        .flatten()
+        .unwrap_or_default()
+        .team_slug_or_local()
 }
 
 /// Builds the origin of this process's events. `node_id` is this

@@ -1,10 +1,10 @@
 //! What the daemon reads from the user's files: the login (for `team_slug`
 //! and status) and its own tunables.
 //!
-//! Credentials are read fresh at start and on `Reload`, never cached across a
-//! login/logout, and tokens are never kept here: status only needs to know
-//! *whether* there is a login, and who.
+//! Credentials are read fresh at start, on `Reload` and on SIGHUP, never
+//! cached across a login/logout.
 
+use spec_kitty_protocol::credentials::{self, Credentials};
 use spec_kitty_protocol::Paths;
 use std::time::Duration;
 
@@ -19,64 +19,17 @@ pub const SKEW_COOLDOWN_ENV: &str = "SPEC_KITTY_SYNCD_SKEW_COOLDOWN_SECS";
 /// Default restart cooldown for version-skew shutdowns.
 pub const DEFAULT_SKEW_COOLDOWN: Duration = Duration::from_secs(60);
 
-/// The login as far as the daemon needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Login {
-    pub username: Option<String>,
-    pub team_slug: Option<String>,
-    pub server_url: Option<String>,
-    pub has_tokens: bool,
-}
-
-impl Login {
-    /// `team_slug` for events: the login's team, else `"local"` (US4).
-    pub fn team_slug(&self) -> String {
-        self.team_slug
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "local".to_string())
-    }
-}
-
-/// Reads `credentials` (TOML `[tokens] [user] [server]`). A missing or
-/// unreadable file means "not logged in"; an unparseable one is logged.
-pub fn read_login(paths: &Paths) -> Login {
-    let path = paths.credentials();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Login::default(),
+/// The login, through the one reader every process uses
+/// ([`credentials::read`]). A missing file means "not logged in"; an
+/// unreadable or unparseable one is logged (never quoted: it may hold a
+/// token) and also read as logged out.
+pub fn read_credentials(paths: &Paths) -> Credentials {
+    match credentials::read(paths) {
+        Ok(c) => c.unwrap_or_default(),
         Err(e) => {
-            tracing::warn!(
-                "cannot read {}: {e}; treating as logged out",
-                path.display()
-            );
-            return Login::default();
+            tracing::warn!("{e}; treating as logged out");
+            Credentials::default()
         }
-    };
-    let doc: toml::Table = match text.parse() {
-        Ok(d) => d,
-        Err(e) => {
-            // The parse error may quote the line, which could hold a token:
-            // say where, not what.
-            let _ = e;
-            tracing::warn!(
-                "{} is not valid TOML; treating as logged out",
-                path.display()
-            );
-            return Login::default();
-        }
-    };
-    let get = |table: &str, key: &str| {
-        doc.get(table)
-            .and_then(|t| t.get(key))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    Login {
-        username: get("user", "username"),
-        team_slug: get("user", "team_slug"),
-        server_url: get("server", "url"),
-        has_tokens: get("tokens", "access").is_some() || get("tokens", "refresh").is_some(),
     }
 }
 

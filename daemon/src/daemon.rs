@@ -23,14 +23,14 @@
 //! has, release the lock. A second signal exits at once; nothing acked is
 //! ever only in memory, so that is safe.
 
-use crate::config::{self, Login};
+use crate::config;
 use crate::server::{self, Shared};
 use crate::sockdir;
 use crate::store::{Stamp, Store};
 use crate::writer::Writer;
 use interprocess::local_socket::tokio::Listener;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
-use spec_kitty_protocol::ipc::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use spec_kitty_protocol::ipc::{DaemonMode, Readiness, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use spec_kitty_protocol::Paths;
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -91,7 +91,7 @@ impl Reporter {
     fn fail(&self, message: &str) -> i32 {
         tracing::error!("cannot start: {message}");
         if self.spawned {
-            self.line(&format!("ERROR {}", message.replace('\n', " ")));
+            self.line(&Readiness::Error(message.to_string()).to_string());
         } else {
             eprintln!("spec-kitty-syncd: cannot start: {message}");
         }
@@ -148,10 +148,7 @@ pub fn run(opts: RunOptions) -> i32 {
             );
             tracing::info!("{msg}");
             if opts.spawned {
-                reporter.line(&format!(
-                    "RUNNING pid={}",
-                    holder.map_or("unknown".to_string(), |p| p.to_string())
-                ));
+                reporter.line(&Readiness::Running { pid: holder }.to_string());
                 return 0;
             }
             eprintln!("spec-kitty-syncd: {msg}");
@@ -161,10 +158,9 @@ pub fn run(opts: RunOptions) -> i32 {
     };
 
     // 2. The store.
-    let login = config::read_login(&paths);
     let stamp = Stamp {
         node_id: spec_kitty_protocol::node_id(),
-        team_slug: login.team_slug(),
+        team_slug: config::read_credentials(&paths).team_slug_or_local(),
     };
     let mut store = match Store::open(&paths.store(), stamp) {
         Ok(s) => s,
@@ -208,7 +204,7 @@ pub fn run(opts: RunOptions) -> i32 {
         Ok(rt) => rt,
         Err(e) => return reporter.fail(&format!("cannot start the async runtime: {e}")),
     };
-    let code = runtime.block_on(serve(paths, writer, login, opts, started, &reporter));
+    let code = runtime.block_on(serve(paths, writer, opts, started, &reporter));
     runtime.shutdown_timeout(Duration::from_millis(200));
     let _ = writer_thread.join();
     drop(lock);
@@ -218,7 +214,6 @@ pub fn run(opts: RunOptions) -> i32 {
 async fn serve(
     paths: Paths,
     writer: Writer,
-    login: Login,
     opts: RunOptions,
     started: Instant,
     reporter: &Reporter,
@@ -227,14 +222,19 @@ async fn serve(
     let socket = paths.socket();
     let activated = activated_listener();
     let (listener, mode, ours) = match activated {
-        Some(Ok(l)) => (l, "socket-activated", None),
+        Some(Ok(l)) => (l, DaemonMode::SocketActivated, None),
         Some(Err(e)) => {
             return reporter.fail(&format!("cannot use the socket systemd passed: {e}"))
         }
         None => match bind(&paths) {
             Ok(l) => {
                 let ours = sockdir::identity(&socket);
-                (l, if opts.spawned { "auto" } else { "foreground" }, ours)
+                let mode = if opts.spawned {
+                    DaemonMode::Auto
+                } else {
+                    DaemonMode::Foreground
+                };
+                (l, mode, ours)
             }
             Err(e) => return reporter.fail(&e),
         },
@@ -246,9 +246,8 @@ async fn serve(
         paths: paths.clone(),
         writer: writer.clone(),
         started,
-        mode,
+        mode: mode.clone(),
         socket: socket.clone(),
-        login: Mutex::new(login),
         skew_cooldown: config::env_secs(config::SKEW_COOLDOWN_ENV)
             .unwrap_or(config::DEFAULT_SKEW_COOLDOWN),
         shutdown,
@@ -273,18 +272,18 @@ async fn serve(
     }
 
     // 5. Ready.
-    let ready = format!(
-        "READY pid={} version={} protocol={PROTOCOL_MAJOR}.{PROTOCOL_MINOR} socket={}",
-        std::process::id(),
-        env!("CARGO_PKG_VERSION"),
-        socket.display()
-    );
+    let ready = Readiness::Ready {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol: (PROTOCOL_MAJOR, PROTOCOL_MINOR),
+        socket: socket.display().to_string(),
+    };
     tracing::info!(
         "ready in {:.1} ms: mode {mode}, socket {}",
         started.elapsed().as_secs_f64() * 1000.0,
         socket.display()
     );
-    reporter.line(&ready);
+    reporter.line(&ready.to_string());
     if opts.spawned {
         detach_stdio();
     }
@@ -356,12 +355,9 @@ fn spawn_signal_task(shared: Arc<Shared>) {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
                 _ = hup.recv() => {
-                    let login = config::read_login(&shared.paths);
-                    let team = login.team_slug();
-                    *shared.login.lock().expect("login lock") = login;
-                    let _ = shared.writer.run(move |s| s.stamp.team_slug = team).await;
-                    shared.transport.reload();
-                    tracing::info!("SIGHUP: credentials reloaded");
+                    if let Ok(team) = crate::server::reload_login(&shared).await {
+                        tracing::info!("SIGHUP: credentials reloaded; team_slug is now {team}");
+                    }
                     continue;
                 }
             };

@@ -1,5 +1,5 @@
-//! `spec-kitty-syncd`: the per-user sync daemon, as a library so tests,
-//! benchmarks and the transport (issue 5) can use its modules.
+//! `spec-kitty-syncd`: the per-user sync daemon, as a library so its tests
+//! and the benchmarks can use its modules.
 //!
 //! - [`store`]: the SQLite queue + Lamport clock (schema, migrations,
 //!   corruption handling, and the transport's queue operations);
@@ -8,9 +8,11 @@
 //! - [`daemon`]: lifecycle (lock, readiness, signals, idle exit, drain);
 //! - [`spool`], [`legacy`]: the two other ways events enter the store;
 //! - [`sockdir`]: socket directory and stale-socket safety;
-//! - [`config`]: credentials (team_slug, login state) and tunables;
+//! - [`config`]: the login (through the protocol crate's one reader) and
+//!   tunables;
 //! - [`transport`], [`saas`]: the SaaS connection (WebSocket, batch,
-//!   token refresh) and its HTTP calls.
+//!   token refresh) and its HTTP calls; the wire shapes themselves are
+//!   `spec_kitty_protocol::saas`.
 
 pub mod config;
 pub mod daemon;

@@ -7,21 +7,12 @@
 
 use crate::store::Outcome;
 use serde_json::Value;
+use spec_kitty_protocol::saas::{BatchReply, TokenReply, WsTokenReply};
 use std::io::Write;
 use std::time::Duration;
 
 /// Most events in one batch request (the contract's cap).
 pub const BATCH_MAX: usize = 1000;
-
-/// Tokens as the token and refresh endpoints return them.
-#[derive(Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-    pub access_lifetime: u64,
-    pub refresh_lifetime: u64,
-    pub team_slug: Option<String>,
-}
 
 /// Why a call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -163,42 +154,16 @@ fn check(what: &'static str, status: u16, body: &Value) -> Result<(), SaasError>
     }
 }
 
-fn lifetime(v: Option<&Value>, default: u64) -> u64 {
-    match v {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(default),
-        Some(Value::String(s)) => s.trim().parse().unwrap_or(default),
-        _ => default,
-    }
-}
-
 /// Parses the token/refresh answer.
-pub fn parse_tokens(what: &'static str, body: &Value) -> Result<Tokens, SaasError> {
-    let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
-    let (Some(access), Some(refresh)) = (s("access"), s("refresh")) else {
-        return Err(SaasError::BadResponse {
-            what,
-            message: "no access/refresh token in the answer".into(),
-        });
-    };
-    Ok(Tokens {
-        access,
-        refresh,
-        access_lifetime: lifetime(
-            body.get("access_lifetime")
-                .or_else(|| body.get("expires_in")),
-            900,
-        ),
-        refresh_lifetime: lifetime(
-            body.get("refresh_lifetime")
-                .or_else(|| body.get("refresh_expires_in")),
-            604_800,
-        ),
-        team_slug: s("team_slug").filter(|t| !t.is_empty()),
+pub fn parse_tokens(what: &'static str, body: &Value) -> Result<TokenReply, SaasError> {
+    TokenReply::from_json(body).ok_or(SaasError::BadResponse {
+        what,
+        message: "no access/refresh token in the answer".into(),
     })
 }
 
 /// `POST /api/v1/token/refresh/`.
-pub fn refresh(agent: &ureq::Agent, base: &str, refresh: &str) -> Result<Tokens, SaasError> {
+pub fn refresh(agent: &ureq::Agent, base: &str, refresh: &str) -> Result<TokenReply, SaasError> {
     const WHAT: &str = "token refresh";
     let (status, body) = read(
         WHAT,
@@ -223,13 +188,10 @@ pub fn ws_token(agent: &ureq::Agent, base: &str, access: &str) -> Result<String,
             .send_empty(),
     )?;
     check(WHAT, status, &body)?;
-    body.get("ws_token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or(SaasError::BadResponse {
-            what: WHAT,
-            message: "no ws_token in the answer".into(),
-        })
+    WsTokenReply::token_of(&body).ok_or(SaasError::BadResponse {
+        what: WHAT,
+        message: "no ws_token in the answer".into(),
+    })
 }
 
 /// Maps one batch result status to what the store does with the event.
@@ -299,25 +261,16 @@ pub fn batch(
     let mut by_id: std::collections::HashMap<&str, Outcome> = std::collections::HashMap::new();
     match status {
         200..=299 => {
-            let results =
-                reply
-                    .get("results")
-                    .and_then(Value::as_array)
-                    .ok_or(SaasError::BadResponse {
-                        what: WHAT,
-                        message: "no results list".into(),
-                    })?;
-            for r in results {
-                let Some(id) = r.get("event_id").and_then(Value::as_str) else {
+            let results = BatchReply::from_json(&reply).ok_or(SaasError::BadResponse {
+                what: WHAT,
+                message: "no results list".into(),
+            })?;
+            for r in &results.results {
+                let Some(id) = r.event_id.as_deref() else {
                     continue;
                 };
-                let st = r.get("status").and_then(Value::as_str).unwrap_or("");
-                let msg = r
-                    .get("error_message")
-                    .or_else(|| r.get("error"))
-                    .and_then(Value::as_str);
                 if let Some((eid, _)) = events.iter().find(|(e, _)| e == id) {
-                    by_id.insert(eid.as_str(), outcome(st, msg));
+                    by_id.insert(eid.as_str(), outcome(&r.status, r.reason()));
                 }
             }
         }
@@ -392,16 +345,5 @@ mod tests {
             Outcome::Rejected("bad".into())
         );
         assert!(matches!(outcome("weird", None), Outcome::Retry(_)));
-    }
-
-    #[test]
-    fn token_lifetimes_accept_strings_and_defaults() {
-        let t = parse_tokens(
-            "t",
-            &serde_json::json!({"access":"a","refresh":"r","access_lifetime":"60"}),
-        )
-        .unwrap();
-        assert_eq!((t.access_lifetime, t.refresh_lifetime), (60, 604_800));
-        assert!(parse_tokens("t", &serde_json::json!({"access":"a"})).is_err());
     }
 }

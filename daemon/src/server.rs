@@ -13,16 +13,15 @@
 //! restart cooldown). A client *older* than us gets `Incompatible` and the
 //! connection closes: it must not restart a newer daemon.
 
-use crate::config::{self, Login};
 use crate::spool;
 use crate::store::{Origin, StoreCounts};
-use crate::writer::Writer;
+use crate::writer::{CommitError, Writer, WriterGone};
 use interprocess::local_socket::tokio::{prelude::*, Listener, Stream};
 use serde::{de::DeserializeOwned, Serialize};
 use spec_kitty_protocol::envelope::EventEnvelope;
 use spec_kitty_protocol::ipc::{
-    self, Compat, DaemonStatus, ErrorKind, FrameError, Hello, HelloReply, Request, Response,
-    SyncSummary, Welcome, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+    self, Compat, DaemonMode, DaemonStatus, ErrorKind, FrameError, Hello, HelloReply, Request,
+    Response, SyncSummary, Welcome, PROTOCOL_MAJOR, PROTOCOL_MINOR,
 };
 use spec_kitty_protocol::Paths;
 use std::path::PathBuf;
@@ -40,15 +39,24 @@ pub fn skew_stamp(paths: &Paths) -> PathBuf {
     paths.state_dir().join("skew-shutdown.stamp")
 }
 
+/// Re-reads the login (on `Reload` and SIGHUP): the transport takes the
+/// new credentials and later events are stamped with its `team_slug`.
+/// Returns that team, or [`WriterGone`] when the store has stopped.
+pub async fn reload_login(shared: &Shared) -> Result<String, WriterGone> {
+    let team = crate::config::read_credentials(&shared.paths).team_slug_or_local();
+    shared.transport.reload();
+    let t = team.clone();
+    shared.writer.run(move |s| s.stamp.team_slug = t).await?;
+    Ok(team)
+}
+
 /// State every connection task shares.
 pub struct Shared {
     pub paths: Paths,
     pub writer: Writer,
     pub started: Instant,
-    /// `auto`, `foreground` or `socket-activated`.
-    pub mode: &'static str,
+    pub mode: DaemonMode,
     pub socket: PathBuf,
-    pub login: Mutex<Login>,
     pub skew_cooldown: Duration,
     /// Set to `Some(reason)` to start draining.
     pub shutdown: watch::Sender<Option<String>>,
@@ -164,82 +172,88 @@ async fn write_msg<W: AsyncWrite + Unpin, T: Serialize>(
     Ok(())
 }
 
+/// One connection: [`peer_is_us`], [`handshake`], then [`pipeline`].
 async fn serve(stream: Stream, shared: &Shared) {
-    let me = crate::sockdir::euid();
-    match stream.peer_creds().map(|c| c.euid()) {
-        Ok(Some(uid)) if uid == me => {}
-        Ok(uid) => {
-            shared.refused_peers.fetch_add(1, Ordering::SeqCst);
-            tracing::warn!("refused a connection from uid {uid:?}: only uid {me} is served");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!("refused a connection whose peer credentials are unreadable: {e}");
-            return;
-        }
+    if !peer_is_us(&stream, shared) {
+        return;
     }
     let mut r = &stream;
     let mut w = &stream;
+    if let Some(hello) = handshake(&mut r, &mut w, shared).await {
+        pipeline(r, w, shared, &hello).await;
+    }
+}
 
-    let hello: Hello = match tokio::time::timeout(HELLO_TIMEOUT, read_msg(&mut r)).await {
-        Err(_) => return,
-        Ok(Err(FrameError::Closed)) => return,
+/// The peer must run as our uid (SO_PEERCRED); anyone else is dropped
+/// without a word, and counted.
+fn peer_is_us(stream: &Stream, shared: &Shared) -> bool {
+    let me = crate::sockdir::euid();
+    match stream.peer_creds().map(|c| c.euid()) {
+        Ok(Some(uid)) if uid == me => true,
+        Ok(uid) => {
+            shared.refused_peers.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!("refused a connection from uid {uid:?}: only uid {me} is served");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("refused a connection whose peer credentials are unreadable: {e}");
+            false
+        }
+    }
+}
+
+/// `Hello` → `HelloReply`. Returns the client's hello when it may go on;
+/// `None` when the connection is over (no hello, bad frame, version skew;
+/// a newer client may first ask this daemon to shut down).
+async fn handshake<R, W>(r: &mut R, w: &mut W, shared: &Shared) -> Option<Hello>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let refuse = |reason: String| HelloReply::Incompatible {
+        daemon: shared.welcome(),
+        reason,
+    };
+    let hello: Hello = match tokio::time::timeout(HELLO_TIMEOUT, read_msg(r)).await {
+        Err(_) | Ok(Err(FrameError::Closed)) => return None,
         Ok(Err(e)) => {
             tracing::warn!("bad hello frame: {e}; connection closed");
-            let _ = write_msg(
-                &mut w,
-                &HelloReply::Incompatible {
-                    daemon: shared.welcome(),
-                    reason: format!("expected a Hello frame: {e}"),
-                },
-            )
-            .await;
-            return;
+            let _ = write_msg(w, &refuse(format!("expected a Hello frame: {e}"))).await;
+            return None;
         }
         Ok(Ok(h)) => h,
     };
+    let skew = |advice: &str| {
+        format!(
+            "this daemon speaks protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR} (spec-kitty-syncd {}); client {} speaks {}.{}: {advice}",
+            env!("CARGO_PKG_VERSION"), hello.version, hello.major, hello.minor
+        )
+    };
     match ipc::compat((hello.major, hello.minor), (PROTOCOL_MAJOR, PROTOCOL_MINOR)) {
         Compat::Compatible => {
-            if write_msg(&mut w, &HelloReply::Welcome(shared.welcome()))
-                .await
-                .is_err()
-            {
-                return;
-            }
+            let welcome = HelloReply::Welcome(shared.welcome());
+            write_msg(w, &welcome).await.ok().map(|()| hello)
         }
         Compat::DaemonOlder => {
-            let reason = format!(
-                "this daemon speaks protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR} (spec-kitty-syncd {}); client {} speaks {}.{}: the client is newer and may ask this daemon to shut down",
-                env!("CARGO_PKG_VERSION"), hello.version, hello.major, hello.minor
-            );
-            let _ = write_msg(
-                &mut w,
-                &HelloReply::Incompatible {
-                    daemon: shared.welcome(),
-                    reason,
-                },
-            )
-            .await;
-            skew_shutdown(&mut r, &mut w, shared, &hello).await;
-            return;
+            let reason = skew("the client is newer and may ask this daemon to shut down");
+            let _ = write_msg(w, &refuse(reason)).await;
+            skew_shutdown(r, w, shared, &hello).await;
+            None
         }
         Compat::DaemonNewer => {
-            let reason = format!(
-                "this daemon speaks protocol {PROTOCOL_MAJOR}.{PROTOCOL_MINOR} (spec-kitty-syncd {}); client {} speaks {}.{}: upgrade spec-kitty; events will be spooled",
-                env!("CARGO_PKG_VERSION"), hello.version, hello.major, hello.minor
-            );
-            let _ = write_msg(
-                &mut w,
-                &HelloReply::Incompatible {
-                    daemon: shared.welcome(),
-                    reason,
-                },
-            )
-            .await;
-            return;
+            let reason = skew("upgrade spec-kitty; events will be spooled");
+            let _ = write_msg(w, &refuse(reason)).await;
+            None
         }
     }
+}
 
+/// Any number of requests after the handshake, answered in order.
+async fn pipeline<R, W>(mut r: R, mut w: W, shared: &Shared, hello: &Hello)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     // Pipelining: the reader keeps taking requests while earlier emits wait
     // for their group commit; the responder answers strictly in request
     // order. A bounded queue between them is the back-pressure.
@@ -297,7 +311,7 @@ const PIPELINE_DEPTH: usize = 1024;
 /// An answer in request order: ready now, or when its commit is done.
 enum Answer {
     Ready(Response),
-    Pending(oneshot::Receiver<Result<crate::store::Accepted, String>>),
+    Pending(oneshot::Receiver<Result<crate::store::Accepted, CommitError>>),
 }
 
 /// After `Incompatible` to a newer client: honour one `Shutdown`, unless a
@@ -388,45 +402,26 @@ async fn handle(req: Request, shared: &Shared) -> Response {
                 Ok(Ok(report)) => Response::Done {
                     message: report.summary(),
                 },
-                _ => Response::Error {
-                    kind: ErrorKind::ShuttingDown,
-                    message: "the store writer has stopped".into(),
-                },
+                _ => writer_stopped(),
             }
         }
-        Request::Reload => {
-            let login = config::read_login(&shared.paths);
-            let team = login.team_slug();
-            *shared.login.lock().expect("login lock") = login;
-            shared.transport.reload();
-            let t = team.clone();
-            match shared.writer.run(move |s| s.stamp.team_slug = t).await {
-                Ok(()) => {
-                    tracing::info!("reloaded credentials; team_slug is now {team}");
-                    Response::Done {
-                        message: format!("reloaded; events are stamped team_slug={team}"),
-                    }
+        Request::Reload => match reload_login(shared).await {
+            Ok(team) => {
+                tracing::info!("reloaded credentials; team_slug is now {team}");
+                Response::Done {
+                    message: format!("reloaded; events are stamped team_slug={team}"),
                 }
-                Err(_) => Response::Error {
-                    kind: ErrorKind::ShuttingDown,
-                    message: "the store writer has stopped".into(),
-                },
             }
-        }
+            Err(_) => writer_stopped(),
+        },
         Request::RetryParked => match shared.writer.run(|s| s.requeue_parked(None)).await {
             Ok(Ok(count)) => {
                 tracing::info!("{count} parked event(s) re-queued on request");
                 shared.transport.kick();
                 Response::Requeued { count }
             }
-            Ok(Err(e)) => Response::Error {
-                kind: ErrorKind::Storage,
-                message: e.to_string(),
-            },
-            Err(_) => Response::Error {
-                kind: ErrorKind::ShuttingDown,
-                message: "the store writer has stopped".into(),
-            },
+            Ok(Err(e)) => storage_failed(&e),
+            Err(_) => writer_stopped(),
         },
         Request::Shutdown { reason } => {
             tracing::info!("shutdown requested: {reason}");
@@ -435,6 +430,22 @@ async fn handle(req: Request, shared: &Shared) -> Response {
                 message: "draining and exiting".into(),
             }
         }
+    }
+}
+
+/// The answer when the writer thread is gone (the daemon is stopping).
+fn writer_stopped() -> Response {
+    Response::Error {
+        kind: ErrorKind::ShuttingDown,
+        message: "the store writer has stopped".into(),
+    }
+}
+
+/// The answer when the store refused a write: the client spools.
+fn storage_failed(e: &dyn std::fmt::Display) -> Response {
+    Response::Error {
+        kind: ErrorKind::Storage,
+        message: e.to_string(),
     }
 }
 
@@ -456,16 +467,13 @@ fn submit(text: &str, shared: &Shared) -> Answer {
     };
     match shared.writer.submit(env, Origin::Ipc) {
         Ok(rx) => Answer::Pending(rx),
-        Err(_) => Answer::Ready(Response::Error {
-            kind: ErrorKind::ShuttingDown,
-            message: "the store writer has stopped".into(),
-        }),
+        Err(_) => Answer::Ready(writer_stopped()),
     }
 }
 
 /// The response for the outcome of one submitted emit.
 fn committed(
-    r: Result<Result<crate::store::Accepted, String>, oneshot::error::RecvError>,
+    r: Result<Result<crate::store::Accepted, CommitError>, oneshot::error::RecvError>,
 ) -> Response {
     match r {
         Ok(Ok(a)) => Response::Accepted {
@@ -473,14 +481,8 @@ fn committed(
             seq: a.seq,
             duplicate: a.duplicate,
         },
-        Ok(Err(message)) => Response::Error {
-            kind: ErrorKind::Storage,
-            message,
-        },
-        Err(_) => Response::Error {
-            kind: ErrorKind::ShuttingDown,
-            message: "the store writer has stopped".into(),
-        },
+        Ok(Err(e)) => storage_failed(&e),
+        Err(_) => writer_stopped(),
     }
 }
 
@@ -520,7 +522,7 @@ pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
         protocol: format!("{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"),
         uptime_secs: shared.started.elapsed().as_secs(),
         socket: shared.socket.display().to_string(),
-        mode: shared.mode.to_string(),
+        mode: shared.mode.clone(),
         node_id,
         lamport_clock: counts.lamport_clock,
         queue_depth: counts.queue_depth,

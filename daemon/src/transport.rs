@@ -22,11 +22,12 @@
 //! queued, status says "run spec-kitty auth login".
 
 use crate::saas::{self, SaasError, BATCH_MAX};
-use crate::store::{Outcome, QueuedEvent};
+use crate::store::{Outcome, QueuedEvent, Store, StoreError};
 use crate::writer::Writer;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use spec_kitty_protocol::credentials::{self, Credentials};
-use spec_kitty_protocol::ipc::{AuthStatus, ConnectionStatus, SyncSummary};
+use spec_kitty_protocol::ipc::{AuthStatus, ConnState, ConnectionStatus, SyncSummary};
+use spec_kitty_protocol::saas::{AckStatus, ErrorStatus, WsFrame, DEFAULT_SERVER_URL};
 use spec_kitty_protocol::Paths;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -145,8 +146,9 @@ impl Handle {
                 }
                 {
                     let l = self.live.lock().expect("live lock");
-                    let st = l.connection.state.as_str();
-                    if st == "offline" || (st == "backoff" && l.stops > stops0) {
+                    let st = &l.connection.state;
+                    if *st == ConnState::Offline || (*st == ConnState::Backoff && l.stops > stops0)
+                    {
                         stopped_reason = l
                             .connection
                             .last_error
@@ -163,7 +165,7 @@ impl Handle {
             }
         } else {
             let l = self.live.lock().expect("live lock");
-            if l.connection.state == "offline" {
+            if l.connection.state == ConnState::Offline {
                 stopped_reason = l.connection.reason.clone();
             }
         }
@@ -228,8 +230,12 @@ pub fn spawn(
     // status already says "offline, run auth login" rather than a blank.
     t.reload_creds();
     match t.offline_reason() {
-        Some(reason) => t.set("offline", Some(reason), None),
-        None => t.set("connecting", Some(format!("to {}", t.base())), None),
+        Some(reason) => t.set(ConnState::Offline, Some(reason), None),
+        None => t.set(
+            ConnState::Connecting,
+            Some(format!("to {}", t.base())),
+            None,
+        ),
     }
     let task = tokio::spawn(async move {
         t.run().await;
@@ -274,20 +280,21 @@ struct Transport {
 }
 
 impl Transport {
-    fn set(&self, state: &str, reason: Option<String>, error: Option<String>) {
+    fn set(&self, state: ConnState, reason: Option<String>, error: Option<String>) {
         let mut l = self.live.lock().expect("live lock");
-        if (state == "backoff" || state == "offline") && l.connection.state != state {
+        let stopped = matches!(state, ConnState::Backoff | ConnState::Offline);
+        if stopped && l.connection.state != state {
             l.stops += 1;
         }
-        l.connection.state = state.to_string();
-        l.connection.reason = reason;
-        if error.is_some() || state == "connected" {
+        if error.is_some() || state == ConnState::Connected {
             l.connection.last_error = error;
         }
-        l.connection.server_url = self.creds.server_url.clone();
-        if state != "backoff" {
+        if state != ConnState::Backoff {
             l.next_retry_at = None;
         }
+        l.connection.state = state;
+        l.connection.reason = reason;
+        l.connection.server_url = self.creds.server_url.clone();
         let logged_in = self.creds.logged_in() && self.session_over.is_none();
         l.auth = AuthStatus {
             logged_in,
@@ -316,13 +323,7 @@ impl Transport {
     }
 
     fn reload_creds(&mut self) {
-        self.creds = match credentials::read(&self.paths) {
-            Ok(c) => c.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!("{e}; treating as logged out");
-                Credentials::default()
-            }
-        };
+        self.creds = crate::config::read_credentials(&self.paths);
         self.session_over = None;
         self.failures = 0;
     }
@@ -331,7 +332,7 @@ impl Transport {
         self.creds
             .server_url
             .clone()
-            .unwrap_or_else(|| "https://spec-kitty-dev.fly.dev".to_string())
+            .unwrap_or_else(|| DEFAULT_SERVER_URL.to_string())
     }
 
     /// Why nothing can be sent with the current login, if so.
@@ -351,7 +352,7 @@ impl Transport {
                 return;
             }
             if let Some(reason) = self.offline_reason() {
-                self.set("offline", Some(reason), None);
+                self.set(ConnState::Offline, Some(reason), None);
                 match self.wait(None).await {
                     Wake::Shutdown => return,
                     Wake::Reload => self.reload_creds(),
@@ -359,7 +360,11 @@ impl Transport {
                 }
                 continue;
             }
-            self.set("connecting", Some(format!("to {}", self.base())), None);
+            self.set(
+                ConnState::Connecting,
+                Some(format!("to {}", self.base())),
+                None,
+            );
             let end = self.session().await;
             // Whatever ended the session, unconfirmed events go back to
             // pending (the next session re-sends; the server deduplicates).
@@ -379,7 +384,7 @@ impl Transport {
                         delay.as_secs_f64()
                     );
                     self.set(
-                        "backoff",
+                        ConnState::Backoff,
                         Some(format!("retrying in {:.1} s", delay.as_secs_f64())),
                         Some(error),
                     );
@@ -523,13 +528,23 @@ impl Transport {
         Ok(())
     }
 
-    async fn apply(&mut self, results: Vec<(String, Outcome)>) -> Result<(), End> {
-        let sum = self
-            .writer
-            .run(move |s| s.apply_results(&results, MAX_ATTEMPTS))
+    /// Runs a store job in the writer thread; a stopped writer or a store
+    /// error fails the session (it backs off and retries).
+    async fn store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, End> {
+        self.writer
+            .run(f)
             .await
             .map_err(|_| End::Failed("the store writer is unavailable".into()))?
-            .map_err(|e| End::Failed(e.to_string()))?;
+            .map_err(|e| End::Failed(e.to_string()))
+    }
+
+    async fn apply(&mut self, results: Vec<(String, Outcome)>) -> Result<(), End> {
+        let sum = self
+            .store(move |s| s.apply_results(&results, MAX_ATTEMPTS))
+            .await?;
         if sum.parked > 0 {
             tracing::warn!("{} event(s) rejected by the server and parked", sum.parked);
         }
@@ -541,11 +556,7 @@ impl Transport {
     }
 
     async fn pending(&self, limit: usize) -> Result<Vec<QueuedEvent>, End> {
-        self.writer
-            .run(move |s| s.pending_batch(0, limit))
-            .await
-            .map_err(|_| End::Failed("the store writer is unavailable".into()))?
-            .map_err(|e| End::Failed(e.to_string()))
+        self.store(move |s| s.pending_batch(0, limit)).await
     }
 
     /// Sends the whole backlog by batch. Returns once fewer than a full
@@ -573,12 +584,38 @@ impl Transport {
     }
 
     async fn session(&mut self) -> End {
-        match self.session_inner().await {
+        match self.session_steps().await {
             Ok(end) | Err(end) => end,
         }
     }
 
-    async fn session_inner(&mut self) -> Result<End, End> {
+    /// One session, step by step: [`Self::prepare`] (requeue, refresh, the
+    /// backlog by batch), [`Self::open_websocket`] (ws-token, upgrade,
+    /// snapshot), then [`Self::connected`] until something ends it.
+    async fn session_steps(&mut self) -> Result<End, End> {
+        // The WebSocket's trust list (Mozilla + SSL_CERT_FILE, as HTTP's);
+        // first, so a bad SSL_CERT_FILE is what the status names rather
+        // than the unknown authority it causes.
+        let tls = spec_kitty_protocol::tls::client_config()
+            .map_err(|e| End::Failed(format!("TLS setup: {e}")))?;
+        self.prepare().await?;
+        let (mut ws, ws_url) = self
+            .open_websocket(tokio_tungstenite::Connector::Rustls(tls))
+            .await?;
+        self.set(
+            ConnState::Connected,
+            Some(format!("WebSocket {ws_url}")),
+            None,
+        );
+        let end = self.connected(&mut ws).await;
+        // Close politely where we can; a dead socket just errors.
+        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+        end
+    }
+
+    /// Before the WebSocket: rows left in flight, the access token, the
+    /// backlog (by batch).
+    async fn prepare(&mut self) -> Result<(), End> {
         // Rows left in flight by an earlier session (whose requeue may have
         // failed, e.g. on a full disk) belong to no session now: back to
         // pending before anything is selected, or they would never be sent.
@@ -587,13 +624,17 @@ impl Transport {
         requeued
             .map_err(|_| End::Failed("the store writer is unavailable".into()))?
             .map_err(|e| End::Failed(e.to_string()))?;
-        // The WebSocket's trust list (Mozilla + SSL_CERT_FILE, as HTTP's);
-        // first, so a bad SSL_CERT_FILE is what the status names rather
-        // than the unknown authority it causes.
-        let tls = spec_kitty_protocol::tls::client_config()
-            .map_err(|e| End::Failed(format!("TLS setup: {e}")))?;
         self.refresh(false).await?;
-        self.drain_by_batch().await?;
+        self.drain_by_batch().await
+    }
+
+    /// Where the WebSocket is opened: a single-use ws-token, the upgrade
+    /// (bounded by [`CONNECT_TIMEOUT`]), then the snapshot the server sends
+    /// first. Returns the socket and its URL.
+    async fn open_websocket(
+        &mut self,
+        tls: tokio_tungstenite::Connector,
+    ) -> Result<(WsStream, String), End> {
         let ws_token = self.with_access(saas::ws_token).await?;
         let ws_url = ws_url(&self.base()).map_err(End::Failed)?;
         let mut req = ws_url
@@ -605,12 +646,7 @@ impl Transport {
         req.headers_mut().insert("Authorization", bearer);
         let (mut ws, _) = match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async_tls_with_config(
-                req,
-                None,
-                false,
-                Some(tokio_tungstenite::Connector::Rustls(tls)),
-            ),
+            tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(tls)),
         )
         .await
         {
@@ -632,14 +668,14 @@ impl Transport {
         };
         // The snapshot comes first; nothing else is expected before it.
         match tokio::time::timeout(CONNECT_TIMEOUT, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
-                tracing::info!(
+            Ok(Some(Ok(Message::Text(t)))) => match WsFrame::parse(t.as_str()) {
+                Some(WsFrame::Snapshot(snap)) => tracing::info!(
                     "connected to {ws_url}: snapshot of {} project(s) for team {}",
-                    v["projects"].as_array().map_or(0, Vec::len),
-                    v["team_slug"].as_str().unwrap_or("?")
-                );
-            }
+                    snap.projects.len(),
+                    snap.team_slug.as_deref().unwrap_or("?")
+                ),
+                _ => tracing::info!("connected to {ws_url}; first frame was not a snapshot"),
+            },
             Ok(Some(Ok(other))) => {
                 tracing::info!("connected; first frame was not a snapshot: {other:?}")
             }
@@ -647,63 +683,23 @@ impl Transport {
             Ok(None) => return Err(End::Failed("WebSocket closed before the snapshot".into())),
             Err(_) => return Err(End::Failed("no snapshot within 10 s".into())),
         }
-        self.set("connected", Some(format!("WebSocket {ws_url}")), None);
-        let end = self.connected(&mut ws).await;
-        // Close politely where we can; a dead socket just errors.
-        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-        end
+        Ok((ws, ws_url))
     }
 
-    async fn connected(
-        &mut self,
-        ws: &mut tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-    ) -> Result<End, End> {
+    /// Serves an open WebSocket until something ends the session: fills
+    /// the window on every commit, reconciles unacked events on a tick,
+    /// applies the server's answers.
+    async fn connected(&mut self, ws: &mut WsStream) -> Result<End, End> {
         let mut commits = self.writer.commits();
         commits.mark_changed(); // fill once at start
-        let mut in_flight: HashMap<String, (Instant, String)> = HashMap::new();
+        let mut in_flight = InFlight::new();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut fill = true;
         loop {
             if fill {
-                fill = false;
-                let room = WINDOW.saturating_sub(in_flight.len());
-                if room > 0 {
-                    let batch = self
-                        .pending(BATCH_MAX.min(room.max(BACKLOG_THRESHOLD)))
-                        .await?;
-                    if batch.len() >= BACKLOG_THRESHOLD {
-                        // A backlog: one request beats hundreds of frames.
-                        self.set_busy(true);
-                        let events = batch
-                            .into_iter()
-                            .map(|e| (e.event_id, e.envelope))
-                            .collect();
-                        self.upload(events).await?;
-                        fill = true;
-                        continue;
-                    }
-                    let batch: Vec<_> = batch.into_iter().take(room).collect();
-                    if !batch.is_empty() {
-                        let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
-                        self.writer
-                            .run(move |s| s.mark_in_flight(&seqs))
-                            .await
-                            .map_err(|_| End::Failed("the store writer is unavailable".into()))?
-                            .map_err(|e| End::Failed(e.to_string()))?;
-                        let now = Instant::now();
-                        for e in batch {
-                            ws.feed(Message::text(e.envelope.clone()))
-                                .await
-                                .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
-                            in_flight.insert(e.event_id, (now, e.envelope));
-                        }
-                        ws.flush()
-                            .await
-                            .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
-                    }
+                if self.fill_window(ws, &mut in_flight).await? {
+                    continue; // a backlog went by batch: look again at once
                 }
                 self.set_busy(!in_flight.is_empty());
             }
@@ -719,107 +715,172 @@ impl Transport {
                 }
                 _ = tick.tick() => {
                     self.refresh(false).await?;
-                    // Servers that never ack: ask the batch endpoint.
-                    let stale: Vec<(String, String)> = in_flight
-                        .iter()
-                        .filter(|(_, (at, _))| at.elapsed() >= ACK_GRACE)
-                        .take(BATCH_MAX)
-                        .map(|(id, (_, env))| (id.clone(), env.clone()))
-                        .collect();
-                    if !stale.is_empty() {
-                        tracing::info!("reconciling {} unacked event(s) by batch", stale.len());
-                        for (id, _) in &stale {
-                            in_flight.remove(id);
-                        }
-                        self.upload(stale).await?;
-                        fill = true;
-                    }
+                    fill = self.reconcile_stale(&mut in_flight).await?;
                 }
-                msg = ws.next() => {
-                    let mut results = Vec::new();
-                    let mut next = Some(msg);
-                    // Take every frame already here, then one transaction.
-                    while let Some(msg) = next {
-                        match msg {
-                            None => return Err(End::Failed("the server closed the WebSocket".into())),
-                            Some(Err(e)) => return Err(End::Failed(format!("WebSocket: {e}"))),
-                            Some(Ok(Message::Close(f))) => {
-                                return Err(End::Failed(format!(
-                                    "the server closed the WebSocket{}",
-                                    f.map(|f| format!(" ({} {})", f.code, f.reason)).unwrap_or_default()
-                                )))
-                            }
-                            Some(Ok(Message::Text(t))) => {
-                                if let Some(reply) = self.on_frame(t.as_str(), &mut in_flight, &mut results) {
-                                    ws.send(Message::text(reply))
-                                        .await
-                                        .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
-                                }
-                            }
-                            Some(Ok(_)) => {} // protocol pings are answered by tungstenite
-                        }
-                        next = ws.next().now_or_never();
-                    }
-                    if !results.is_empty() {
-                        self.apply(results).await?;
-                        fill = true;
-                    }
-                }
+                msg = ws.next() => fill = self.take_frames(ws, msg, &mut in_flight).await?,
             }
         }
+    }
+
+    /// Sends pending events as frames, up to [`WINDOW`] in flight. A
+    /// backlog of [`BACKLOG_THRESHOLD`] or more goes by batch instead (one
+    /// request beats hundreds of frames); returns true then, as more may
+    /// be pending.
+    async fn fill_window(
+        &mut self,
+        ws: &mut WsStream,
+        in_flight: &mut InFlight,
+    ) -> Result<bool, End> {
+        let room = WINDOW.saturating_sub(in_flight.len());
+        if room == 0 {
+            return Ok(false);
+        }
+        let batch = self
+            .pending(BATCH_MAX.min(room.max(BACKLOG_THRESHOLD)))
+            .await?;
+        if batch.len() >= BACKLOG_THRESHOLD {
+            self.set_busy(true);
+            let events = batch
+                .into_iter()
+                .map(|e| (e.event_id, e.envelope))
+                .collect();
+            self.upload(events).await?;
+            return Ok(true);
+        }
+        let batch: Vec<_> = batch.into_iter().take(room).collect();
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+        self.store(move |s| s.mark_in_flight(&seqs)).await?;
+        let at = Instant::now();
+        for e in batch {
+            ws.feed(Message::text(e.envelope.clone()))
+                .await
+                .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
+            in_flight.insert(
+                e.event_id,
+                Sent {
+                    at,
+                    envelope: e.envelope,
+                },
+            );
+        }
+        ws.flush()
+            .await
+            .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
+        Ok(false)
+    }
+
+    /// Servers that never ack: events in flight for [`ACK_GRACE`] are asked
+    /// about through the batch endpoint. Returns whether any were.
+    async fn reconcile_stale(&mut self, in_flight: &mut InFlight) -> Result<bool, End> {
+        let stale: Vec<(String, String)> = in_flight
+            .iter()
+            .filter(|(_, sent)| sent.at.elapsed() >= ACK_GRACE)
+            .take(BATCH_MAX)
+            .map(|(id, sent)| (id.clone(), sent.envelope.clone()))
+            .collect();
+        if stale.is_empty() {
+            return Ok(false);
+        }
+        tracing::info!("reconciling {} unacked event(s) by batch", stale.len());
+        for (id, _) in &stale {
+            in_flight.remove(id);
+        }
+        self.upload(stale).await?;
+        Ok(true)
+    }
+
+    /// Handles `first` and every frame already here after it, then applies
+    /// their outcomes in one transaction. Returns whether any were applied.
+    async fn take_frames(
+        &mut self,
+        ws: &mut WsStream,
+        first: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        in_flight: &mut InFlight,
+    ) -> Result<bool, End> {
+        let mut results = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                None => return Err(End::Failed("the server closed the WebSocket".into())),
+                Some(Err(e)) => return Err(End::Failed(format!("WebSocket: {e}"))),
+                Some(Ok(Message::Close(f))) => {
+                    return Err(End::Failed(format!(
+                        "the server closed the WebSocket{}",
+                        f.map(|f| format!(" ({} {})", f.code, f.reason))
+                            .unwrap_or_default()
+                    )))
+                }
+                Some(Ok(Message::Text(t))) => {
+                    if let Some(reply) = self.on_frame(t.as_str(), in_flight, &mut results) {
+                        ws.send(Message::text(reply))
+                            .await
+                            .map_err(|e| End::Failed(format!("WebSocket send: {e}")))?;
+                    }
+                }
+                Some(Ok(_)) => {} // protocol pings are answered by tungstenite
+            }
+            next = ws.next().now_or_never();
+        }
+        if results.is_empty() {
+            return Ok(false);
+        }
+        self.apply(results).await?;
+        Ok(true)
     }
 
     /// Handles one text frame from the server; returns a reply to send.
     fn on_frame(
         &self,
         text: &str,
-        in_flight: &mut HashMap<String, (Instant, String)>,
+        in_flight: &mut InFlight,
         results: &mut Vec<(String, Outcome)>,
     ) -> Option<String> {
-        let v: serde_json::Value = serde_json::from_str(text).ok()?;
-        let id = v
-            .get("event_id")
-            .and_then(|x| x.as_str())
-            .map(str::to_string);
-        match v.get("type").and_then(|x| x.as_str()) {
-            Some("ping") => {
-                let ts = v.get("timestamp").cloned().unwrap_or_default();
-                return Some(serde_json::json!({"type": "pong", "timestamp": ts}).to_string());
-            }
-            Some("ack") => {
-                let id = id?;
-                in_flight.remove(&id);
-                let o = match v.get("status").and_then(|x| x.as_str()) {
-                    Some("duplicate") => Outcome::Duplicate,
-                    _ => Outcome::Delivered,
+        match WsFrame::parse(text)? {
+            WsFrame::Ping { timestamp } => return Some(WsFrame::Pong { timestamp }.to_text()),
+            WsFrame::Ack { event_id, status } => {
+                in_flight.remove(&event_id);
+                let o = match status {
+                    AckStatus::Duplicate => Outcome::Duplicate,
+                    AckStatus::Accepted | AckStatus::Other => Outcome::Delivered,
                 };
-                results.push((id, o));
+                results.push((event_id, o));
             }
-            Some("error") => {
-                let reason = v
-                    .get("error")
-                    .or_else(|| v.get("message"))
-                    .and_then(|x| x.as_str())
-                    .unwrap_or("rejected by the server")
-                    .to_string();
-                let Some(id) = id else {
+            WsFrame::Error(e) => {
+                let reason = e.reason().unwrap_or("rejected by the server").to_string();
+                let Some(id) = e.event_id else {
                     tracing::warn!("server error without event_id: {reason}");
                     return None;
                 };
                 in_flight.remove(&id);
-                let o = if v.get("status").and_then(|x| x.as_str()) == Some("rejected") {
+                let o = if e.status == ErrorStatus::Rejected {
                     Outcome::Rejected(reason)
                 } else {
                     Outcome::Retry(reason)
                 };
                 results.push((id, o));
             }
-            Some("snapshot") => {}
-            other => tracing::debug!("ignored server frame of type {other:?}"),
+            WsFrame::Snapshot(_) | WsFrame::Pong { .. } => {}
+            WsFrame::Unknown => tracing::debug!("ignored a server frame of an unknown type"),
         }
         None
     }
 }
+
+/// The WebSocket to the server.
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An event sent as a frame and not yet answered.
+struct Sent {
+    at: Instant,
+    envelope: String,
+}
+
+/// Events in flight on the WebSocket, by `event_id`.
+type InFlight = HashMap<String, Sent>;
 
 enum Wake {
     Shutdown,
@@ -884,10 +945,11 @@ fn refresh_locked(
     match saas::refresh(agent, &base, &refresh) {
         Ok(t) => {
             let mut next = cur.clone();
+            let (access_expires_at, refresh_expires_at) = t.expiries(now);
             next.access = Some(t.access);
             next.refresh = Some(t.refresh);
-            next.access_expires_at = Some(now + t.access_lifetime as i64 * 1_000_000);
-            next.refresh_expires_at = Some(now + t.refresh_lifetime as i64 * 1_000_000);
+            next.access_expires_at = Some(access_expires_at);
+            next.refresh_expires_at = Some(refresh_expires_at);
             if t.team_slug.is_some() {
                 next.team_slug = t.team_slug;
             }

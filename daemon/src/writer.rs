@@ -15,6 +15,7 @@
 
 use crate::store::{Accepted, Origin, Store, StoreError};
 use spec_kitty_protocol::envelope::EventEnvelope;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,7 +27,7 @@ pub const MAX_GROUP: usize = 4096;
 /// is smaller than half the previous one (a fraction of one fsync).
 const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
 
-type EmitReply = oneshot::Sender<Result<Accepted, String>>;
+type EmitReply = oneshot::Sender<Result<Accepted, CommitError>>;
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 
 #[allow(clippy::large_enum_variant)] // emits are the hot path; boxing them costs an allocation each
@@ -53,14 +54,25 @@ impl std::fmt::Debug for Writer {
 #[error("the store writer has stopped")]
 pub struct WriterGone;
 
+/// Why the group commit holding an emit failed; nothing of the group was
+/// written. Every emit of the group gets the same error, hence the `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    /// The store refused (disk full, I/O error, the file replaced).
+    #[error("the daemon could not store the event: {0}")]
+    Store(Arc<StoreError>),
+    /// A bug panicked inside the commit; the writer carries on.
+    #[error("the daemon hit an internal error storing the event")]
+    Panicked,
+}
+
 /// Why an emit was not committed.
 #[derive(Debug, thiserror::Error)]
 pub enum EmitError {
     #[error(transparent)]
     Gone(#[from] WriterGone),
-    /// The commit failed (disk full, I/O error); nothing was written.
-    #[error("{0}")]
-    Storage(String),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
 }
 
 impl Writer {
@@ -89,9 +101,7 @@ impl Writer {
         self.tx
             .send(Msg::Emit(env, origin, reply))
             .map_err(|_| WriterGone)?;
-        rx.await
-            .map_err(|_| WriterGone)?
-            .map_err(EmitError::Storage)
+        Ok(rx.await.map_err(|_| WriterGone)??)
     }
 
     /// Queues one event for the next group commit without waiting: the
@@ -101,7 +111,7 @@ impl Writer {
         &self,
         env: EventEnvelope,
         origin: Origin,
-    ) -> Result<oneshot::Receiver<Result<Accepted, String>>, WriterGone> {
+    ) -> Result<oneshot::Receiver<Result<Accepted, CommitError>>, WriterGone> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Emit(env, origin, reply))
@@ -208,17 +218,15 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
             }
             Ok(Err(e)) => {
                 tracing::error!("commit of {} event(s) failed: {e}", replies.len());
-                let msg = storage_message(&e);
+                let e = CommitError::Store(Arc::new(e));
                 for reply in replies.drain(..) {
-                    let _ = reply.send(Err(msg.clone()));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
             Err(_) => {
                 tracing::error!("a group commit of {} event(s) panicked; they were refused and the writer carries on", replies.len());
                 for reply in replies.drain(..) {
-                    let _ = reply.send(Err(
-                        "the daemon hit an internal error storing the event".to_string()
-                    ));
+                    let _ = reply.send(Err(CommitError::Panicked));
                 }
             }
         }
@@ -239,10 +247,6 @@ fn run_job(job: Job, store: &mut Store) {
     if outcome.is_err() {
         tracing::error!("a store job panicked; the writer carries on");
     }
-}
-
-fn storage_message(e: &StoreError) -> String {
-    format!("the daemon could not store the event: {e}")
 }
 
 #[cfg(test)]

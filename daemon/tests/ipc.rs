@@ -40,7 +40,7 @@ fn emit_is_durable_and_shows_in_status() {
 
     let s = c.status();
     assert_eq!(s.pid, c.welcome.pid);
-    assert_eq!(s.mode, "foreground");
+    assert_eq!(s.mode, ipc::DaemonMode::Foreground);
     assert_eq!(s.queue_depth, 1);
     assert_eq!(s.held, 1);
     assert_eq!(s.projects.len(), 1);
@@ -48,7 +48,7 @@ fn emit_is_durable_and_shows_in_status() {
     assert_eq!(s.projects[0].project_slug.as_deref(), Some("demo"));
     assert_eq!(s.projects[0].pending, 1);
     assert!(s.oldest_pending_age_secs.is_some());
-    assert_eq!(s.connection.state, "offline");
+    assert_eq!(s.connection.state, ipc::ConnState::Offline);
     assert!(!s.auth.logged_in);
     assert_eq!(s.socket, home.paths.socket().display().to_string());
 
@@ -209,7 +209,7 @@ fn spawned_mode_reports_ready_and_second_spawn_reports_running() {
     assert!(none.is_none());
     assert_eq!(line2, format!("RUNNING pid={}", d.pid));
     let mut c = Client::connect(&home.paths).unwrap();
-    assert_eq!(c.status().mode, "auto");
+    assert_eq!(c.status().mode, ipc::DaemonMode::Auto);
 }
 
 #[test]

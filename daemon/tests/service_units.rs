@@ -146,6 +146,9 @@ fn socket_activation_uses_the_passed_listener() {
     });
     let mut c = Client::connect(&home.paths).unwrap();
     let s = c.status();
-    assert_eq!(s.mode, "socket-activated");
+    assert_eq!(
+        s.mode,
+        spec_kitty_protocol::ipc::DaemonMode::SocketActivated
+    );
     accepted(c.emit(&envelope(Some(PROJECT)).1).unwrap());
 }

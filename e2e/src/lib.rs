@@ -7,6 +7,7 @@
 //! its own `HOME` and `SPEC_KITTY_SYNC_HOME` in a temp dir, so tests run in
 //! parallel and never touch the real home.
 
+pub mod daemon;
 pub mod sync;
 
 use spec_kitty_protocol::Paths;

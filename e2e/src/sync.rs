@@ -15,25 +15,14 @@ pub fn wp_envelope(
     project_uuid: Option<&str>,
     project_slug: Option<&str>,
 ) -> spec_kitty_protocol::envelope::EventEnvelope {
-    use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Origin, Payload, WpStatusChanged};
-    let payload = Payload::WPStatusChanged(WpStatusChanged {
-        wp_id: "WP01".into(),
-        from_lane: Some(Lane::Planned),
-        to_lane: Lane::InProgress,
-        actor: "e2e".into(),
-        feature_slug: Some("001-e2e".into()),
-        policy_metadata: None,
-        force: None,
-        reason: None,
-    });
-    let origin = Origin {
+    let origin = spec_kitty_protocol::envelope::Origin {
         node_id: spec_kitty_protocol::node_id(),
         team_slug: "local".into(),
         project_uuid: project_uuid.map(str::to_string),
         project_slug: project_slug.map(str::to_string),
-        ..Origin::default()
+        ..Default::default()
     };
-    EventEnvelope::build(&payload, &origin, None).expect("a valid envelope")
+    spec_kitty_protocol::sample::lane_change("e2e", "001-e2e", &origin)
 }
 
 /// One row of the daemon's `events` table.

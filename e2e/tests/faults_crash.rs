@@ -91,7 +91,7 @@ fn round(sb: &Sandbox, rng: &mut Rng, acked: &Acked, round_no: u64) -> (usize, u
                     return;
                 };
                 while !stop.load(Ordering::Relaxed) {
-                    let (id, env) = envelope(PROJECT);
+                    let (id, env) = envelope(Some(PROJECT));
                     match c.emit(&env) {
                         Ok(Response::Accepted {
                             lamport_clock,
@@ -186,7 +186,7 @@ fn crash_rounds(logged_in: bool, flaky: bool) {
     // Recovery: a last daemon comes up on the same store and serves.
     let _d = Syncd::start(&sb);
     let mut c = Client::connect(&sb.paths()).unwrap();
-    let (_, last) = envelope(PROJECT);
+    let (_, last) = envelope(Some(PROJECT));
     let (lamport, _, _) = accepted(c.emit(&last).unwrap());
     let rows = rows(&sb);
     let by_id = check_store(&rows);
@@ -299,7 +299,7 @@ fn kill9_during_spool_ingest_reingests_without_duplicates() {
         let mut fresh: Vec<String> = (0..PER_ROUND).map(|_| ulid()).collect();
         fresh.sort();
         for id in &fresh {
-            std::fs::write(paths.spool_file(id), envelope_with_id(id, PROJECT)).unwrap();
+            std::fs::write(paths.spool_file(id), envelope_with_id(id, Some(PROJECT))).unwrap();
         }
         ids.extend(fresh);
         let before = spool_files(&sb);

@@ -115,7 +115,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     let mut accepted_ids: Vec<String> = Vec::new();
     let mut c = Client::connect(&paths).unwrap();
     for _ in 0..20 {
-        let (id, env) = envelope(PROJECT);
+        let (id, env) = envelope(Some(PROJECT));
         accepted(c.emit(&env).unwrap());
         accepted_ids.push(id);
     }
@@ -128,7 +128,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     // WAL or free pages is used first.
     let mut refusal = None;
     for _ in 0..20_000 {
-        let (id, env) = envelope(PROJECT);
+        let (id, env) = envelope(Some(PROJECT));
         match c.emit(&env).expect("the daemon answers on a full disk") {
             Response::Accepted { duplicate, .. } => {
                 assert!(!duplicate);
@@ -149,7 +149,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     );
     eprintln!("refused with Storage: {message}");
     // Still refusing, still serving status, still the same process.
-    let (_, env) = envelope(PROJECT);
+    let (_, env) = envelope(Some(PROJECT));
     assert!(matches!(
         c.emit(&env).unwrap(),
         Response::Error {
@@ -186,7 +186,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     // Space returns: the same daemon accepts again, without a restart.
     std::fs::remove_file(&filler).unwrap();
     assert!(d.try_exit().is_none(), "the daemon survived the full disk");
-    let (id, env) = envelope(PROJECT);
+    let (id, env) = envelope(Some(PROJECT));
     wait_long(
         "an emit to be accepted again",
         Duration::from_secs(10),
@@ -335,7 +335,7 @@ fn full_disk_while_logged_in_keeps_the_transport_alive_and_delivers_once() {
     let mut c = Client::connect(&paths).unwrap();
     let mut ids = Vec::new();
     let emit = |c: &mut Client| -> Option<String> {
-        let (id, env) = envelope(PROJECT);
+        let (id, env) = envelope(Some(PROJECT));
         match c.emit(&env).unwrap() {
             Response::Accepted { .. } => Some(id),
             Response::Error {

@@ -78,7 +78,7 @@ fn store_is_wal_and_syncs_the_wal_at_every_commit() {
     // One emit at a time: each is its own commit.
     const EMITS: usize = 20;
     for _ in 0..EMITS {
-        accepted(client.emit(&envelope(PROJECT).1).expect("emit"));
+        accepted(client.emit(&envelope(Some(PROJECT)).1).expect("emit"));
     }
     drop(client);
     sb.stop_daemon(); // the daemon exits, then strace does
@@ -199,7 +199,7 @@ fn a_half_written_spool_file_is_neither_ingested_nor_rejected() {
     let (tmp, _) = spool_write_steps(&trace, &spool, &file);
     let spooled_id = file.file_stem().unwrap().to_str().unwrap().to_string();
     // A write caught halfway: a new event's first bytes under that name.
-    let (id, full) = envelope(PROJECT);
+    let (id, full) = envelope(Some(PROJECT));
     let half = &full.as_bytes()[..full.len() / 2];
     std::fs::write(&tmp, half).unwrap();
 

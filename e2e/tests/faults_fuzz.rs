@@ -90,7 +90,7 @@ const FIELDS: [&str; 16] = [
 /// A valid envelope, mutated 1-3 times at the JSON level (as text: some
 /// mutations break the JSON itself).
 fn mutated_envelope(rng: &mut Rng) -> String {
-    let (_, text) = envelope(PROJECT);
+    let (_, text) = envelope(Some(PROJECT));
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     for _ in 0..1 + rng.below(3) {
         let field = FIELDS[rng.below(FIELDS.len() as u64) as usize];
@@ -217,7 +217,7 @@ fn fuzzed_frames_and_envelopes_never_kill_the_daemon_nor_store_an_invalid_event(
             }
             // A valid Emit frame with flipped bytes in its body.
             6 | 7 => {
-                let (_, env) = envelope(PROJECT);
+                let (_, env) = envelope(Some(PROJECT));
                 let mut frame = ipc::encode_frame(&Request::Emit { envelope: env }).unwrap();
                 for _ in 0..1 + rng.below(4) {
                     let i = 4 + rng.below((frame.len() - 4) as u64) as usize;
@@ -282,7 +282,7 @@ fn fuzzed_frames_and_envelopes_never_kill_the_daemon_nor_store_an_invalid_event(
     );
     // A clean client is still served.
     let mut c = Client::connect(&sb.paths()).unwrap();
-    let (id, env) = envelope(PROJECT);
+    let (id, env) = envelope(Some(PROJECT));
     accepted(c.emit(&env).unwrap());
 
     // Nothing invalid got into the store.

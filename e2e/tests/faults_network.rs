@@ -37,7 +37,7 @@ fn emit_n(sb: &Sandbox, n: usize) -> Vec<String> {
     let mut c = Client::connect(&sb.paths()).expect("connect to the daemon");
     (0..n)
         .map(|_| {
-            let (id, env) = envelope(PROJECT);
+            let (id, env) = envelope(Some(PROJECT));
             let (_, _, dup) = accepted(c.emit(&env).expect("emit"));
             assert!(!dup);
             id
@@ -96,7 +96,7 @@ fn assert_delivered_once(
 fn wait_backoff(sb: &Sandbox, within: Duration) -> spec_kitty_protocol::ipc::DaemonStatus {
     wait_long("status to show backoff", within, || {
         let s = status(sb)?;
-        if s.connection.state == "backoff" {
+        if s.connection.state == spec_kitty_protocol::ipc::ConnState::Backoff {
             Ok(s)
         } else {
             Err(format!("{:?}", s.connection))
@@ -135,7 +135,7 @@ fn server_killed_and_restarted_on_the_same_port_gets_everything_once() {
     assert_delivered_once(&sb, &server, &ids, Duration::from_secs(20));
     wait_long("connected", Duration::from_secs(10), || {
         let s = status(&sb)?;
-        (s.connection.state == "connected")
+        (s.connection.state == spec_kitty_protocol::ipc::ConnState::Connected)
             .then_some(())
             .ok_or(format!("{:?}", s.connection))
     });

@@ -4,31 +4,19 @@
 //! alongside them are delivered.
 
 use serde_json::Value;
+use spec_kitty_e2e::daemon::Client;
 use spec_kitty_e2e::sync::wp_envelope;
 use spec_kitty_e2e::{run_ok, wait_for, RefServer, Sandbox};
 use spec_kitty_protocol::envelope::EventEnvelope;
-use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response};
-use std::os::unix::net::UnixStream;
+use spec_kitty_protocol::ipc::Response;
 
 fn envelope(project_uuid: Option<&str>) -> EventEnvelope {
     wp_envelope(project_uuid, project_uuid.map(|_| "with-identity"))
 }
 
 fn emit(sb: &Sandbox, env: &EventEnvelope) {
-    let mut s = UnixStream::connect(sb.paths().socket()).expect("daemon socket");
-    ipc::write_frame(&mut s, &Hello::current("e2e")).unwrap();
-    assert!(matches!(
-        ipc::read_frame::<_, HelloReply>(&mut s).unwrap(),
-        HelloReply::Welcome(_)
-    ));
-    ipc::write_frame(
-        &mut s,
-        &Request::Emit {
-            envelope: env.to_json(),
-        },
-    )
-    .unwrap();
-    let reply: Response = ipc::read_frame(&mut s).unwrap();
+    let mut c = Client::connect(&sb.paths()).expect("daemon socket");
+    let reply = c.emit(&env.to_json()).expect("emit");
     assert!(
         matches!(reply, Response::Accepted { .. }),
         "emit answered {reply:?}"

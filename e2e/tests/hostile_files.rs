@@ -16,7 +16,7 @@ use std::path::Path;
 /// Emits one event and returns its Lamport value: the daemon still serves.
 fn still_serves(sb: &Sandbox) -> u64 {
     let mut c = Client::connect(&sb.paths()).expect("daemon still answers");
-    let (id, env) = envelope(PROJECT);
+    let (id, env) = envelope(Some(PROJECT));
     let (lamport, _, dup) = accepted(c.emit(&env).expect("emit"));
     assert!(!dup);
     assert!(rows(sb).iter().any(|r| r.event_id == id));
@@ -36,9 +36,9 @@ fn malformed_spool_files_are_kept_in_rejected_with_a_reason_and_good_ones_ingest
     // Good files, interleaved by name with the bad ones.
     let good: Vec<String> = (0..4).map(|_| ulid()).collect();
     for id in &good {
-        std::fs::write(paths.spool_file(id), envelope_with_id(id, PROJECT)).unwrap();
+        std::fs::write(paths.spool_file(id), envelope_with_id(id, Some(PROJECT))).unwrap();
     }
-    let valid = envelope_with_id(&ulid(), PROJECT);
+    let valid = envelope_with_id(&ulid(), Some(PROJECT));
     let mut huge = String::from("{\"event_id\": \"");
     huge.push_str(&"A".repeat(1_500_000));
     huge.push_str("\"}");
@@ -143,7 +143,7 @@ fn malformed_spool_files_are_kept_in_rejected_with_a_reason_and_good_ones_ingest
     let late_good = ulid();
     std::fs::write(
         paths.spool_file(&late_good),
-        envelope_with_id(&late_good, PROJECT),
+        envelope_with_id(&late_good, Some(PROJECT)),
     )
     .unwrap();
     let mut c = Client::connect(&paths).unwrap();
@@ -223,8 +223,8 @@ fn python_queue_rows_with_invalid_json_are_parked_with_a_reason_and_the_rest_ado
     std::fs::create_dir_all(paths.root()).unwrap();
     let db = python_queue(&paths.legacy_queue_db());
     let good = ulid();
-    let good_data =
-        envelope_with_id(&good, PROJECT).replace("\"lamport_clock\":0", "\"lamport_clock\":40");
+    let good_data = envelope_with_id(&good, Some(PROJECT))
+        .replace("\"lamport_clock\":0", "\"lamport_clock\":40");
     let broken = ulid();
     let array = ulid();
     for (id, data) in [
@@ -286,7 +286,7 @@ fn python_queue_row_with_an_absurd_lamport_value_does_not_break_the_clock() {
     std::fs::create_dir_all(paths.root()).unwrap();
     let db = python_queue(&paths.legacy_queue_db());
     let id = ulid();
-    let data = envelope_with_id(&id, PROJECT).replace(
+    let data = envelope_with_id(&id, Some(PROJECT)).replace(
         "\"lamport_clock\":0",
         &format!("\"lamport_clock\":{}", i64::MAX),
     );
@@ -388,7 +388,8 @@ fn malformed_credentials_mean_logged_out_with_a_hint_and_no_secret_in_the_log() 
             s.auth
         );
         assert_eq!(
-            s.connection.state, "offline",
+            s.connection.state,
+            spec_kitty_protocol::ipc::ConnState::Offline,
             "{text:?}: {:?}",
             s.connection
         );
@@ -441,7 +442,7 @@ fn store_clock_at_its_maximum_is_a_storage_error_not_a_wedged_writer() {
     let _d = Syncd::start(&sb);
     let mut c = Client::connect(&paths).unwrap();
     for _ in 0..2 {
-        let (_, env) = envelope(PROJECT);
+        let (_, env) = envelope(Some(PROJECT));
         match c.emit(&env).unwrap() {
             Response::Error { kind, message } => {
                 assert_eq!(

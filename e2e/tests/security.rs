@@ -55,13 +55,10 @@ fn spawned_line(sb: &Sandbox, home: &Path) -> String {
         let _ = tx.send(line);
     });
     let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-    if line.starts_with("READY") {
-        // It detached into its own session; stop it through its pid.
-        if let Some(pid) = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("pid="))
-            .and_then(|p| p.parse::<u32>().ok())
-        {
+    if let Ok(spec_kitty_protocol::ipc::Readiness::Ready { pid, .. }) = line.parse() {
+        // It detached into its own session; stop it through its pid (never
+        // 0, which would signal our own process group).
+        if pid > 0 {
             spec_kitty_e2e::signal(pid, libc::SIGKILL);
         }
     }
@@ -488,7 +485,9 @@ fn plain_http_to_a_remote_host_is_refused_everywhere() {
         Duration::from_secs(10),
         || {
             let s = status(&sb)?;
-            if s.connection.state == "offline" && s.connection.reason.is_some() {
+            if s.connection.state == spec_kitty_protocol::ipc::ConnState::Offline
+                && s.connection.reason.is_some()
+            {
                 Ok(s)
             } else {
                 Err(format!("{:?}", s.connection))
@@ -518,7 +517,7 @@ fn trace_logging_of_every_crate_shows_no_token() {
     let mut c = Client::connect(&sb.paths()).unwrap();
     let mut ids = Vec::new();
     for _ in 0..20 {
-        let (id, env) = envelope(PROJECT);
+        let (id, env) = envelope(Some(PROJECT));
         accepted(c.emit(&env).unwrap());
         ids.push(id);
     }

@@ -167,8 +167,7 @@ pub struct DaemonStatus {
     pub protocol: String,
     pub uptime_secs: u64,
     pub socket: String,
-    /// `auto` (spawned by the CLI), `foreground` or `socket-activated`.
-    pub mode: String,
+    pub mode: DaemonMode,
     pub node_id: String,
     pub lamport_clock: u64,
     /// Events stored and not yet confirmed delivered (held and parked excluded).
@@ -210,13 +209,95 @@ pub struct ParkedEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConnectionStatus {
-    /// `offline`, `connecting`, `connected` or `backoff`.
-    pub state: String,
+    pub state: ConnState,
     /// Why it is in that state, for people.
     pub reason: Option<String>,
     pub last_error: Option<String>,
     pub server_url: Option<String>,
     pub next_retry_secs: Option<u64>,
+}
+
+/// An enum that travels as one of a fixed set of words, and keeps any
+/// other word it reads in `Unknown`: an older reader still reads (and shows,
+/// and passes on) what a newer writer says.
+macro_rules! wire_words {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// A word this build does not know (empty: not said).
+            Unknown(String),
+        }
+
+        impl $name {
+            /// The word on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $word,)*
+                    $name::Unknown(w) => w,
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::Unknown(String::new())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(word: String) -> Self {
+                match word.as_str() {
+                    $($word => $name::$variant,)*
+                    _ => $name::Unknown(word),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                match v {
+                    $name::Unknown(w) => w,
+                    known => known.as_str().to_string(),
+                }
+            }
+        }
+
+        /// The word; `unknown` when none was said.
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self.as_str() {
+                    "" => f.write_str("unknown"),
+                    w => f.write_str(w),
+                }
+            }
+        }
+    };
+}
+
+wire_words! {
+    /// The transport's state.
+    ConnState {
+        /// Not logged in, or the session ended: nothing is sent.
+        Offline = "offline",
+        Connecting = "connecting",
+        Connected = "connected",
+        /// A failure; the next attempt is scheduled.
+        Backoff = "backoff",
+    }
+}
+
+wire_words! {
+    /// How the daemon was started.
+    DaemonMode {
+        /// Spawned by the CLI (idle-exits).
+        Auto = "auto",
+        Foreground = "foreground",
+        /// Started by systemd on the first connection.
+        SocketActivated = "socket-activated",
+    }
 }
 
 /// What the daemon knows of the login (never a token).
@@ -241,6 +322,82 @@ pub struct SyncSummary {
     pub held: u64,
     /// Set when sending could not happen (not logged in, server down...).
     pub stopped_reason: Option<String>,
+}
+
+/// The one line a daemon started with `run --spawned` prints on stdout
+/// (then it detaches): the CLI that spawned it reads it to know whether to
+/// connect, connect to another daemon, or report why it could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// `READY pid=… version=… protocol=MAJOR.MINOR socket=…`: listening.
+    Ready {
+        pid: u32,
+        version: String,
+        protocol: (u16, u16),
+        /// Last on the line: it may hold spaces.
+        socket: String,
+    },
+    /// `RUNNING pid=…`: another daemon holds the daemon lock (its pid, when
+    /// it could be read); connect to that one.
+    Running { pid: Option<u32> },
+    /// `ERROR <reason>`: start-up failed (the reason on one line).
+    Error(String),
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Ready {
+                pid,
+                version,
+                protocol: (major, minor),
+                socket,
+            } => write!(
+                f,
+                "READY pid={pid} version={version} protocol={major}.{minor} socket={socket}"
+            ),
+            Readiness::Running { pid: Some(pid) } => write!(f, "RUNNING pid={pid}"),
+            Readiness::Running { pid: None } => f.write_str("RUNNING pid=unknown"),
+            Readiness::Error(reason) => write!(f, "ERROR {}", reason.replace('\n', " ")),
+        }
+    }
+}
+
+impl std::str::FromStr for Readiness {
+    type Err = String;
+
+    /// Lenient about fields (a missing or odd one reads as 0/empty); an
+    /// unknown first word is an error naming the line.
+    fn from_str(line: &str) -> Result<Readiness, String> {
+        let line = line.trim();
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let field = |key: &str| {
+            rest.split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        };
+        let pid = || field("pid").and_then(|p| p.parse::<u32>().ok());
+        match word {
+            "READY" => {
+                let protocol = field("protocol")
+                    .and_then(|p| p.split_once('.'))
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .unwrap_or((0, 0));
+                let socket = rest
+                    .split_once("socket=")
+                    .map_or("", |(_, s)| s)
+                    .to_string();
+                Ok(Readiness::Ready {
+                    pid: pid().unwrap_or(0),
+                    version: field("version").unwrap_or("").to_string(),
+                    protocol,
+                    socket,
+                })
+            }
+            "RUNNING" => Ok(Readiness::Running { pid: pid() }),
+            "ERROR" => Ok(Readiness::Error(rest.trim().to_string())),
+            _ => Err(format!("unexpected start-up line {line:?}")),
+        }
+    }
 }
 
 /// A frame could not be read or written.
@@ -338,6 +495,62 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_travel_as_words_and_keep_unknown_ones() {
+        let c: ConnectionStatus =
+            serde_json::from_str(r#"{"state":"backoff","reason":"r"}"#).unwrap();
+        assert_eq!(c.state, ConnState::Backoff);
+        let newer: ConnectionStatus = serde_json::from_str(r#"{"state":"paused"}"#).unwrap();
+        assert_eq!(newer.state, ConnState::Unknown("paused".into()));
+        assert_eq!(newer.state.to_string(), "paused");
+        assert!(serde_json::to_string(&newer)
+            .unwrap()
+            .contains(r#""state":"paused""#));
+        let blank = ConnectionStatus::default();
+        assert_eq!(
+            (blank.state.as_str(), blank.state.to_string()),
+            ("", "unknown".into())
+        );
+        let d: DaemonStatus = serde_json::from_str(r#"{"mode":"socket-activated"}"#).unwrap();
+        assert_eq!(d.mode, DaemonMode::SocketActivated);
+        assert!(serde_json::to_string(&d)
+            .unwrap()
+            .contains(r#""mode":"socket-activated""#));
+    }
+
+    #[test]
+    fn readiness_lines_round_trip() {
+        let lines = [
+            Readiness::Ready {
+                pid: 42,
+                version: "0.1.0".into(),
+                protocol: (1, 1),
+                socket: "/run/user/1000/a dir/syncd.sock".into(),
+            },
+            Readiness::Running { pid: Some(7) },
+            Readiness::Running { pid: None },
+            Readiness::Error("store is locked by a newer schema".into()),
+        ];
+        for r in lines {
+            assert_eq!(r.to_string().parse::<Readiness>(), Ok(r.clone()), "{r}");
+        }
+        assert_eq!(
+            "READY pid=42 version=0.1.0 protocol=1.0 socket=/x/y\n".parse(),
+            Ok(Readiness::Ready {
+                pid: 42,
+                version: "0.1.0".into(),
+                protocol: (1, 0),
+                socket: "/x/y".into()
+            })
+        );
+        assert_eq!(
+            Readiness::Error("two\nlines".into()).to_string(),
+            "ERROR two lines"
+        );
+        assert!("garbage".parse::<Readiness>().is_err());
+        assert!("READYX pid=1".parse::<Readiness>().is_err());
+    }
 
     #[test]
     fn compat_rules() {

@@ -8,11 +8,15 @@
 //!   (see `CONTRACT.md`), with [`payload`] (the eight typed payloads),
 //!   [`lane`] (the lane vocabulary) and [`ids`] (id and slug rules);
 //! - [`ipc`]: the local-socket protocol between CLI and daemon — handshake,
-//!   requests, responses and the length-prefixed frame codec;
+//!   requests, responses and the length-prefixed frame codec — and
+//!   [`client`], a blocking client over it (tests, harness, benchmarks);
 //! - [`paths`]: every file and socket path, derived from one root
 //!   (`SPEC_KITTY_SYNC_HOME`);
 //! - [`credentials`]: the login file shared with the Python CLI (read,
 //!   atomic 0600 write, the machine-wide lock, server URL rules);
+//! - [`saas`]: the SaaS wire — token, ws-token and batch answers, the
+//!   WebSocket frames — read by the daemon and the CLI, written by the
+//!   reference server;
 //! - [`fsutil`]: the one atomic file write (random exclusive temp name,
 //!   fsync, rename, fsync of the directory) every process uses;
 //! - [`tls`]: the certificates every client trusts (Mozilla's roots plus
@@ -21,6 +25,8 @@
 //! It deliberately has no async runtime and no database, so the CLI can
 //! depend on it and still start in about a millisecond.
 
+#[cfg(unix)]
+pub mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod fsutil;
@@ -30,6 +36,9 @@ pub mod ipc;
 pub mod lane;
 pub mod paths;
 pub mod payload;
+pub mod saas;
+#[cfg(feature = "test-support")]
+pub mod sample;
 pub mod time;
 pub mod tls;
 

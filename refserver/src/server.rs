@@ -36,6 +36,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spec_kitty_protocol::saas::{
+    wire_json, AckStatus, BatchReply, BatchResult, ErrorFrame, ErrorStatus, Snapshot,
+    SnapshotProject, SnapshotWorkPackage, TokenReply, WsFrame, WsTokenReply,
+};
 use tokio::sync::watch;
 
 use crate::config::{Config, User};
@@ -260,12 +264,12 @@ fn token_pair(s: &Shared, user: &User) -> Response {
                 .map(|r| (a, r))
         });
     match pair {
-        Ok((access, refresh)) => Json(json!({
-            "access": access,
-            "refresh": refresh,
-            "access_lifetime": s.config.access_lifetime,
-            "refresh_lifetime": s.config.refresh_lifetime,
-            "team_slug": user.team_slug,
+        Ok((access, refresh)) => Json(wire_json(&TokenReply {
+            access,
+            access_lifetime: s.config.access_lifetime,
+            refresh,
+            refresh_lifetime: s.config.refresh_lifetime,
+            team_slug: Some(user.team_slug.clone()),
         }))
         .into_response(),
         Err(e) => internal(e),
@@ -333,7 +337,11 @@ async fn ws_token(State(s): State<AppState>, headers: HeaderMap) -> Response {
     {
         Ok(t) => {
             bump(&s.stats.ws_tokens_issued);
-            Json(json!({"ws_token": t, "expires_in": s.config.ws_token_lifetime})).into_response()
+            Json(wire_json(&WsTokenReply {
+                expires_in: s.config.ws_token_lifetime,
+                ws_token: t,
+            }))
+            .into_response()
         }
         Err(e) => internal(e),
     }
@@ -490,29 +498,38 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         Ok(Err(e)) => return internal(e),
         Err(e) => return internal(e),
     };
-    let results: Vec<Value> = events
+    let results = events
         .iter()
-        .zip(&outcomes)
+        .zip(outcomes)
         .map(|(ev, outcome)| {
-            let id = ev.get("event_id").cloned().unwrap_or(Value::Null);
-            match outcome {
+            let event_id = ev
+                .get("event_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let (status, error) = match outcome {
                 Outcome::Accepted => {
                     bump(&s.stats.batch_events_success);
-                    json!({"event_id": id, "status": "success"})
+                    ("success", None)
                 }
                 Outcome::Duplicate => {
                     bump(&s.stats.batch_events_duplicate);
-                    json!({"event_id": id, "status": "duplicate"})
+                    ("duplicate", None)
                 }
                 Outcome::Rejected(reason) => {
                     bump(&s.stats.batch_events_rejected);
-                    json!({"event_id": id, "status": "rejected", "error": reason})
+                    ("rejected", Some(reason))
                 }
+            };
+            BatchResult {
+                event_id,
+                status: status.to_string(),
+                error,
+                error_message: None,
             }
         })
         .collect();
     s.log(|| format!("batch from {user}: {} events", events.len()));
-    Json(json!({"results": results})).into_response()
+    Json(wire_json(&BatchReply { results })).into_response()
 }
 
 async fn ws(
@@ -538,35 +555,38 @@ async fn ws(
     }
 }
 
-fn snapshot(s: &Shared, user: &User) -> Value {
+fn snapshot(s: &Shared, user: &User) -> WsFrame {
     let store = s.store();
     let mut projects = Vec::new();
-    let mut wps = Vec::new();
+    let mut work_packages = Vec::new();
     for p in store
         .view
         .projects
         .values()
         .filter(|p| p.team_slug == user.team_slug)
     {
-        projects.push(json!({
-            "project_uuid": p.project_uuid, "project_slug": p.project_slug,
-            "event_count": p.event_count, "last_event_at": p.last_event_at,
-        }));
+        projects.push(SnapshotProject {
+            project_uuid: p.project_uuid.clone(),
+            project_slug: p.project_slug.clone(),
+            event_count: p.event_count,
+            last_event_at: p.last_event_at.clone(),
+        });
         for f in p.features.values() {
             for w in f.work_packages.values() {
-                wps.push(json!({
-                    "project_uuid": p.project_uuid, "feature_slug": f.feature_slug,
-                    "wp_id": w.wp_id, "lane": w.lane,
-                }));
+                work_packages.push(SnapshotWorkPackage {
+                    project_uuid: p.project_uuid.clone(),
+                    feature_slug: f.feature_slug.clone(),
+                    wp_id: w.wp_id.clone(),
+                    lane: w.lane.clone(),
+                });
             }
         }
     }
-    json!({
-        "type": "snapshot",
-        "team_slug": user.team_slug,
-        "server_time": spec_kitty_protocol::time::now_utc(),
-        "projects": projects,
-        "work_packages": wps,
+    WsFrame::Snapshot(Snapshot {
+        team_slug: Some(user.team_slug.clone()),
+        server_time: Some(spec_kitty_protocol::time::now_utc()),
+        projects,
+        work_packages,
     })
 }
 
@@ -580,8 +600,18 @@ impl Drop for OpenGauge {
     }
 }
 
-async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
-    socket.send(Message::text(v.to_string())).await.is_ok()
+async fn send_frame(socket: &mut WebSocket, frame: &WsFrame) -> bool {
+    socket.send(Message::text(frame.to_text())).await.is_ok()
+}
+
+/// An error frame refusing an event (or, without `event_id`, a frame).
+fn refusal(status: ErrorStatus, event_id: Option<String>, error: String) -> WsFrame {
+    WsFrame::Error(ErrorFrame {
+        status,
+        event_id,
+        error: Some(error),
+        message: None,
+    })
 }
 
 async fn session(s: AppState, mut socket: WebSocket, user: User) {
@@ -589,7 +619,7 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
     bump(&s.stats.ws_connections_open);
     let _gauge = OpenGauge(s.stats.clone());
     s.log(|| format!("ws open for {}", user.username));
-    if !send_json(&mut socket, &snapshot(&s, &user)).await {
+    if !send_frame(&mut socket, &snapshot(&s, &user)).await {
         return;
     }
     let mut kill = s.refuse.kill_watch();
@@ -609,8 +639,8 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
                     }))).await;
                     return;
                 }
-                let ping = json!({"type": "ping", "timestamp": spec_kitty_protocol::time::now_utc()});
-                if !send_json(&mut socket, &ping).await {
+                let ping = WsFrame::Ping { timestamp: Value::String(spec_kitty_protocol::time::now_utc()) };
+                if !send_frame(&mut socket, &ping).await {
                     return;
                 }
                 missed += 1;
@@ -635,9 +665,12 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
             Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
                 Ok(t) => t,
                 Err(_) => {
-                    let e = json!({"type": "error", "status": "rejected", "event_id": null,
-                                   "error": "binary frame is not UTF-8 JSON"});
-                    if !send_json(&mut socket, &e).await {
+                    let e = refusal(
+                        ErrorStatus::Rejected,
+                        None,
+                        "binary frame is not UTF-8 JSON".into(),
+                    );
+                    if !send_frame(&mut socket, &e).await {
                         return;
                     }
                     continue;
@@ -648,9 +681,8 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
         let value: Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) => {
-                let e = json!({"type": "error", "status": "rejected", "event_id": null,
-                               "error": format!("Invalid JSON: {e}")});
-                if !send_json(&mut socket, &e).await {
+                let e = refusal(ErrorStatus::Rejected, None, format!("Invalid JSON: {e}"));
+                if !send_frame(&mut socket, &e).await {
                     return;
                 }
                 continue;
@@ -685,23 +717,32 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
                 )
                 .map(|mut o| o.remove(0)),
         };
-        let event_id = value.get("event_id").cloned().unwrap_or(Value::Null);
+        // A string `event_id` is echoed; any other is null (no client
+        // could match it to an event anyway).
+        let event_id = value
+            .get("event_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let reply = match outcome {
             Ok(Outcome::Accepted) => {
                 bump(&s.stats.ws_events_accepted);
-                json!({"type": "ack", "event_id": event_id, "status": "accepted"})
+                WsFrame::Ack {
+                    event_id: event_id.unwrap_or_default(),
+                    status: AckStatus::Accepted,
+                }
             }
             Ok(Outcome::Duplicate) => {
                 bump(&s.stats.ws_events_duplicate);
-                json!({"type": "ack", "event_id": event_id, "status": "duplicate"})
+                WsFrame::Ack {
+                    event_id: event_id.unwrap_or_default(),
+                    status: AckStatus::Duplicate,
+                }
             }
             Ok(Outcome::Rejected(reason)) => {
                 bump(&s.stats.ws_events_rejected);
-                json!({"type": "error", "status": "rejected", "event_id": event_id, "error": reason})
+                refusal(ErrorStatus::Rejected, event_id, reason)
             }
-            Err(e) => {
-                json!({"type": "error", "status": "error", "event_id": event_id, "error": format!("server error: {e}")})
-            }
+            Err(e) => refusal(ErrorStatus::Error, event_id, format!("server error: {e}")),
         };
         let (drop_now, ack, delay) = {
             let mut f = s.faults();
@@ -725,12 +766,12 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        if reply["type"] == "ack" {
+        if matches!(reply, WsFrame::Ack { .. }) {
             bump(&s.stats.ws_acks_sent);
         } else {
             bump(&s.stats.ws_errors_sent);
         }
-        if !send_json(&mut socket, &reply).await {
+        if !send_frame(&mut socket, &reply).await {
             return;
         }
     }

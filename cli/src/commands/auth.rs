@@ -20,7 +20,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 /// The SaaS used when nothing else says which.
-pub const DEFAULT_SERVER_URL: &str = "https://spec-kitty-dev.fly.dev";
+pub use spec_kitty_protocol::saas::DEFAULT_SERVER_URL;
 /// Environment variable that overrides `[sync] server_url`.
 pub const SERVER_URL_ENV: &str = "SPEC_KITTY_SERVER_URL";
 
@@ -125,33 +125,20 @@ fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
     }
 
     let body = post_login(&server, &username, &password)?;
-    let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
-    let (Some(access), Some(refresh)) = (s("access"), s("refresh")) else {
+    let Some(tokens) = spec_kitty_protocol::saas::TokenReply::from_json(&body) else {
         return Err(CliError::io(format!(
             "{server} answered the login without tokens; is this a spec-kitty server?"
         )));
     };
-    let lifetime = |keys: &[&str], default: i64| {
-        keys.iter()
-            .find_map(|k| match body.get(*k) {
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(Value::String(s)) => s.trim().parse().ok(),
-                _ => None,
-            })
-            .unwrap_or(default)
-    };
     let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
+    let (access_expires_at, refresh_expires_at) = tokens.expiries(now);
     let creds = Credentials {
-        access: Some(access),
-        refresh: Some(refresh),
-        access_expires_at: Some(
-            now + lifetime(&["access_lifetime", "expires_in"], 900) * 1_000_000,
-        ),
-        refresh_expires_at: Some(
-            now + lifetime(&["refresh_lifetime", "refresh_expires_in"], 604_800) * 1_000_000,
-        ),
+        access: Some(tokens.access),
+        refresh: Some(tokens.refresh),
+        access_expires_at: Some(access_expires_at),
+        refresh_expires_at: Some(refresh_expires_at),
         username: Some(username.clone()),
-        team_slug: s("team_slug").filter(|t| !t.is_empty()),
+        team_slug: tokens.team_slug,
         server_url: Some(server.clone()),
         insecure: a.insecure,
     };

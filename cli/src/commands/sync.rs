@@ -350,11 +350,7 @@ fn status(out: &Out, paths: &Paths, check: bool) -> Result<(), CliError> {
                 ));
             }
             let c = &d.connection;
-            let mut conn = if c.state.is_empty() {
-                "unknown".to_string()
-            } else {
-                c.state.clone()
-            };
+            let mut conn = c.state.to_string();
             if let Some(u) = &c.server_url {
                 conn.push_str(&format!(" to {u}"));
             }

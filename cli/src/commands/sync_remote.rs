@@ -186,11 +186,12 @@ fn progress(paths: &Paths) {
     while Instant::now() < deadline {
         let Some(s) = status(paths) else { break };
         bar.set_position(total.saturating_sub(s.queue_depth));
-        bar.set_message(s.connection.state.clone());
-        if s.queue_depth == 0 || s.connection.state == "offline" {
+        bar.set_message(s.connection.state.to_string());
+        if s.queue_depth == 0 || s.connection.state == spec_kitty_protocol::ipc::ConnState::Offline
+        {
             break;
         }
-        if s.connection.state == "backoff" {
+        if s.connection.state == spec_kitty_protocol::ipc::ConnState::Backoff {
             backoff_seen += 1;
             if backoff_seen > 10 {
                 break;

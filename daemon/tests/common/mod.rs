@@ -1,17 +1,18 @@
 //! Test harness: a temp `SPEC_KITTY_SYNC_HOME`, the real daemon binary as a
-//! child process (killed in Drop, even on panic), and a small synchronous
-//! client over the protocol crate's frame codec.
-#![allow(dead_code)]
+//! child process (killed in Drop, even on panic), and store readers. The
+//! IPC client and the sample envelopes are the end-to-end harness's
+//! (`spec_kitty_e2e::daemon`), re-exported.
+#![allow(dead_code, unused_imports)]
 
-use spec_kitty_protocol::ipc::{self, Hello, HelloReply, Request, Response, Welcome};
+pub use spec_kitty_e2e::daemon::{accepted, envelope, envelope_with_id, Client, PROJECT};
+use spec_kitty_protocol::ipc::Readiness;
 use spec_kitty_protocol::Paths;
 use std::io::{BufRead, BufReader};
-use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_spec-kitty-syncd");
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub use spec_kitty_e2e::DEADLINE;
 
 /// An isolated spec-kitty home.
 pub struct Home {
@@ -71,7 +72,7 @@ impl Home {
             .spawn()
             .expect("spawn daemon");
         let line = read_line_with_deadline(child.stdout.take().unwrap());
-        if line.starts_with("READY") {
+        if matches!(line.parse(), Ok(Readiness::Ready { .. })) {
             let pid = child.id();
             (
                 Some(Daemon {
@@ -152,88 +153,6 @@ impl Drop for Daemon {
         if self.child.is_some() {
             self.kill9();
         }
-    }
-}
-
-/// A synchronous IPC client.
-pub struct Client {
-    pub stream: UnixStream,
-    pub welcome: Welcome,
-}
-
-impl Client {
-    pub fn connect(paths: &Paths) -> std::io::Result<Client> {
-        Self::connect_with(paths, Hello::current("test"))
-    }
-
-    pub fn connect_with(paths: &Paths, hello: Hello) -> std::io::Result<Client> {
-        let mut stream = UnixStream::connect(paths.socket())?;
-        stream.set_read_timeout(Some(DEADLINE))?;
-        ipc::write_frame(&mut stream, &hello).map_err(std::io::Error::other)?;
-        match ipc::read_frame::<_, HelloReply>(&mut stream).map_err(std::io::Error::other)? {
-            HelloReply::Welcome(welcome) => Ok(Client { stream, welcome }),
-            HelloReply::Incompatible { reason, .. } => Err(std::io::Error::other(reason)),
-        }
-    }
-
-    pub fn request(&mut self, req: &Request) -> Result<Response, ipc::FrameError> {
-        ipc::write_frame(&mut self.stream, req)?;
-        ipc::read_frame(&mut self.stream)
-    }
-
-    pub fn emit(&mut self, envelope: &str) -> Result<Response, ipc::FrameError> {
-        self.request(&Request::Emit {
-            envelope: envelope.to_string(),
-        })
-    }
-
-    pub fn status(&mut self) -> spec_kitty_protocol::ipc::DaemonStatus {
-        match self.request(&Request::Status).unwrap() {
-            Response::Status { json } => serde_json::from_str(&json).unwrap(),
-            other => panic!("status: {other:?}"),
-        }
-    }
-}
-
-pub const PROJECT: &str = "3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d";
-
-/// A valid unstamped envelope with a fresh ULID.
-pub fn envelope(project: Option<&str>) -> (String, String) {
-    let id = ulid::Ulid::new().to_string();
-    (id.clone(), envelope_with_id(&id, project))
-}
-
-pub fn envelope_with_id(id: &str, project: Option<&str>) -> String {
-    serde_json::json!({
-        "event_id": id,
-        "event_type": "WPStatusChanged",
-        "aggregate_id": "WP01",
-        "aggregate_type": "WorkPackage",
-        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
-                    "actor": "user", "feature_slug": "001-demo", "policy_metadata": null},
-        "node_id": "000000000000",
-        "lamport_clock": 0,
-        "causation_id": null,
-        "timestamp": "2026-02-07T08:34:22.123456+00:00",
-        "team_slug": "local",
-        "project_uuid": project,
-        "project_slug": project.map(|_| "demo"),
-        "git_branch": "main",
-        "head_commit_sha": null,
-        "repo_slug": null
-    })
-    .to_string()
-}
-
-/// Accepted values or a panic naming the response.
-pub fn accepted(r: Response) -> (u64, u64, bool) {
-    match r {
-        Response::Accepted {
-            lamport_clock,
-            seq,
-            duplicate,
-        } => (lamport_clock, seq, duplicate),
-        other => panic!("expected Accepted, got {other:?}"),
     }
 }
 

@@ -1,23 +1,22 @@
 //! Shared pieces of the fault and bad-input suites (`faults_*.rs`,
 //! `hostile_files.rs`, `security.rs`): a foreground `spec-kitty-syncd` in a
-//! [`Sandbox`] (SIGKILLed in Drop), a synchronous IPC client over the
-//! protocol crate's frame codec, envelope and ULID makers, a login that
+//! [`Sandbox`] (SIGKILLed in Drop), the harness's IPC client and sample
+//! envelopes (`spec_kitty_e2e::daemon`, re-exported), a login that
 //! writes the credentials file the way `spec-kitty auth login` does, and
 //! readers of the daemon's store, logs and the reference server's events.
 //!
-//! Why a `e2e/tests/` sub-module and not the harness crate: these helpers
-//! only serve the fault suites, and keeping them here leaves `tests/src`
-//! to the engineers who own it.
-#![allow(dead_code)]
+//! Why a `e2e/tests/` sub-module and not the harness crate: only the fault
+//! suites use these.
+#![allow(dead_code, unused_imports)]
 
+pub use spec_kitty_e2e::daemon::{accepted, envelope, envelope_with_id, ulid, Client, PROJECT};
 use spec_kitty_e2e::{bin, RefServer, Sandbox, DEADLINE};
 use spec_kitty_protocol::credentials::{self, Credentials};
-use spec_kitty_protocol::ipc::{self, DaemonStatus, Hello, HelloReply, Request, Response};
+use spec_kitty_protocol::ipc::DaemonStatus;
+use spec_kitty_protocol::saas::TokenReply;
 use std::collections::HashMap;
-use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// An env var as a number, else `default` (the knobs of the long variants).
 pub fn knob(name: &str, default: u64) -> u64 {
@@ -143,109 +142,9 @@ pub fn foreground_run(c: &mut Command) -> &mut Command {
         .stderr(Stdio::null())
 }
 
-/// A synchronous client of the daemon socket.
-pub struct Client {
-    pub stream: UnixStream,
-}
-
-impl Client {
-    pub fn connect(paths: &spec_kitty_protocol::Paths) -> std::io::Result<Client> {
-        let mut stream = UnixStream::connect(paths.socket())?;
-        stream.set_read_timeout(Some(DEADLINE))?;
-        stream.set_write_timeout(Some(DEADLINE))?;
-        ipc::write_frame(&mut stream, &Hello::current("faults")).map_err(std::io::Error::other)?;
-        match ipc::read_frame::<_, HelloReply>(&mut stream).map_err(std::io::Error::other)? {
-            HelloReply::Welcome(_) => Ok(Client { stream }),
-            HelloReply::Incompatible { reason, .. } => Err(std::io::Error::other(reason)),
-        }
-    }
-
-    pub fn request(&mut self, req: &Request) -> Result<Response, ipc::FrameError> {
-        ipc::write_frame(&mut self.stream, req)?;
-        ipc::read_frame(&mut self.stream)
-    }
-
-    pub fn emit(&mut self, envelope: &str) -> Result<Response, ipc::FrameError> {
-        self.request(&Request::Emit {
-            envelope: envelope.to_string(),
-        })
-    }
-
-    pub fn status(&mut self) -> DaemonStatus {
-        match self.request(&Request::Status).expect("status request") {
-            Response::Status { json } => serde_json::from_str(&json).expect("status JSON"),
-            other => panic!("status: {other:?}"),
-        }
-    }
-}
-
 /// The daemon's status over a fresh connection, or why there is none.
 pub fn status(sb: &Sandbox) -> Result<DaemonStatus, String> {
-    let mut c = Client::connect(&sb.paths()).map_err(|e| e.to_string())?;
-    match c.request(&Request::Status).map_err(|e| e.to_string())? {
-        Response::Status { json } => serde_json::from_str(&json).map_err(|e| e.to_string()),
-        other => Err(format!("{other:?}")),
-    }
-}
-
-/// `(lamport, seq, duplicate)` of an `Accepted`, panicking otherwise.
-pub fn accepted(r: Response) -> (u64, u64, bool) {
-    match r {
-        Response::Accepted {
-            lamport_clock,
-            seq,
-            duplicate,
-        } => (lamport_clock, seq, duplicate),
-        other => panic!("expected Accepted, got {other:?}"),
-    }
-}
-
-/// A fresh ULID (48-bit ms time, 80 bits from a per-process counter mixed
-/// with the pid and clock), so ids sort by creation time like the CLI's.
-pub fn ulid() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let ms = now.as_millis() & ((1 << 48) - 1);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u128;
-    let salt = (std::process::id() as u128) << 40 ^ (now.subsec_nanos() as u128 & 0xff_ffff);
-    let rand = ((salt << 32) ^ n) & ((1u128 << 80) - 1);
-    let v = (ms << 80) | rand;
-    (0..26)
-        .rev()
-        .map(|i| ALPHABET[((v >> (i * 5)) & 31) as usize] as char)
-        .collect()
-}
-
-pub const PROJECT: &str = "3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d";
-
-/// A valid unstamped `WPStatusChanged` envelope with a fresh id.
-pub fn envelope(project: &str) -> (String, String) {
-    let id = ulid();
-    let env = envelope_with_id(&id, project);
-    (id, env)
-}
-
-pub fn envelope_with_id(id: &str, project: &str) -> String {
-    serde_json::json!({
-        "event_id": id,
-        "event_type": "WPStatusChanged",
-        "aggregate_id": "WP01",
-        "aggregate_type": "WorkPackage",
-        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
-                    "actor": "user", "feature_slug": "001-demo", "policy_metadata": null},
-        "node_id": "000000000000",
-        "lamport_clock": 0,
-        "causation_id": null,
-        "timestamp": "2026-02-07T08:34:22.123456+00:00",
-        "team_slug": "local",
-        "project_uuid": project,
-        "project_slug": "demo",
-        "git_branch": "main",
-        "head_commit_sha": null,
-        "repo_slug": null
-    })
-    .to_string()
+    spec_kitty_e2e::daemon::status(&sb.paths())
 }
 
 /// The tokens a login produced (to look for them in logs and outputs).
@@ -263,18 +162,17 @@ pub fn login(sb: &Sandbox, server: &RefServer, user: &str, password: &str) -> Lo
         &serde_json::json!({"username": user, "password": password}),
     );
     assert_eq!(st, 200, "login {user}: {body}");
-    let access = body["access"].as_str().unwrap().to_string();
-    let refresh = body["refresh"].as_str().unwrap().to_string();
+    let tokens = TokenReply::from_json(&body).expect("tokens in the login answer");
     let now = spec_kitty_protocol::time::unix_micros(SystemTime::now());
+    let (access_expires_at, refresh_expires_at) = tokens.expiries(now);
+    let (access, refresh) = (tokens.access, tokens.refresh);
     let creds = Credentials {
         access: Some(access.clone()),
         refresh: Some(refresh.clone()),
-        access_expires_at: Some(now + body["access_lifetime"].as_i64().unwrap_or(900) * 1_000_000),
-        refresh_expires_at: Some(
-            now + body["refresh_lifetime"].as_i64().unwrap_or(604_800) * 1_000_000,
-        ),
+        access_expires_at: Some(access_expires_at),
+        refresh_expires_at: Some(refresh_expires_at),
         username: Some(user.to_string()),
-        team_slug: body["team_slug"].as_str().map(str::to_string),
+        team_slug: tokens.team_slug,
         server_url: Some(server.base.clone()),
         insecure: false,
     };

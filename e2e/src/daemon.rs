@@ -1,0 +1,121 @@
+//! Talking to a test's daemon: the blocking IPC client with a test's
+//! deadline and panics, and the sample envelopes every suite emits.
+//!
+//! One copy for the daemon's own tests (`daemon/tests`), the fault and
+//! bad-input suites and the end-to-end tests here; the client itself is the
+//! protocol crate's ([`spec_kitty_protocol::client`]), as the benchmarks use.
+
+use crate::DEADLINE;
+use spec_kitty_protocol::client;
+use spec_kitty_protocol::ipc::{DaemonStatus, Hello, Response};
+use spec_kitty_protocol::Paths;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A handshaken connection whose every read and write waits at most
+/// [`DEADLINE`]. Derefs to [`client::Client`] (`request`, `emit`, `send`,
+/// `recv`, `stream`, `welcome`).
+#[derive(Debug)]
+pub struct Client(pub client::Client);
+
+impl Client {
+    /// Connects as a client of this build.
+    pub fn connect(paths: &Paths) -> std::io::Result<Client> {
+        Self::connect_with(paths, Hello::current("test"))
+    }
+
+    /// Connects with a hello of the caller's choosing (version skew).
+    pub fn connect_with(paths: &Paths, hello: Hello) -> std::io::Result<Client> {
+        client::Client::connect(paths, &hello, Some(DEADLINE))
+            .map(Client)
+            .map_err(std::io::Error::other)
+    }
+
+    /// The daemon's status, panicking when there is none.
+    pub fn status(&mut self) -> DaemonStatus {
+        self.0.status().expect("daemon status")
+    }
+}
+
+impl std::ops::Deref for Client {
+    type Target = client::Client;
+    fn deref(&self) -> &client::Client {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut client::Client {
+        &mut self.0
+    }
+}
+
+/// The daemon's status over a fresh connection, or why there is none.
+pub fn status(paths: &Paths) -> Result<DaemonStatus, String> {
+    let mut c = Client::connect(paths).map_err(|e| e.to_string())?;
+    c.0.status().map_err(|e| e.to_string())
+}
+
+/// `(lamport, seq, duplicate)` of an `Accepted`, panicking otherwise.
+pub fn accepted(r: Response) -> (u64, u64, bool) {
+    match r {
+        Response::Accepted {
+            lamport_clock,
+            seq,
+            duplicate,
+        } => (lamport_clock, seq, duplicate),
+        other => panic!("expected Accepted, got {other:?}"),
+    }
+}
+
+/// The project of the sample envelopes.
+pub const PROJECT: &str = "3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d";
+
+/// A fresh ULID (48-bit ms time, 80 bits from a per-process counter mixed
+/// with the pid and clock), so ids sort by creation time like the CLI's.
+pub fn ulid() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let ms = now.as_millis() & ((1 << 48) - 1);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u128;
+    let salt = (std::process::id() as u128) << 40 ^ (now.subsec_nanos() as u128 & 0xff_ffff);
+    let rand = ((salt << 32) ^ n) & ((1u128 << 80) - 1);
+    let v = (ms << 80) | rand;
+    (0..26)
+        .rev()
+        .map(|i| ALPHABET[((v >> (i * 5)) & 31) as usize] as char)
+        .collect()
+}
+
+/// A valid unstamped `WPStatusChanged` envelope with a fresh id:
+/// `(event_id, JSON text)`. Without a project it is held, never sent.
+pub fn envelope(project: Option<&str>) -> (String, String) {
+    let id = ulid();
+    let env = envelope_with_id(&id, project);
+    (id, env)
+}
+
+/// As [`envelope`], with the caller's id. The text is compact JSON with
+/// sorted keys (tests edit it with `replace`).
+pub fn envelope_with_id(id: &str, project: Option<&str>) -> String {
+    serde_json::json!({
+        "event_id": id,
+        "event_type": "WPStatusChanged",
+        "aggregate_id": "WP01",
+        "aggregate_type": "WorkPackage",
+        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
+                    "actor": "user", "feature_slug": "001-demo", "policy_metadata": null},
+        "node_id": "000000000000",
+        "lamport_clock": 0,
+        "causation_id": null,
+        "timestamp": "2026-02-07T08:34:22.123456+00:00",
+        "team_slug": "local",
+        "project_uuid": project,
+        "project_slug": project.map(|_| "demo"),
+        "git_branch": "main",
+        "head_commit_sha": null,
+        "repo_slug": null
+    })
+    .to_string()
+}
