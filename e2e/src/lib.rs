@@ -7,6 +7,7 @@
 //! its own `HOME` and `SPEC_KITTY_SYNC_HOME` in a temp dir, so tests run in
 //! parallel and never touch the real home.
 
+pub mod python;
 pub mod sync;
 
 use spec_kitty_protocol::Paths;
@@ -328,6 +329,15 @@ pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// Sends `sig` to the process group `pgid` (a child started with
+/// `process_group(0)` and everything it started).
+pub fn signal_group(pgid: u32, sig: libc::c_int) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), sig);
     }
 }
 
