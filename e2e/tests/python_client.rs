@@ -119,6 +119,11 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
     assert_eq!(v["new_lane"], "claimed", "{v}");
     // Whatever the exit-time upload left queued goes now (batch, gzip).
     sb.py(&py, &dir, &["sync", "now"]);
+    // Its connectivity probe (no /api/v1/sync/health/ here: it falls back
+    // to an empty batch) reports the server reachable and the login valid.
+    let check = sb.py(&py, &dir, &["sync", "status", "--check"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains("authentication valid"), "{said}");
 
     assert_eq!(
         python_queued(&sb.home()),
