@@ -178,26 +178,15 @@ pub fn spool_count(p: &Project) -> usize {
         .unwrap_or(0)
 }
 
-/// The Python CLI in a venv under `dir` (created once, reused).
-pub fn python_cli(dir: &Path) -> Result<PathBuf> {
-    let venv = dir.join("pyvenv-spec-kitty-2.1.3");
-    let bin = venv.join("bin/spec-kitty");
-    if bin.exists() {
-        return Ok(bin);
-    }
-    eprintln!(
-        "installing spec-kitty-cli==2.1.3 into {} (once)...",
-        venv.display()
-    );
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    // click is missing from 2.1.3's declared dependencies with current typer.
-    run(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "-q",
-        "spec-kitty-cli==2.1.3",
-        "click==8.5.1",
-    ]))?;
-    Ok(bin)
+/// The Python CLI 2.1.3: the one pinned install the end-to-end tests use
+/// too, made (or found up to date) by `scripts/setup-python-cli`, which
+/// prints the venv's path (`$SK_PYTHON_VENV`, else `target/pyvenv-2.1.3`).
+pub fn python_cli() -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = run(Command::new(root.join("scripts/setup-python-cli")).current_dir(&root))?;
+    let venv = String::from_utf8(out.stdout).context("setup-python-cli output")?;
+    let venv = root.join(venv.trim());
+    Ok(venv.join("bin/spec-kitty"))
 }
 
 /// A project laid out for the Python CLI: its own `init`, then the same

@@ -238,7 +238,7 @@ fn main() -> Result<()> {
     );
 
     if args.python {
-        let py = cli::python_cli(&args.work_dir)?;
+        let py = cli::python_cli()?;
         let n_py = (40 / scale).max(5);
         let pp = cli::python_project(scratch.path(), &py, "python", n_py)?;
 

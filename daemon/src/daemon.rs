@@ -4,7 +4,8 @@
 //! 1. take the exclusive lock `syncd/syncd.lock` (liveness = lock held, for
 //!    the whole life; a second daemon stops here and says so);
 //! 2. open the store (migrations; newer schema refused; corrupt file moved
-//!    aside), adopt the Python CLI's queue and clock, requeue in-flight rows,
+//!    aside), adopt the Python CLI's queue and clock (and its new rows every
+//!    [`crate::legacy::POLL_EVERY`] while running), requeue in-flight rows,
 //!    prune sent rows older than [`SENT_RETENTION`] (again every
 //!    [`HOUSEKEEPING_EVERY`] while running);
 //! 3. ingest the spool (older events get their Lamport values first);
@@ -266,6 +267,37 @@ async fn serve(
                 every.tick().await;
                 if writer.run(prune_sent).await.is_err() {
                     return; // the writer stopped: shutting down
+                }
+            }
+        });
+    }
+    {
+        // Rows the Python CLI queues while we run: taken in within about a
+        // second, stamped after our own Lamport values, sent once.
+        let writer = writer.clone();
+        let paths = paths.clone();
+        tokio::spawn(async move {
+            let mut watcher = crate::legacy::Watcher::default();
+            let mut every = tokio::time::interval(crate::legacy::POLL_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await; // the first tick is now: start-up adopted already
+            loop {
+                every.tick().await;
+                let paths = paths.clone();
+                let polled = writer
+                    .run(move |store| {
+                        let r = watcher.poll(&paths, store);
+                        (watcher, r)
+                    })
+                    .await;
+                match polled {
+                    Ok((w, r)) => {
+                        watcher = w;
+                        if let Err(e) = r {
+                            tracing::warn!("taking in the Python queue: {e}");
+                        }
+                    }
+                    Err(_) => return, // the writer stopped: shutting down
                 }
             }
         });

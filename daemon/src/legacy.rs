@@ -1,22 +1,36 @@
-//! Migration from the Python CLI (spec-kitty-cli 2.x).
+//! Taking in what the Python CLI (spec-kitty-cli 2.x) queues, at start and
+//! while the daemon runs.
 //!
-//! It left two things behind in the same home: `queue.db`, whose `queue`
-//! table holds events it queued and never sent (it deletes rows once sent),
-//! and `clock.json` `{value, node_id, updated_at}`. We adopt the rows with
-//! their envelopes untouched (unknown event types too) and raise our clock
-//! above both, so Lamport values on this node keep rising.
+//! Python keeps events it did not send in SQLite: `queue.db` without a
+//! login, `queues/queue-<scope>.db` with one (2.1.3 scopes its queue by
+//! server, user and team); the `queue` table holds each envelope, and Python
+//! deletes rows once it sent them. Its Lamport clock is `clock.json`
+//! `{value, node_id, updated_at}`. We adopt the rows (unknown event types
+//! too) and raise our clock above `clock.json`, so Lamport values on this
+//! node keep rising. A row numbered below our clock (Python's clock knows
+//! nothing of ours) is stamped after it ([`Store::adopt_legacy`]).
 //!
-//! Idempotent: rows are keyed by `event_id` (INSERT OR IGNORE), and a
-//! watermark of the highest Python row id adopted is stored in `meta`, so
-//! running twice — or on every start, which we do, since the Python CLI may
-//! still be used beside us — adds nothing twice. The Python file is opened
-//! read-only and never modified.
+//! Both CLIs are used side by side, so a running daemon polls the files
+//! ([`Watcher`], every [`POLL_EVERY`]): a stat per file when nothing
+//! changed; on a change, one short read-only query for rows above the
+//! file's watermark. Never twice: rows are keyed by `event_id` (INSERT OR
+//! IGNORE), and the highest Python row id adopted is stored per file in
+//! `meta` (ids only grow: AUTOINCREMENT; a file re-created from scratch is
+//! noticed by its `sqlite_sequence` falling below the watermark). The
+//! Python files are opened read-only and never modified.
 
 use crate::store::{Store, StoreError};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use spec_kitty_protocol::Paths;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const WATERMARK_KEY: &str = "legacy_queue_max_id";
+
+/// How often a running daemon looks for rows the Python CLI added.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// What the migration did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -25,54 +39,145 @@ pub struct LegacyReport {
     pub clock_from: Option<u64>,
 }
 
-/// Adopts `queue.db` rows above the watermark and raises the clock from
-/// `clock.json`. Problems with the Python files are logged, never fatal.
+/// One queue file of the Python CLI, and the `meta` key of its watermark.
+struct QueueFile {
+    path: PathBuf,
+    key: String,
+}
+
+/// `queue.db`, and the scoped queue of the login in `credentials`, if any.
+fn queue_files(paths: &Paths) -> Vec<QueueFile> {
+    let mut files = vec![QueueFile {
+        path: paths.legacy_queue_db(),
+        key: WATERMARK_KEY.to_string(),
+    }];
+    // A broken credentials file is the CLI's to report; here it only means
+    // "no scoped queue".
+    if let Ok(Some(c)) = spec_kitty_protocol::credentials::read(paths) {
+        if let (Some(server), Some(user)) = (&c.server_url, &c.username) {
+            let path = paths.python_scoped_queue_db(server, user, c.team_slug.as_deref());
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            files.push(QueueFile {
+                key: format!("{WATERMARK_KEY}:queues/{}", name.unwrap_or_default()),
+                path,
+            });
+        }
+    }
+    files
+}
+
+/// At start: adopts the rows of every Python queue above its watermark,
+/// then raises the clock from `clock.json`. Problems with the Python files
+/// are logged, never fatal.
 pub fn migrate(paths: &Paths, store: &mut Store) -> Result<LegacyReport, StoreError> {
     let mut report = LegacyReport::default();
+    for file in queue_files(paths) {
+        report.adopted += adopt_file(&file, store)?;
+    }
     if let Some(value) = read_clock_json(paths) {
         store.raise_clock(value)?;
         report.clock_from = Some(value);
     }
-    let db = paths.legacy_queue_db();
+    Ok(report)
+}
+
+/// Watches the Python queues while the daemon runs.
+#[derive(Debug, Default)]
+pub struct Watcher {
+    /// What each file looked like when it was last read.
+    seen: HashMap<PathBuf, Fingerprint>,
+}
+
+/// Identity, size and modification time of a database and its WAL: any
+/// write Python commits changes one of them.
+type Fingerprint = [(u64, u64, u64, i64, i64); 2];
+
+fn fingerprint(db: &Path) -> Option<Fingerprint> {
+    let one = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+            .unwrap_or_default()
+    };
+    let main = std::fs::metadata(db).ok()?;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    Some([
+        (
+            main.dev(),
+            main.ino(),
+            main.len(),
+            main.mtime(),
+            main.mtime_nsec(),
+        ),
+        one(Path::new(&wal)),
+    ])
+}
+
+impl Watcher {
+    /// Adopts rows added since the last look; files unchanged since then
+    /// cost one `stat` each. Returns how many rows were added.
+    pub fn poll(&mut self, paths: &Paths, store: &mut Store) -> Result<u64, StoreError> {
+        let mut added = 0;
+        for file in queue_files(paths) {
+            let Some(now) = fingerprint(&file.path) else {
+                self.seen.remove(&file.path);
+                continue;
+            };
+            if self.seen.get(&file.path) == Some(&now) {
+                continue;
+            }
+            // Taken before the read: a write during it shows at the next poll.
+            self.seen.insert(file.path.clone(), now);
+            added += adopt_file(&file, store)?;
+        }
+        Ok(added)
+    }
+}
+
+/// Adopts the rows of one Python queue above its watermark.
+fn adopt_file(file: &QueueFile, store: &mut Store) -> Result<u64, StoreError> {
+    let db = &file.path;
     if !db.exists() {
-        return Ok(report);
+        return Ok(0);
     }
     let watermark: i64 = store
-        .meta(WATERMARK_KEY)?
+        .meta(&file.key)?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let rows = match read_rows(&db, watermark) {
+    let rows = match read_rows(db, watermark) {
         Ok(rows) => rows,
         Err(e) => {
             tracing::warn!(
                 "cannot read the Python queue {}: {e}; skipped",
                 db.display()
             );
-            return Ok(report);
+            return Ok(0);
         }
     };
     if rows.is_empty() {
-        return Ok(report);
+        return Ok(0);
     }
     let max_id = rows.iter().map(|r| r.0).max().unwrap_or(watermark);
     let triples: Vec<(String, String, String)> =
         rows.into_iter().map(|(_, a, b, c)| (a, b, c)).collect();
-    report.adopted = store.adopt_legacy(&triples, Some((WATERMARK_KEY, max_id.to_string())))?;
-    if report.adopted > 0 {
+    let adopted = store.adopt_legacy(&triples, Some((&file.key, max_id.to_string())))?;
+    if adopted > 0 {
         tracing::info!(
-            "adopted {} unsent event(s) from the Python queue {}",
-            report.adopted,
+            "adopted {adopted} unsent event(s) from the Python queue {}",
             db.display()
         );
     }
-    Ok(report)
+    Ok(adopted)
 }
 
-fn read_rows(
-    db: &std::path::Path,
-    after_id: i64,
-) -> rusqlite::Result<Vec<(i64, String, String, String)>> {
+type Row = (i64, String, String, String);
+
+/// Rows with `id > after_id`, in id order; all rows when the file's
+/// AUTOINCREMENT counter is below `after_id` (a new file at the same path).
+fn read_rows(db: &Path, after_id: i64) -> rusqlite::Result<Vec<Row>> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // Python waits for its own writers; we only wait briefly for its commits.
+    conn.busy_timeout(Duration::from_millis(200))?;
     let has_table: bool = conn.query_row(
         "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'queue'",
         [],
@@ -81,6 +186,25 @@ fn read_rows(
     if !has_table {
         return Ok(Vec::new());
     }
+    let has_seq: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
+        [],
+        |r| r.get(0),
+    )?;
+    let counter: Option<i64> = if has_seq {
+        conn.query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'queue'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+    } else {
+        None
+    };
+    let after_id = match counter {
+        Some(c) if c < after_id => 0,
+        _ => after_id,
+    };
     let mut stmt =
         conn.prepare("SELECT id, event_id, event_type, data FROM queue WHERE id > ?1 ORDER BY id")?;
     let rows = stmt

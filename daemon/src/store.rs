@@ -635,19 +635,30 @@ impl Store {
         Ok(out)
     }
 
-    /// Adopts envelopes of the Python CLI's queue *untouched* (their own
-    /// `lamport_clock`, `node_id` and unknown keys kept). Ids already stored
-    /// are skipped, so adopting twice adds nothing. Raises the clock above
-    /// every adopted Lamport value. Returns how many rows were added.
+    /// Adopts envelopes of the Python CLI's queue, in Python's row order.
+    /// An envelope is kept *untouched* (its `lamport_clock`, `node_id` and
+    /// unknown keys, byte for byte) when its Lamport value is above the
+    /// store's clock and not taken by an earlier row of the same call; any
+    /// other is stamped `clock + 1` (its `lamport_clock` rewritten, other
+    /// keys kept). Python numbers from its own `clock.json`, which knows
+    /// nothing of ours: a row Python queued while the daemon ran (or after
+    /// it stopped) would otherwise repeat a value this node already sent.
+    /// Ids already stored are skipped without ticking, so adopting twice
+    /// adds nothing. The clock ends at or above every adopted value.
+    /// Returns how many rows were added.
     pub fn adopt_legacy(
         &mut self,
         rows: &[(String, String, String)],
         watermark: Option<(&str, String)>,
     ) -> Result<u64, StoreError> {
         let now = now_micros();
+        self.reserve(rows.len() as u64)?;
         let n = write_tx(&mut self.conn, &self.path, |tx| {
+            let floor: i64 =
+                tx.query_row("SELECT value FROM clock WHERE id = 1", [], |r| r.get(0))?;
+            let mut clock = floor;
+            let mut taken = std::collections::HashSet::new();
             let mut added = 0;
-            let mut max_lamport = 0i64;
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO events (event_id, lamport_clock, event_type, project_uuid,
@@ -655,44 +666,64 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'legacy', ?9, ?9)",
                 )?;
                 for (event_id, event_type, data) in rows {
-                    let value: Option<Value> = serde_json::from_str(data).ok();
-                    let obj = value.as_ref().and_then(Value::as_object);
+                    let mut value: Option<Value> = serde_json::from_str(data).ok();
+                    let is_object = value.as_ref().is_some_and(Value::is_object);
+                    let own = value
+                        .as_ref()
+                        .and_then(|v| v.get("lamport_clock"))
+                        .and_then(Value::as_i64)
+                        .filter(|l| (0..=crate::legacy::MAX_ADOPTED_LAMPORT as i64).contains(l));
+                    let (lamport, envelope) = match own {
+                        _ if !is_object => (0, data.clone()),
+                        Some(l) if l > floor && !taken.contains(&l) => (l, data.clone()),
+                        _ => {
+                            let next = clock.checked_add(1).ok_or_else(|| {
+                                rusqlite::Error::ToSqlConversionFailure(
+                                    "the Lamport clock is at its maximum and cannot tick (corrupt clock row)".into(),
+                                )
+                            })?;
+                            let v = value.as_mut().expect("checked: an object");
+                            v["lamport_clock"] = Value::from(next);
+                            (next, v.to_string())
+                        }
+                    };
                     let get_str = |k: &str| {
-                        obj.and_then(|o| o.get(k))
+                        value
+                            .as_ref()
+                            .and_then(|o| o.get(k))
                             .and_then(Value::as_str)
                             .map(str::to_string)
                     };
-                    let lamport = obj
-                        .and_then(|o| o.get("lamport_clock"))
-                        .and_then(Value::as_i64)
-                        .filter(|l| (0..=crate::legacy::MAX_ADOPTED_LAMPORT as i64).contains(l))
-                        .unwrap_or(0);
-                    max_lamport = max_lamport.max(lamport);
                     let project_uuid = get_str("project_uuid");
-                    let (state, reason) = match (obj, &project_uuid) {
-                        (None, _) => (
+                    let (state, reason) = match (is_object, &project_uuid) {
+                        (false, _) => (
                             "parked",
                             Some("adopted from the Python queue: data is not a JSON object"),
                         ),
-                        (Some(_), None) => ("held", None),
-                        (Some(_), Some(_)) => ("pending", None),
+                        (true, None) => ("held", None),
+                        (true, Some(_)) => ("pending", None),
                     };
-                    added += insert.execute(params![
+                    let inserted = insert.execute(params![
                         event_id,
                         lamport,
                         event_type,
                         project_uuid,
                         get_str("project_slug"),
-                        data,
+                        envelope,
                         state,
                         reason,
                         now
-                    ])? as u64;
+                    ])?;
+                    if inserted == 1 && is_object {
+                        taken.insert(lamport);
+                        clock = clock.max(lamport);
+                    }
+                    added += inserted as u64;
                 }
             }
             tx.execute(
                 "UPDATE clock SET value = MAX(value, ?1) WHERE id = 1",
-                params![max_lamport],
+                params![clock],
             )?;
             if let Some((key, value)) = watermark {
                 tx.execute(
@@ -1024,6 +1055,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db"), stamp()).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn adopted_rows_below_the_clock_or_repeating_a_value_are_stamped_after_it() {
+        let (_d, mut s) = open();
+        s.raise_clock(10).unwrap();
+        // Python's json.dumps spacing: a kept row must survive byte for byte.
+        let row = |lamport: Option<i64>| {
+            let id = ulid::Ulid::new().to_string();
+            let l = lamport.map_or(String::new(), |l| format!(", \"lamport_clock\": {l}"));
+            let data = format!(
+                "{{\"event_id\": \"{id}\", \"event_type\": \"WPStatusChanged\", \"project_uuid\": \"{P}\", \"x_extra\": [1, 2]{l}}}"
+            );
+            (id, "WPStatusChanged".to_string(), data)
+        };
+        let rows = vec![
+            row(Some(12)), // above the clock: kept
+            row(Some(5)),  // below: 13
+            row(Some(12)), // a value already taken (Python's clock race): 14
+            row(None),     // none: 15
+            row(Some(13)), // above the clock but given to row 2 already: 16
+        ];
+        assert_eq!(s.adopt_legacy(&rows, None).unwrap(), 5);
+        let stored: Vec<(i64, String)> = s
+            .conn
+            .prepare("SELECT lamport_clock, envelope FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let lamports: Vec<i64> = stored.iter().map(|r| r.0).collect();
+        assert_eq!(lamports, [12, 13, 14, 15, 16]);
+        assert_eq!(
+            stored[0].1, rows[0].2,
+            "a kept row is byte for byte Python's"
+        );
+        for (i, (l, text)) in stored.iter().enumerate().skip(1) {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(v["lamport_clock"], *l, "row {i}: {text}");
+            assert_eq!(v["x_extra"], serde_json::json!([1, 2]), "row {i}: {text}");
+            assert_eq!(v["event_id"], rows[i].0.as_str());
+        }
+        assert_eq!(s.clock().unwrap(), 16);
+        // Again (a re-read): nothing added, the clock does not tick.
+        assert_eq!(s.adopt_legacy(&rows, None).unwrap(), 0);
+        assert_eq!(s.clock().unwrap(), 16);
     }
 
     #[test]

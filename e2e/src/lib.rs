@@ -8,6 +8,7 @@
 //! parallel and never touch the real home.
 
 pub mod daemon;
+pub mod python;
 pub mod sync;
 
 use spec_kitty_protocol::Paths;
@@ -329,6 +330,15 @@ pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// Sends `sig` to the process group `pgid` (a child started with
+/// `process_group(0)` and everything it started).
+pub fn signal_group(pgid: u32, sig: libc::c_int) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), sig);
     }
 }
 

@@ -256,10 +256,16 @@ impl EventEnvelope {
                     format!("must be {want_type} for {}", self.event_type),
                 ));
             }
-        } else if !matches!(self.aggregate_type.as_str(), "WorkPackage" | "Feature") {
+        } else if !matches!(
+            self.aggregate_type.as_str(),
+            "WorkPackage" | "Feature" | "MissionDossier"
+        ) {
+            // 2.1.3's emitter sends its MissionDossier* events (one per
+            // feature artifact) with their own aggregate type; it accepts
+            // exactly these three.
             return Err(field_err(
                 "aggregate_type",
-                "must be WorkPackage or Feature",
+                "must be WorkPackage, Feature or MissionDossier",
             ));
         }
         Ok(())
@@ -362,5 +368,18 @@ mod tests {
         let a: Value = serde_json::from_str(text).unwrap();
         let b: Value = serde_json::from_str(&env.to_json()).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_mission_dossier_event_of_2_1_3_is_valid_and_other_aggregates_are_not() {
+        // As 2.1.3 queues it after `agent feature create-feature`.
+        let text = r#"{"event_id":"01M8MB15KW5XDCJGF7FEXBWN4E","event_type":"MissionDossierArtifactIndexed","aggregate_id":"001-demo-feature:input.spec.main","aggregate_type":"MissionDossier","payload":{"feature_slug":"001-demo-feature","artifact_key":"input.spec.main","wp_id":null},"node_id":"b805cd5cee74","lamport_clock":8,"causation_id":null,"timestamp":"2026-11-29T19:03:11.228747+00:00","team_slug":"team-a","project_uuid":"e9d2e312-bcba-491f-a473-863e9fea0134","project_slug":"proj","git_branch":"main","head_commit_sha":"b74b36bf890aff206009fc69596f04e480706033","repo_slug":null}"#;
+        EventEnvelope::from_json(text).unwrap().validate().unwrap();
+        let other = text.replace("\"MissionDossier\"", "\"Mission\"");
+        let err = EventEnvelope::from_json(&other)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("aggregate_type"), "{err}");
     }
 }

@@ -194,6 +194,30 @@ impl Paths {
         self.root.join("queue.db")
     }
 
+    /// The Python CLI's queue while a login exists: 2.1.3 keeps one per
+    /// `server|user|team` scope (lower-cased, the URL without a trailing
+    /// `/`, `no-team` for a missing team), in
+    /// `queues/queue-<first 16 hex of sha256(scope)>.db`.
+    pub fn python_scoped_queue_db(
+        &self,
+        server_url: &str,
+        username: &str,
+        team_slug: Option<&str>,
+    ) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let part = |s: &str| s.trim().to_lowercase();
+        let team = team_slug.filter(|t| !t.is_empty()).unwrap_or("no-team");
+        let scope = format!(
+            "{}|{}|{}",
+            part(server_url).trim_end_matches('/'),
+            part(username),
+            part(team)
+        );
+        let digest = Sha256::digest(scope.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.root.join("queues").join(format!("queue-{hex}.db"))
+    }
+
     /// Remembers when the CLI last printed the "run auth login" hint.
     pub fn login_hint_stamp(&self) -> PathBuf {
         self.root.join("run").join("login-hint")
@@ -213,6 +237,20 @@ fn fallback_socket_dir(root: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_scoped_queue_is_the_one_2_1_3_names() {
+        // Digests from 2.1.3's own `scope_db_path` (Python's hashlib).
+        let p = Paths::new("/h");
+        assert_eq!(
+            p.python_scoped_queue_db("https://127.0.0.1:46721/", "Alice", Some("team-a")),
+            PathBuf::from("/h/queues/queue-cfd4c789d675500f.db")
+        );
+        assert_eq!(
+            p.python_scoped_queue_db(" https://SK.example.com", "bob@x.io", None),
+            PathBuf::from("/h/queues/queue-6ec6b362a073e8f8.db")
+        );
+    }
 
     #[test]
     fn everything_lives_under_the_root() {
