@@ -661,6 +661,19 @@ fn reconcile_proposes_moves_from_commits_and_applies_them_only_when_asked() {
     );
     assert!(w.snapshot() == before, "a dry run writes nothing");
 
+    // Phase 0 (no event persistence) refuses --apply, as 2.1.3 does.
+    let cfg = w.config();
+    fs::write(
+        w.repo.join(".kittify/config.yaml"),
+        format!("{cfg}status:\n  phase: 0\n"),
+    )
+    .unwrap();
+    let o = w.run(&["agent", "status", "reconcile", "--apply"]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("Phase 0"), "{}", stderr(&o));
+    assert!(!log_path(&w).exists());
+    fs::write(w.repo.join(".kittify/config.yaml"), cfg).unwrap();
+
     let v = w.json(&["agent", "status", "reconcile", "--apply"]);
     assert_eq!(v["drift_detected"], true);
     let log = w.read(&log_path(&w));

@@ -453,7 +453,7 @@ fn parse_block_line(l: &str) -> Option<(String, String)> {
 
 /// 2.1.3's status phase: `status_phase` in meta.json, else `status.phase`
 /// in `.kittify/config.yaml`, else 1.
-fn resolve_phase(feat: &Feature) -> (u8, String) {
+pub fn resolve_phase(feat: &Feature) -> (u8, String) {
     let valid = |v: &Value| {
         v.as_u64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
