@@ -501,11 +501,13 @@ impl StatusCheckCommand {
 const STATUS_CHECK_HELP: &str = "\
 Exit codes:
   0  healthy / passed / nothing to reconcile
-  1  problems found (validate: errors; doctor: any finding; reconcile: drift in a dry run)
+  1  problems found (validate: errors; doctor: any finding; reconcile: drift
+     in a dry run); a status.events.jsonl line that is not a valid event is
+     such a problem for validate and doctor, named with its file and line
   2  usage error
   3  not inside a spec-kitty project
-  4  the feature cannot be read: unknown feature, a status.events.jsonl line
-     that is not a valid event (file and line named)";
+  4  unknown feature; reconcile: a status.events.jsonl line that is not a
+     valid event (file and line named)";
 
 #[derive(Debug, Args)]
 pub struct StatusValidateArgs {

@@ -525,7 +525,11 @@ fn a_git_merge_of_two_branches_that_both_appended_keeps_every_event_in_order() {
     let w = World::with_wps(3);
     let attrs = w.read(&w.repo.join(".gitattributes"));
     assert!(
-        attrs.contains("status.events.jsonl merge=spec-kitty-status-log"),
+        attrs.contains("kitty-specs/*/status.events.jsonl merge=spec-kitty-status-log\n"),
+        "{attrs}"
+    );
+    assert!(
+        attrs.contains("kitty-specs/*/status.json merge=spec-kitty-status-view\n"),
         "{attrs}"
     );
     let lines = log_lines();
@@ -533,14 +537,29 @@ fn a_git_merge_of_two_branches_that_both_appended_keeps_every_event_in_order() {
     w.git(&["add", "-A"]);
     w.git(&["commit", "-q", "-m", "base"]);
     w.git(&["checkout", "-q", "-b", "other"]);
+    // Each side also rewrote its status.json view (one line per key, so a
+    // text merge of the two would conflict).
+    let view = |n: usize| format!("{{\n  \"event_count\": {n},\n  \"work_packages\": {{}}\n}}\n");
+    let status_json = w.feature_dir().join("status.json");
     let theirs = [lines[0].clone(), lines[5].clone()];
     write_log(&w, &theirs);
-    w.git(&["commit", "-q", "-am", "WP02 claimed"]);
+    fs::write(&status_json, view(2)).unwrap();
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "WP02 claimed"]);
     w.git(&["checkout", "-q", "main"]);
     let ours = [lines[0].clone(), lines[1].clone(), lines[2].clone()];
     write_log(&w, &ours);
-    w.git(&["commit", "-q", "-am", "WP01 to review"]);
+    fs::write(&status_json, view(3)).unwrap();
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "WP01 to review"]);
     w.git(&["merge", "-q", "--no-edit", "other"]);
+    assert_eq!(w.read(&status_json), view(3), "the view keeps our side");
+    let v = w.json(&["agent", "status", "validate"]);
+    assert!(
+        strings(&v["warnings"])
+            .contains(&"Materialization drift: event_count=3 in status.json but reducer counted 4"),
+        "the stale view is reported until it is rematerialised: {v}"
+    );
     let merged = w.read(&log_path(&w));
     let want: Vec<&str> = [&lines[0], &lines[1], &lines[2], &lines[5]]
         .map(String::as_str)
@@ -660,6 +679,19 @@ fn reconcile_proposes_moves_from_commits_and_applies_them_only_when_asked() {
         json!({"target_repos_scanned": 1, "wps_analyzed": 1})
     );
     assert!(w.snapshot() == before, "a dry run writes nothing");
+
+    // Phase 0 (no event persistence) refuses --apply, as 2.1.3 does.
+    let cfg = w.config();
+    fs::write(
+        w.repo.join(".kittify/config.yaml"),
+        format!("{cfg}status:\n  phase: 0\n"),
+    )
+    .unwrap();
+    let o = w.run(&["agent", "status", "reconcile", "--apply"]);
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("Phase 0"), "{}", stderr(&o));
+    assert!(!log_path(&w).exists());
+    fs::write(w.repo.join(".kittify/config.yaml"), cfg).unwrap();
 
     let v = w.json(&["agent", "status", "reconcile", "--apply"]);
     assert_eq!(v["drift_detected"], true);

@@ -453,7 +453,7 @@ fn parse_block_line(l: &str) -> Option<(String, String)> {
 
 /// 2.1.3's status phase: `status_phase` in meta.json, else `status.phase`
 /// in `.kittify/config.yaml`, else 1.
-fn resolve_phase(feat: &Feature) -> (u8, String) {
+pub fn resolve_phase(feat: &Feature) -> (u8, String) {
     let valid = |v: &Value| {
         v.as_u64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
@@ -826,42 +826,69 @@ fn merge_driver(a: MergeDriverArgs) -> Result<(), CliError> {
 /// The merge driver's name in `.gitattributes` and `git config`.
 pub const MERGE_DRIVER: &str = "spec-kitty-status-log";
 
-/// Makes git merge `status.events.jsonl` with [`merge_driver`]: one
-/// `.gitattributes` line in the project (committed with it, so every
-/// clone names the driver) and the driver command in this clone's git
-/// config (which git never copies; each clone runs `init` or sets it). The
-/// command is this binary's absolute path, because `spec-kitty` on PATH
+/// The driver of `status.json`: keep our side, exit 0.
+pub const VIEW_MERGE_DRIVER: &str = "spec-kitty-status-view";
+
+/// Makes git merge a feature's `status.events.jsonl` with
+/// [`merge_driver`] (the union), and its `status.json` by keeping our
+/// side: two snapshots cannot be merged by text, and a conflict in a
+/// generated file would stop the merge for nothing, since the log is the
+/// truth and `agent status materialize` (or the next move) rewrites the
+/// view from the merged log; until then `agent status validate` reports
+/// the drift. `.gitattributes` lines go in the project (committed, so
+/// every clone names the drivers); the driver commands go in this clone's
+/// git config (git never copies config: each clone runs `init`). The log
+/// driver is this binary's absolute path, because `spec-kitty` on PATH
 /// may be the 2.1.3 CLI, which has no merge driver.
 pub fn configure_merge_driver(root: &Path) -> Result<(), CliError> {
     let attrs = root.join(".gitattributes");
-    let line = format!("{} merge={MERGE_DRIVER}", log::FILE_NAME);
     let old = fsutil::read_repo_file(root, &attrs)?
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    if !old.lines().any(|l| l.trim() == line) {
-        let mut new = old.clone();
-        if !new.is_empty() && !new.ends_with('\n') {
+    let mut new = old.clone();
+    for line in [
+        format!("kitty-specs/*/{} merge={MERGE_DRIVER}", log::FILE_NAME),
+        format!(
+            "kitty-specs/*/{} merge={VIEW_MERGE_DRIVER}",
+            reducer::SNAPSHOT_FILE
+        ),
+    ] {
+        if !new.lines().any(|l| l.trim() == line) {
+            if !new.is_empty() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str(&line);
             new.push('\n');
         }
-        new.push_str(&line);
-        new.push('\n');
+    }
+    if new != old {
         fsutil::write_repo_file(root, &attrs, new.as_bytes())?;
     }
     let exe = std::env::current_exe()
         .map_err(|e| CliError::io(format!("cannot find this program's path: {e}")))?;
     let quoted = format!("'{}'", exe.display().to_string().replace('\'', r"'\''"));
-    for (key, value) in [
+    let settings = [
         (
+            MERGE_DRIVER,
             "name",
             "spec-kitty status log: union of both sides' events".to_string(),
         ),
         (
+            MERGE_DRIVER,
             "driver",
             format!("{quoted} agent status merge-driver %O %A %B %P"),
         ),
-    ] {
+        (
+            VIEW_MERGE_DRIVER,
+            "name",
+            "spec-kitty status.json: keep ours, rematerialize from the log".to_string(),
+        ),
+        (VIEW_MERGE_DRIVER, "driver", "true".to_string()),
+    ];
+    for (driver, key, value) in settings {
+        let name = format!("merge.{driver}.{key}");
         let o = std::process::Command::new("git")
-            .args(["config", &format!("merge.{MERGE_DRIVER}.{key}"), &value])
+            .args(["config", &name, &value])
             .current_dir(root)
             .output()
             .map_err(|e| {
@@ -869,7 +896,7 @@ pub fn configure_merge_driver(root: &Path) -> Result<(), CliError> {
             })?;
         if !o.status.success() {
             return Err(CliError::io(format!(
-                "git config merge.{MERGE_DRIVER}.{key} failed in {}: {}",
+                "git config {name} failed in {}: {}",
                 root.display(),
                 String::from_utf8_lossy(&o.stderr).trim()
             )));

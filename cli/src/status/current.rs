@@ -120,10 +120,50 @@ pub fn read(feature: &Feature) -> Result<FeatureState, ReadError> {
         ))
         .into());
     }
-    let events = log::read(&feature.dir)?;
+    let events = read_log_settled(&feature.dir)?;
     let snapshot = reducer::reduce(events.iter().map(|l| &l.event));
     let (files, unreadable) = feature::load_wps_lenient(feature)?;
     Ok(combine(events, snapshot, files, unreadable))
+}
+
+/// The log, read without the lock (a read never writes, not even a lock
+/// file). A writer of either CLI appends a line with one `write`, which a
+/// reader may catch half done: a bad last line with no newline after it
+/// is read again a few times before it counts as torn. Any other bad line
+/// is an error at once.
+fn read_log_settled(feature_dir: &std::path::Path) -> Result<Vec<Logged>, LogError> {
+    settle(
+        || log::read(feature_dir),
+        |e| is_unfinished_last_line(feature_dir, e),
+        || std::thread::sleep(std::time::Duration::from_millis(25)),
+    )
+}
+
+/// Reads until the result is not an unfinished last line, at most five
+/// times, waiting between tries.
+fn settle<T>(
+    mut read: impl FnMut() -> Result<T, LogError>,
+    unfinished: impl Fn(&LogError) -> bool,
+    mut wait: impl FnMut(),
+) -> Result<T, LogError> {
+    let mut tries = 0;
+    loop {
+        match read() {
+            Err(e) if tries < 4 && unfinished(&e) => {
+                tries += 1;
+                wait();
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_unfinished_last_line(feature_dir: &std::path::Path, e: &LogError) -> bool {
+    let Ok(bytes) = std::fs::read(log::path(feature_dir)) else {
+        return false;
+    };
+    let last = bytes.split(|b| *b == b'\n').count();
+    !bytes.ends_with(b"\n") && e.line == Some(last)
 }
 
 /// Puts the log's and the files' views together (see the module doc).
@@ -216,6 +256,52 @@ mod tests {
         assert_eq!(s.wps["WP03"].lane, Lane::Planned);
         assert_eq!(fs::read(log::path(&f.dir)).unwrap(), before);
         assert!(!f.dir.join("status.json").exists(), "a read writes no view");
+    }
+
+    #[test]
+    fn a_line_caught_half_appended_is_read_again_once_the_writer_finishes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = feature(tmp.path());
+        let line = StatusEvent::sample(
+            "01A",
+            "WP01",
+            Lane::Planned,
+            Lane::Claimed,
+            "2026-01-01T00:00:00+00:00",
+        )
+        .to_line();
+        let (head, tail) = line.split_at(30);
+        let path = log::path(&f.dir);
+        fs::write(&path, head).unwrap();
+        let err = log::read(&f.dir).unwrap_err();
+        assert!(is_unfinished_last_line(&f.dir, &err), "{err}");
+        // The "writer" finishes the line during the second wait.
+        let mut waits = 0;
+        let got = settle(
+            || log::read(&f.dir),
+            |e| is_unfinished_last_line(&f.dir, e),
+            || {
+                waits += 1;
+                if waits == 2 {
+                    fs::write(&path, format!("{head}{tail}\n")).unwrap();
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!((got.len(), waits), (1, 2));
+        // Torn for good: an error after four waits; a bad line that ends
+        // with its newline is an error at once.
+        fs::write(&path, head).unwrap();
+        let mut waits = 0;
+        let r = settle(
+            || log::read(&f.dir),
+            |e| is_unfinished_last_line(&f.dir, e),
+            || waits += 1,
+        );
+        assert_eq!((r.unwrap_err().line, waits), (Some(1), 4));
+        fs::write(&path, format!("{head}\n")).unwrap();
+        let err = log::read(&f.dir).unwrap_err();
+        assert!(!is_unfinished_last_line(&f.dir, &err));
     }
 
     #[test]
