@@ -3,6 +3,7 @@
 
 mod common;
 
+use clap::Parser;
 use common::*;
 use spec_kitty::commands::not_provided::NOT_PROVIDED;
 use spec_kitty_protocol::credentials::{self, Credentials};
@@ -103,4 +104,187 @@ fn login_when_already_logged_in_needs_force() {
     // Someone else, or another server, just logs in.
     let o = w.run(&["auth", "login", "--server", server, "-u", "bob", "-p", "pw"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+/// Every command and subcommand of spec-kitty-cli 2.1.3 (its typer app
+/// walked with click, `tracker` shown by SPEC_KITTY_ENABLE_SAAS_SYNC=1).
+const PY_213_COMMANDS: &[&str] = &[
+    "init",
+    "accept",
+    "config",
+    "dashboard",
+    "implement",
+    "specify",
+    "plan",
+    "tasks",
+    "merge",
+    "migrate",
+    "next",
+    "research",
+    "upgrade",
+    "list-legacy-features",
+    "validate-encoding",
+    "validate-tasks",
+    "verify-setup",
+    "agent",
+    "agent check-prerequisites",
+    "agent config",
+    "agent config list",
+    "agent config add",
+    "agent config remove",
+    "agent config status",
+    "agent config sync",
+    "agent config set",
+    "agent feature",
+    "agent feature branch-context",
+    "agent feature create-feature",
+    "agent feature check-prerequisites",
+    "agent feature setup-plan",
+    "agent feature accept",
+    "agent feature merge",
+    "agent feature finalize-tasks",
+    "agent tasks",
+    "agent tasks move-task",
+    "agent tasks mark-status",
+    "agent tasks list-tasks",
+    "agent tasks add-history",
+    "agent tasks finalize-tasks",
+    "agent tasks map-requirements",
+    "agent tasks validate-workflow",
+    "agent tasks status",
+    "agent tasks list-dependents",
+    "agent context",
+    "agent context resolve",
+    "agent context update-context",
+    "agent release",
+    "agent workflow",
+    "agent workflow implement",
+    "agent workflow review",
+    "agent status",
+    "agent status emit",
+    "agent status materialize",
+    "agent status doctor",
+    "agent status migrate",
+    "agent status validate",
+    "agent status reconcile",
+    "auth",
+    "auth login",
+    "auth logout",
+    "auth status",
+    "constitution",
+    "constitution interview",
+    "constitution generate",
+    "constitution context",
+    "constitution sync",
+    "constitution status",
+    "context",
+    "context info",
+    "context list",
+    "context cleanup",
+    "doctor",
+    "doctor state-roots",
+    "glossary",
+    "glossary list",
+    "glossary conflicts",
+    "glossary resolve",
+    "mission",
+    "mission list",
+    "mission current",
+    "mission info",
+    "mission switch",
+    "ops",
+    "ops log",
+    "ops undo",
+    "orchestrator-api",
+    "orchestrator-api contract-version",
+    "orchestrator-api feature-state",
+    "orchestrator-api list-ready",
+    "orchestrator-api start-implementation",
+    "orchestrator-api start-review",
+    "orchestrator-api transition",
+    "orchestrator-api append-history",
+    "orchestrator-api accept-feature",
+    "orchestrator-api merge-feature",
+    "repair",
+    "repair repair",
+    "repair worktree",
+    "sync",
+    "sync workspace",
+    "sync server",
+    "sync now",
+    "sync status",
+    "sync diagnose",
+    "sync doctor",
+    "tracker",
+    "tracker providers",
+    "tracker bind",
+    "tracker status",
+    "tracker unbind",
+    "tracker map",
+    "tracker map add",
+    "tracker map list",
+    "tracker sync",
+    "tracker sync pull",
+    "tracker sync push",
+    "tracker sync run",
+    "tracker sync publish",
+];
+
+/// The README's compatibility table: one row per 2.1.3 command, and what
+/// each row claims holds for this CLI's grammar.
+#[test]
+fn the_readme_compatibility_table_is_true() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- compat-table: begin -->")
+        .expect("table start marker");
+    let end = readme
+        .find("<!-- compat-table: end -->")
+        .expect("table end marker");
+    let mut rows = std::collections::BTreeMap::new();
+    for line in readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `spec-kitty "))
+    {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let path = cells[0]
+            .trim_start_matches("| `spec-kitty ")
+            .trim_end_matches('`');
+        assert!(
+            rows.insert(path.to_string(), cells[1].trim().to_string())
+                .is_none(),
+            "row twice: {path}"
+        );
+    }
+    let listed: std::collections::BTreeSet<&str> = rows.keys().map(String::as_str).collect();
+    let want: std::collections::BTreeSet<&str> = PY_213_COMMANDS.iter().copied().collect();
+    assert_eq!(listed, want, "the table lists exactly 2.1.3's commands");
+    let w = World::bare("x");
+    for (path, status) in &rows {
+        let mut args = vec!["spec-kitty"];
+        args.extend(path.split(' '));
+        args.push("--help");
+        let parsed = spec_kitty::cli::Cli::try_parse_from(&args);
+        let accepted = matches!(&parsed, Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp);
+        match status.as_str() {
+            "supported" | "differs" => assert!(
+                accepted,
+                "README says `{path}` is {status}, the CLI refuses it"
+            ),
+            "not provided" => {
+                assert!(
+                    !accepted,
+                    "README says `{path}` is not provided, the CLI accepts it: update the row"
+                );
+                let o = w.run(&args[1..args.len() - 1]);
+                assert!(
+                    matches!(o.status.code(), Some(2 | 5)),
+                    "{path}: {}",
+                    stderr(&o)
+                );
+            }
+            other => panic!("`{path}`: unknown status {other:?}"),
+        }
+    }
 }

@@ -166,7 +166,12 @@ fn client_err(e: ClientError) -> CliError {
 
 /// `spool/*.json` files waiting (names starting with `.` are temp files).
 pub fn spool_backlog(paths: &Paths) -> u64 {
-    std::fs::read_dir(paths.spool_dir())
+    spool_files(paths).len() as u64
+}
+
+/// The waiting spool files, sorted by name.
+pub fn spool_files(paths: &Paths) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(paths.spool_dir())
         .map(|d| {
             d.filter_map(Result::ok)
                 .filter(|e| {
@@ -174,9 +179,12 @@ pub fn spool_backlog(paths: &Paths) -> u64 {
                     let n = n.to_string_lossy();
                     !n.starts_with('.') && n.ends_with(".json") && e.path().is_file()
                 })
-                .count() as u64
+                .map(|e| e.path())
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// The current project's identity and `sync.auto_start`, read without

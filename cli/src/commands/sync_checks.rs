@@ -299,21 +299,7 @@ pub fn check_envelope(text: &str) -> (String, String, Vec<String>) {
 /// holds as pending were checked when it accepted them and are counted.
 pub fn diagnose(out: &Out, paths: &Paths) -> Result<(), CliError> {
     let mut checked = Vec::new();
-    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(paths.spool_dir())
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    let n = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    !n.starts_with('.') && n.ends_with(".json") && p.is_file()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
+    let names = super::sync::spool_files(paths);
     for path in names {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
