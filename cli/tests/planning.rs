@@ -154,6 +154,7 @@ fn planning_phase_end_to_end_with_2_1_3_files_json_and_commits() {
     assert_eq!(out["wp_count"], 2);
     assert_eq!(out["updated_wp_count"], 2);
     assert_eq!(out["commit_created"], true);
+    assert_eq!(out["commit_hash"], w.git(&["rev-parse", "HEAD"]).trim());
     assert_eq!(
         out["dependencies_parsed"],
         json!({"WP01": [], "WP02": ["WP01"]})
