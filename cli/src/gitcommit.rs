@@ -74,6 +74,12 @@ pub fn commit_paths(
         }
         return Err(CommitError(format!("git commit: {}", text.trim())));
     }
+    // The new HEAD read from .git directly: one git process fewer per
+    // commit (a third of the commit's cost); rev-parse when the files
+    // cannot tell (repo_root below the worktree's top).
+    if let Some(sha) = crate::gitmeta::GitMeta::read(repo_root).head_sha {
+        return Ok(Committed::Yes(sha));
+    }
     let o = Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(repo_root)

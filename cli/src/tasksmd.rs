@@ -389,4 +389,42 @@ mod tests {
             [("WP02".to_string(), vec!["WP01".to_string()])].into();
         assert!(find_cycle(&g).is_none());
     }
+
+    proptest::proptest! {
+        /// tasks.md is written by agents and people: any text, in any
+        /// script, is read without a panic, and every id found is well formed.
+        #[test]
+        fn any_text_is_read_without_panicking(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("## WP01".to_string()),
+                    proptest::strategy::Just("### WP02:".to_string()),
+                    proptest::strategy::Just("## Work Package WP03 ".to_string()),
+                    proptest::strategy::Just("Depends on ".to_string()),
+                    proptest::strategy::Just("depends on: ".to_string()),
+                    proptest::strategy::Just("**Dependencies**:".to_string()),
+                    proptest::strategy::Just("Requires:".to_string()),
+                    proptest::strategy::Just("**Requirement Refs**: ".to_string()),
+                    proptest::strategy::Just("FR-1, nfr-22 C-".to_string()),
+                    proptest::strategy::Just("WP0".to_string()),
+                    proptest::strategy::Just(", ".to_string()),
+                    proptest::strategy::Just("\n".to_string()),
+                    proptest::strategy::Just("*".to_string()),
+                    "\\PC{0,6}",
+                ],
+                0..40,
+            )
+        ) {
+            let text: String = parts.concat();
+            for s in sections(&text) {
+                proptest::prop_assert!(wp_at(&s.wp_id).is_some());
+                for d in &s.dependencies {
+                    proptest::prop_assert!(wp_at(d).is_some() && d.len() == 4);
+                }
+                for r in &s.requirement_refs {
+                    proptest::prop_assert_eq!(requirement_ids(r), vec![r.clone()]);
+                }
+            }
+        }
+    }
 }

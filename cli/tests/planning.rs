@@ -154,6 +154,7 @@ fn planning_phase_end_to_end_with_2_1_3_files_json_and_commits() {
     assert_eq!(out["wp_count"], 2);
     assert_eq!(out["updated_wp_count"], 2);
     assert_eq!(out["commit_created"], true);
+    assert_eq!(out["commit_hash"], w.git(&["rev-parse", "HEAD"]).trim());
     assert_eq!(
         out["dependencies_parsed"],
         json!({"WP01": [], "WP02": ["WP01"]})
@@ -346,6 +347,11 @@ fn bad_planning_input_names_the_file_and_the_rule_and_writes_nothing() {
         ],
     );
     check(&["plan"], 4, &["required spec not found", "spec.md"]);
+    let o = w.run(&["plan", "--json"]);
+    assert_eq!(o.status.code(), Some(4));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["error_code"], "SPEC_FILE_MISSING");
+    assert_eq!(v["spec_file"], dir.join("spec.md").display().to_string());
     // create-feature takes only kebab-case slugs, as 2.1.3.
     check(
         &["agent", "feature", "create-feature", "User_Auth"],
@@ -487,6 +493,21 @@ fn prerequisites_branch_context_and_research() {
     assert_eq!(v["valid"], false);
     assert_eq!(v["errors"], json!(["Missing required file: spec.md"]));
 
+    // Two features and nothing naming one: 2.1.3's error keys, so an agent
+    // can retry with --feature.
+    w.ok(&["specify", "other", "--no-auto-commit"]);
+    let o = w.run(&["agent", "feature", "check-prerequisites", "--json"]);
+    assert_eq!(o.status.code(), Some(4));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["error_code"], "FEATURE_CONTEXT_UNRESOLVED");
+    assert_eq!(
+        v["available_features"],
+        json!(["001-user-auth", "002-other"])
+    );
+    assert_eq!(
+        v["example_command"],
+        "spec-kitty agent feature check-prerequisites --feature 001-user-auth --json"
+    );
     let v = w.json(&[
         "agent",
         "feature",
@@ -501,7 +522,7 @@ fn prerequisites_branch_context_and_research() {
     assert_eq!(v["BRANCH_MATCHES_TARGET"], false);
 
     // research: the artifacts, kept on a second run unless --force.
-    w.ok(&["research"]);
+    w.ok(&["research", "--feature", "001"]);
     for f in [
         "research.md",
         "data-model.md",
@@ -511,8 +532,11 @@ fn prerequisites_branch_context_and_research() {
         assert!(dir.join(f).is_file(), "{f}");
     }
     fs::write(dir.join("research.md"), "mine\n").unwrap();
-    assert_eq!(w.json(&["research"])["created"], json!([]));
+    assert_eq!(
+        w.json(&["research", "--feature", "001"])["created"],
+        json!([])
+    );
     assert_eq!(w.read(&dir.join("research.md")), "mine\n");
-    w.ok(&["research", "--force"]);
+    w.ok(&["research", "--force", "--feature", "001"]);
     assert_ne!(w.read(&dir.join("research.md")), "mine\n");
 }

@@ -19,11 +19,11 @@
 //! twice, whichever CLI finalized first. (2.1.3 itself re-announces every
 //! WP on each run; that is the Python CLI's doing, not ours.)
 
-use super::plan::{commit_files, current_branch};
+use super::plan::{commit_files, current_branch, fail_json, feature_for};
 use super::{rel, Ctx};
 use crate::cli::{MapRequirementsArgs, PlanningArgs};
 use crate::emit::{events_json, Changes};
-use crate::error::{CliError, Kind};
+use crate::error::CliError;
 use crate::feature;
 use crate::output::Out;
 use crate::tasksmd;
@@ -198,7 +198,12 @@ fn spec_ids(spec: &str) -> (Vec<String>, Vec<String>) {
 
 pub fn run(out: &Out, a: PlanningArgs, mode: Mode) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
-    let feat = ctx.feature(a.feature.as_deref())?;
+    let feat = feature_for(
+        &ctx,
+        a.feature.as_deref(),
+        "FEATURE_CONTEXT_UNRESOLVED",
+        "finalize-tasks",
+    )?;
     let root = ctx.project.root.clone();
     let tasks_dir = feat.tasks_dir();
     if !tasks_dir.is_dir() {
@@ -502,20 +507,15 @@ fn check_mapping(
     let msg = format!("requirement mapping validation failed: {}", why.join("; "));
     let deps = by_wp(plans, |p| &p.deps);
     let refs = by_wp(plans, |p| &p.refs);
-    out.json(&json!({
+    let payload = json!({
         "error": msg,
         "missing_requirement_refs_wps": missing,
         "unknown_requirement_refs": unknown,
         "unmapped_functional_requirements": unmapped,
         "dependencies_parsed": deps,
         "requirement_refs_parsed": refs,
-    }));
-    Out {
-        json: false,
-        ..*out
-    }
-    .error(&msg);
-    Err(CliError::reported(Kind::Invalid))
+    });
+    Err(fail_json(out, payload, &msg))
 }
 
 pub fn map_requirements(out: &Out, a: MapRequirementsArgs) -> Result<(), CliError> {

@@ -135,6 +135,54 @@ pub fn try_commit(
     )
 }
 
+/// Fails with 2.1.3's `--json` error answer (`payload`, holding `error`
+/// and its other keys) on stdout and `msg` on stderr.
+pub fn fail_json(out: &Out, payload: Value, msg: &str) -> CliError {
+    out.json(&payload);
+    Out {
+        json: false,
+        ..*out
+    }
+    .error(msg);
+    CliError::reported(crate::error::Kind::Invalid)
+}
+
+/// The feature a planning command acts on; when it cannot be told, the
+/// `--json` answer carries 2.1.3's keys (`error_code`,
+/// `available_features`, `example_command`, `remediation`) so an agent can
+/// retry with `--feature`.
+pub fn feature_for(
+    ctx: &Ctx,
+    explicit: Option<&str>,
+    code: &str,
+    command: &str,
+) -> Result<Feature, CliError> {
+    ctx.feature(explicit).map_err(|e| {
+        if !ctx.out.json || e.kind != crate::error::Kind::Invalid {
+            return e;
+        }
+        let all = crate::feature::list(&ctx.project);
+        let mut payload = json!({
+            "error": e.message,
+            "error_code": code,
+            "feature_flag": explicit,
+            "available_features": all,
+            "remediation": if all.is_empty() {
+                "Run /spec-kitty.specify or: spec-kitty agent feature create-feature <name> --json".to_string()
+            } else {
+                "Re-run with --feature <slug>".to_string()
+            },
+            "spec_kitty_version": env!("CARGO_PKG_VERSION"),
+        });
+        if let Some(first) = all.first() {
+            payload["example_command"] =
+                json!(format!("spec-kitty agent feature {command} --feature {first} --json"));
+        }
+        let msg = e.message.clone();
+        fail_json(&ctx.out, payload, &msg)
+    })
+}
+
 /// The branch a feature's planning happens on and lands in: `target_branch`
 /// in its meta.json, else the current branch, else `main` (2.1.3's rule).
 pub fn feature_target_branch(ctx: &Ctx, feat: &Feature) -> String {
@@ -169,14 +217,31 @@ pub fn template(root: &Path, name: &str, ours: &str) -> String {
 
 pub fn setup_plan(out: &Out, a: PlanningArgs) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
-    let feat = ctx.feature(a.feature.as_deref())?;
+    let feat = feature_for(
+        &ctx,
+        a.feature.as_deref(),
+        "PLAN_CONTEXT_UNRESOLVED",
+        "setup-plan",
+    )?;
     let spec = feat.dir.join("spec.md");
     if crate::fsutil::read_repo_file(&ctx.project.root, &spec)?.is_none() {
-        return Err(CliError::invalid(format!(
+        let msg = format!(
             "required spec not found for feature '{}': {} does not exist; write the spec first (`spec-kitty specify`) or pick another feature with --feature",
             feat.slug,
             spec.display()
-        )));
+        );
+        let payload = json!({
+            "error": msg,
+            "error_code": "SPEC_FILE_MISSING",
+            "feature_slug": feat.slug,
+            "feature_dir": feat.dir.display().to_string(),
+            "spec_file": spec.display().to_string(),
+            "remediation": [
+                format!("Restore the missing spec file at {}", spec.display()),
+                "Or select another feature explicitly: spec-kitty agent feature setup-plan --feature <feature-slug> --json",
+            ],
+        });
+        return Err(fail_json(out, payload, &msg));
     }
     let target = feature_target_branch(&ctx, &feat);
     let plan = feat.dir.join("plan.md");
@@ -313,7 +378,12 @@ pub fn research(out: &Out, a: ResearchArgs) -> Result<(), CliError> {
 
 pub fn check_prerequisites(out: &Out, a: CheckPrerequisitesArgs) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
-    let feat = ctx.feature(a.feature.as_deref())?;
+    let feat = feature_for(
+        &ctx,
+        a.feature.as_deref(),
+        "FEATURE_CONTEXT_UNRESOLVED",
+        "check-prerequisites",
+    )?;
     let include_tasks = a.include_tasks || a.require_tasks;
     let dir = &feat.dir;
     let s = |p: &Path| p.display().to_string();
