@@ -150,6 +150,15 @@ pub enum AgentCommand {
     /// Work-package commands for agents.
     #[command(subcommand)]
     Tasks(AgentTasksCommand),
+    /// The canonical status log (status.events.jsonl) of a feature.
+    #[command(subcommand)]
+    Status(AgentStatusCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentStatusCommand {
+    #[command(flatten)]
+    Check(StatusCheckCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +169,170 @@ pub enum AgentTasksCommand {
     /// Append a note to a work package's activity log.
     #[command(after_help = EXIT_CODES_HELP)]
     AddHistory(AddHistoryArgs),
+    #[command(flatten)]
+    Read(TasksReadCommand),
+}
+
+// --- Reading and repairing the status model (agent tasks status |
+// list-tasks | list-dependents | validate-workflow; agent status validate |
+// doctor | reconcile | merge-driver). None of these writes a status file,
+// except `reconcile --apply` and the merge driver (which writes git's %A).
+
+#[derive(Debug, Subcommand)]
+pub enum TasksReadCommand {
+    /// Kanban board of a feature's work packages, from the status log (read only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Status(TasksStatusArgs),
+    /// List work packages, optionally only those in one lane (read only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    ListTasks(ListTasksArgs),
+    /// Which work packages depend on WP, and what WP depends on (read only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    ListDependents(WpReadArgs),
+    /// Check a work package file's metadata: required fields, lane, activity log (read only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    ValidateWorkflow(WpReadArgs),
+}
+
+impl TasksReadCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            TasksReadCommand::Status(a) => a.json,
+            TasksReadCommand::ListTasks(a) => a.json,
+            TasksReadCommand::ListDependents(a) | TasksReadCommand::ValidateWorkflow(a) => a.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TasksStatusArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(short = 'f', long)]
+    pub feature: Option<String>,
+    /// Minutes without a commit in its worktree before an in-progress WP is flagged as stale.
+    #[arg(long, default_value_t = 10)]
+    pub stale_threshold: u64,
+    /// Print the result as JSON (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListTasksArgs {
+    /// Only work packages in this lane (planned, doing = in_progress, for_review, approved, done, claimed, blocked, canceled).
+    #[arg(long)]
+    pub lane: Option<String>,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Print the result as JSON (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WpReadArgs {
+    /// Work package id, e.g. WP01.
+    pub wp_id: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Print the result as JSON (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatusCheckCommand {
+    /// Check the status log and its views: schema, legal transitions, done evidence, status.json, frontmatter and tasks.md lanes (read only).
+    #[command(after_help = STATUS_CHECK_HELP)]
+    Validate(StatusValidateArgs),
+    /// Report each status problem of a feature and what repairs it (read only).
+    #[command(after_help = STATUS_CHECK_HELP)]
+    Doctor(StatusDoctorArgs),
+    /// Compare the status log with the work merged in git and propose events; --apply appends them.
+    #[command(after_help = STATUS_CHECK_HELP)]
+    Reconcile(StatusReconcileArgs),
+    /// Git merge driver for status.events.jsonl: writes the union of both sides to %A.
+    #[command(hide = true)]
+    MergeDriver(MergeDriverArgs),
+}
+
+impl StatusCheckCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            StatusCheckCommand::Validate(a) => a.json,
+            StatusCheckCommand::Doctor(a) => a.json,
+            StatusCheckCommand::Reconcile(a) => a.json,
+            StatusCheckCommand::MergeDriver(_) => false,
+        }
+    }
+}
+
+const STATUS_CHECK_HELP: &str = "\
+Exit codes:
+  0  healthy / passed / nothing to reconcile
+  1  problems found (validate: errors; doctor: any finding; reconcile: drift in a dry run)
+  2  usage error
+  3  not inside a spec-kitty project
+  4  the feature cannot be read: unknown feature, a status.events.jsonl line
+     that is not a valid event (file and line named)";
+
+#[derive(Debug, Args)]
+pub struct StatusValidateArgs {
+    /// Feature slug or number (auto-detected if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Print the result as JSON (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusDoctorArgs {
+    /// Feature slug or number (auto-detected if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Days in `claimed` before a claim is reported as stale.
+    #[arg(long, default_value_t = 7)]
+    pub stale_claimed_days: i64,
+    /// Days in `in_progress` before a work package is reported as stale.
+    #[arg(long, default_value_t = 14)]
+    pub stale_in_progress_days: i64,
+    /// Print the result as JSON (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusReconcileArgs {
+    /// Feature slug or number (auto-detected if omitted).
+    #[arg(short = 'f', long)]
+    pub feature: Option<String>,
+    /// Preview only (the default).
+    #[arg(long, overrides_with = "apply")]
+    pub dry_run: bool,
+    /// Append the proposed events to the log and rewrite the views.
+    #[arg(long, overrides_with = "dry_run")]
+    pub apply: bool,
+    /// Repository to scan for merged work-package branches (repeatable; default: this one).
+    #[arg(short = 't', long)]
+    pub target_repo: Vec<PathBuf>,
+    /// Print the result as JSON (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeDriverArgs {
+    /// %O: the common ancestor's version.
+    pub base: PathBuf,
+    /// %A: our version; the merged result is written here.
+    pub ours: PathBuf,
+    /// %B: their version.
+    pub theirs: PathBuf,
+    /// %P: the path in the repository, for messages.
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Args)]

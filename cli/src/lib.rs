@@ -39,7 +39,7 @@ pub mod wpfile;
 pub mod yamltext;
 
 use clap::Parser;
-use cli::{AgentCommand, AgentTasksCommand, Cli, Command, TasksCommand};
+use cli::{AgentCommand, AgentStatusCommand, AgentTasksCommand, Cli, Command, TasksCommand};
 use error::CliError;
 use output::Out;
 
@@ -62,6 +62,8 @@ pub fn run() -> i32 {
         Command::Implement(a) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MoveTask(a))) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => a.json,
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::Read(c))) => c.json(),
+        Command::Agent(AgentCommand::Status(AgentStatusCommand::Check(c))) => c.json(),
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
         Command::Sync(c) => c.json(),
@@ -81,6 +83,12 @@ pub fn run() -> i32 {
         }
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => {
             commands::history::run(&out, a)
+        }
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::Read(c))) => {
+            commands::status_read::run(&out, c)
+        }
+        Command::Agent(AgentCommand::Status(AgentStatusCommand::Check(c))) => {
+            commands::status_check::run(&out, c)
         }
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),

@@ -66,7 +66,7 @@ fn backfill_before_first_event_keeps_other_keys_comments_and_order() {
     assert_eq!(evs[0].project_uuid.as_deref(), Some(uuid.as_str()));
     assert_eq!(evs[0].project_slug.as_deref(), Some("handpicked"));
     // A second command reads the same identity and writes nothing.
-    w.ok(&["status"]);
+    w.ok(&["tasks", "finalize"]);
     assert_eq!(w.config(), cfg);
 }
 

@@ -338,7 +338,7 @@ fn corrupt_configs_are_kept_aside_byte_for_byte_and_work_goes_on() {
         );
         no_temp_files(&w.repo.join(".kittify"));
         // The next command reads the new config quietly.
-        let again = w.run(&["status"]);
+        let again = w.run(&["tasks", "finalize"]);
         assert!(
             again.status.success() && stderr(&again).is_empty(),
             "[{what}] {}",

@@ -30,6 +30,7 @@ pub fn run(out: &Out, a: InitArgs) -> Result<(), CliError> {
     }
     if !a.no_git {
         ensure_gitignore(&root)?;
+        configure_status_merge(out, &root);
     }
     let git_root = root
         .ancestors()
@@ -95,6 +96,17 @@ fn git_init(root: &Path) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// Git merges of `status.events.jsonl` keep both branches' events. A
+/// failure only warns: the project works without it (a conflicted log is
+/// then reported, with its repair, by `agent status doctor`).
+fn configure_status_merge(out: &Out, root: &Path) {
+    if let Err(e) = super::status_check::configure_merge_driver(root) {
+        out.warn(&format!(
+            "{e}; merges of status.events.jsonl will use git's default"
+        ));
+    }
 }
 
 /// Worktrees live in `.worktrees/`; keep them out of the main checkout.

@@ -1,5 +1,7 @@
-//! `spec-kitty status [--feature F] [--json]`: the kanban board, lanes read
-//! from each WP file's frontmatter. Reads only; emits nothing.
+//! `spec-kitty status [--feature F] [--json]`: the kanban board of all
+//! eight lanes, from the canonical status log where it has events and the
+//! frontmatter elsewhere ([`crate::status::current`]). Reads only: emits
+//! nothing and writes nothing (not even the identity back-fill).
 //!
 //! One bad WP file (malformed frontmatter, not UTF-8, a directory or FIFO
 //! named like one, a link out of the repository) does not hide the board:
@@ -7,45 +9,39 @@
 //! file and reason (`unreadable` in `--json`), each reason is repeated on
 //! stderr, and the exit code is 4 (documented in `--help`).
 
-use super::Ctx;
+use super::status_read::open_feature;
 use crate::cli::StatusArgs;
 use crate::error::{CliError, Kind};
 use crate::feature;
 use crate::output::Out;
+use crate::status::current;
 use crate::wpfile;
 use spec_kitty_protocol::Lane;
 
-/// Board columns: the four user lanes, then the others when used.
-const COLUMNS: [Lane; 8] = [
-    Lane::Planned,
-    Lane::InProgress,
-    Lane::ForReview,
-    Lane::Approved,
-    Lane::Done,
-    Lane::Claimed,
-    Lane::Blocked,
-    Lane::Canceled,
-];
-
 pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
-    let ctx = Ctx::open(out)?;
-    let feat = ctx.feature(a.feature.as_deref())?;
-    let (wps, bad) = feature::load_wps_lenient(&feat)?;
-    let total = wps.len() + bad.len();
-    let done = wps.iter().filter(|w| w.meta.lane == Lane::Done).count();
-    let mut columns: Vec<(String, serde_json::Value)> = Vec::new();
-    for lane in COLUMNS {
-        let items: Vec<serde_json::Value> = wps
+    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let state = current::read(&feat)?;
+    let bad = &state.unreadable;
+    // A WP whose file is broken but whose lane the log knows is on the
+    // board (from the log) and listed as unreadable: count it once.
+    let total = state.wps.len()
+        + bad
             .iter()
-            .filter(|w| w.meta.lane == lane)
-            .map(|w| serde_json::json!({"wp_id": w.meta.wp_id, "title": w.meta.title, "dependencies": w.meta.dependencies}))
+            .filter(|b| !state.wps.contains_key(&b.wp_id))
+            .count();
+    let done = state.in_lane(Lane::Done).count();
+    let mut columns: Vec<(String, serde_json::Value)> = Vec::new();
+    // All eight columns in the order work moves (`Lane::ALL`): `approved`
+    // its own column between review and done.
+    for lane in Lane::ALL {
+        let items: Vec<serde_json::Value> = state
+            .in_lane(lane)
+            .map(|w| serde_json::json!({"wp_id": w.wp_id, "title": w.title(), "dependencies": w.dependencies()}))
             .collect();
-        if Lane::USER.contains(&lane) || !items.is_empty() {
-            columns.push((
-                wpfile::lane_for_file(lane).to_string(),
-                serde_json::Value::Array(items),
-            ));
-        }
+        columns.push((
+            wpfile::lane_for_file(lane).to_string(),
+            serde_json::Value::Array(items),
+        ));
     }
     let lanes: serde_json::Map<String, serde_json::Value> = columns.iter().cloned().collect();
     let unreadable: Vec<serde_json::Value> = bad
@@ -59,9 +55,10 @@ pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
         "progress_percent": if total == 0 { 0.0 } else { (done as f64) * 100.0 / (total as f64) },
         "lanes": lanes,
         "unreadable": unreadable,
+        "source": if state.has_log() { "status.events.jsonl" } else { "frontmatter" },
     }));
     if !out.json {
-        render(out, &feat.slug, done, total, &columns, &bad);
+        render(out, &feat.slug, done, total, &columns, bad);
     }
     if bad.is_empty() {
         return Ok(());
@@ -72,7 +69,7 @@ pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
         json: false,
         ..*out
     };
-    for b in &bad {
+    for b in bad {
         stderr_only.error(&b.error.message);
     }
     // Already reported in full: only the exit code (4, whatever made the

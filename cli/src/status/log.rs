@@ -84,6 +84,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Logged>, LogError> {
     Ok(out)
 }
 
+/// The union of several versions of one log (a git merge's base, ours and
+/// theirs): every event once, by `event_id` (the first version holding an
+/// id gives its line, byte for byte), ordered as 2.1.3's reducer orders
+/// (`at`, then `event_id`). Merging two branches that both appended thus
+/// loses nothing and adds nothing, and reducing the result gives the same
+/// state whichever side is "ours". A version that does not parse is an
+/// error naming it and the line: a merge never guesses.
+pub fn union(versions: &[(&Path, &str)]) -> Result<String, LogError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<(StatusEvent, &str)> = Vec::new();
+    for (path, text) in versions {
+        let lines: Vec<&str> = text.split('\n').collect();
+        for logged in parse(path, text)? {
+            if seen.insert(logged.event.event_id.clone()) {
+                kept.push((logged.event, lines[logged.line - 1].trim()));
+            }
+        }
+    }
+    kept.sort_by(|(a, _), (b, _)| (&a.at, &a.event_id).cmp(&(&b.at, &b.event_id)));
+    Ok(kept.iter().map(|(_, line)| format!("{line}\n")).collect())
+}
+
 /// Appends `events` as lines and fsyncs the file (and the directory when
 /// the log is new). A last line left without its newline (a crash after a
 /// partial write that still parses) gets one first, so two events never
@@ -173,6 +195,36 @@ mod tests {
                 .starts_with(&format!("{}:3: not a JSON object", p.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn union_keeps_every_event_once_in_reducer_order() {
+        let p = Path::new("status.events.jsonl");
+        let at = |id: &str, t: &str| {
+            let mut e = ev(id);
+            e.at = t.into();
+            e.to_line() + "\n"
+        };
+        let base = at("01B", "2026-01-01T00:00:02+00:00");
+        let ours = base.clone() + &at("01D", "2026-01-01T00:00:04+00:00");
+        let theirs = base.clone()
+            + &at("01C", "2026-01-01T00:00:03+00:00")
+            + &at("01A", "2026-01-01T00:00:04+00:00");
+        let merged = union(&[(p, &base), (p, &ours), (p, &theirs)]).unwrap();
+        let ids: Vec<String> = parse(p, &merged)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.event.event_id)
+            .collect();
+        assert_eq!(ids, vec!["01B", "01C", "01A", "01D"]);
+        assert_eq!(
+            union(&[(p, &base), (p, &theirs), (p, &ours)]).unwrap(),
+            merged,
+            "the same whichever side is ours"
+        );
+        let torn = ours.clone() + "{\"event_id\": \"01E\"";
+        let err = union(&[(p, &base), (p, &torn), (p, &theirs)]).unwrap_err();
+        assert_eq!(err.line, Some(3));
     }
 
     #[test]

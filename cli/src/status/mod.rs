@@ -10,11 +10,14 @@
 //! - [`reducer`]: replaying the log into the snapshot that `status.json`
 //!   holds, with 2.1.3's ordering, de-duplication and rollback rules;
 //! - [`views`]: the generated status block of `tasks.md`;
-//! - [`lock`]: the per-feature lock file both CLIs take.
+//! - [`lock`]: the per-feature lock file both CLIs take;
+//! - [`current`]: the current lane of every work package of a feature (log,
+//!   else frontmatter), the one reader every command uses.
 //!
-//! Nothing here touches the WP files, git or the daemon; the commands put
-//! these pieces together.
+//! Only [`current`] reads the WP files; nothing here touches git or the
+//! daemon; the commands put these pieces together.
 
+pub mod current;
 pub mod event;
 pub mod lock;
 pub mod log;
