@@ -627,6 +627,22 @@ pub fn parse_spawn_line(line: &str) -> Result<SpawnLine, ClientError> {
     }
 }
 
+/// The first line a child prints on `stdout` (empty at EOF), read on a
+/// helper thread so the wait is bounded: `None` when `timeout` passes
+/// first. The thread ends with the line, or with the process.
+pub fn first_line_within(
+    stdout: std::process::ChildStdout,
+    timeout: Duration,
+) -> Option<std::io::Result<String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
 /// Runs `spec-kitty-syncd run --spawned` and reads its one status line
 /// within the deadline. The child detaches itself (own session, stdio to
 /// /dev/null after READY); it is not waited for.
@@ -642,16 +658,8 @@ fn spawn(paths: &Paths, deadline: Instant) -> Result<SpawnLine, ClientError> {
         .spawn()
         .map_err(|e| ClientError::Spawn(format!("cannot run {}: {e}", bin.display())))?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    // A helper thread so the wait is bounded by recv_timeout; it ends with
-    // the line (or EOF), and with the process otherwise.
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-        let _ = tx.send(r);
-    });
     let left = remaining(deadline).unwrap_or(Duration::from_millis(1));
-    match rx.recv_timeout(left) {
+    match first_line_within(stdout, left).ok_or(()) {
         Ok(Ok(line)) if line.trim().is_empty() => {
             // EOF without a line: it died during start-up; reap it if we can.
             let status = child.try_wait().ok().flatten();

@@ -45,6 +45,30 @@ pub fn shared_dir() -> PathBuf {
         .join("shared")
 }
 
+/// Headless Chromium (Debian's `chromium`, installed by
+/// scripts/setup-test-deps); panics naming the fix when it is missing.
+pub fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("headless Chromium is required: run scripts/setup-test-deps (installs Debian's chromium)")
+}
+
+/// Flags every test browser runs with: headless, no first-run or
+/// background traffic, a fixed window (add `--user-data-dir` per browser).
+pub const CHROMIUM_FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+];
+
 /// Polls `f` until it returns `Some`, or panics after [`DEADLINE`] naming `what`.
 pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + DEADLINE;

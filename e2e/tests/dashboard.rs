@@ -5,7 +5,7 @@
 //! `target/test-artifacts/dashboard.png`.
 
 use serde_json::json;
-use spec_kitty_e2e::RefServer;
+use spec_kitty_e2e::{chromium, RefServer, CHROMIUM_FLAGS};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -30,31 +30,11 @@ fn event(
     })
 }
 
-fn chromium() -> PathBuf {
-    let path = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("headless Chromium is required: run scripts/setup-test-deps (installs Debian's chromium)");
-    path
-}
-
 fn chromium_cmd(profile: &std::path::Path) -> Command {
     let mut c = Command::new(chromium());
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--virtual-time-budget=4000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
+    c.args(CHROMIUM_FLAGS)
+        .args(["--disable-quic", "--virtual-time-budget=4000"])
+        .arg(format!("--user-data-dir={}", profile.display()));
     c
 }
 

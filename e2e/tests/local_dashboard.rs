@@ -7,7 +7,7 @@
 //! SIGKILL of the recorded pid), and every browser is killed on drop.
 
 use serde_json::{json, Value};
-use spec_kitty_e2e::{shared_dir, signal, wait_for, Sandbox};
+use spec_kitty_e2e::{chromium, shared_dir, signal, wait_for, Sandbox, CHROMIUM_FLAGS};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,14 +16,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
 // Chromium over the DevTools protocol
-
-fn chromium() -> PathBuf {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("headless Chromium is required: run scripts/setup-test-deps (installs Debian's chromium)")
-}
 
 struct Browser {
     child: Child,
@@ -43,19 +35,8 @@ impl Browser {
     fn launch() -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(chromium())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--window-size=1400,1000",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ])
+            .args(CHROMIUM_FLAGS)
+            .args(["--remote-debugging-port=0", "about:blank"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

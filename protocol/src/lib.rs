@@ -19,6 +19,7 @@
 //!   reference server;
 //! - [`fsutil`]: the one atomic file write (random exclusive temp name,
 //!   fsync, rename, fsync of the directory) every process uses;
+//! - [`html`]: HTML escaping for both dashboards;
 //! - [`tls`]: the certificates every client trusts (Mozilla's roots plus
 //!   `SSL_CERT_FILE`) and the rustls client configuration built from them.
 //!
@@ -30,6 +31,7 @@ pub mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod fsutil;
+pub mod html;
 pub mod identity;
 pub mod ids;
 pub mod ipc;

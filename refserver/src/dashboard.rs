@@ -21,20 +21,7 @@ use crate::view::{View, NO_FEATURE};
 const BOARD_LANES: [&str; 4] = ["planned", "in_progress", "for_review", "done"];
 const OTHER_LANES: [&str; 3] = ["claimed", "blocked", "canceled"];
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use spec_kitty_protocol::html::escape as esc;
 
 fn lane_title(lane: &str) -> &str {
     match lane {

@@ -1,13 +1,12 @@
 //! What the dashboard shows of the repository's files: each feature's work
 //! packages with their current lane, and every file that could not be read.
 //!
-//! A feature's current lanes come from its status log when it has one
-//! (2.1.3's reducer over `status.events.jsonl`: the log is the truth), and
-//! from each WP file's frontmatter `lane:` otherwise, or for a WP the log
-//! does not mention yet. Nothing here takes a lock or writes a file: a
-//! reader racing a writer sees either the old or the new file (both CLIs
-//! replace WP files by rename and append whole lines to the log), and a
-//! half-appended last log line is read as "not yet written".
+//! A feature's current lanes are [`current::read`]'s, the one reader every
+//! command uses: the status log where it has events for a WP (2.1.3's
+//! reducer: the log is the truth), the WP file's frontmatter `lane:`
+//! elsewhere. Nothing here takes a lock or writes a file: a reader racing
+//! a writer sees the old or the new WP file (both CLIs replace them by
+//! rename), and a half-appended last log line is read again, not reported.
 //!
 //! A broken WP file or log never hides the rest: it becomes an entry of the
 //! feature's `errors`, naming the file (and line) and what is wrong.
@@ -15,8 +14,7 @@
 use crate::feature::{self, Feature};
 use crate::fsutil;
 use crate::project::Project;
-use crate::status::log::{self, Logged};
-use crate::status::reducer;
+use crate::status::current::{self, CurrentWp, LaneSource, ReadError};
 use serde_json::{json, Value};
 use spec_kitty_protocol::Lane;
 use std::collections::hash_map::DefaultHasher;
@@ -99,13 +97,7 @@ pub fn feature_json(project: &Project, slug: &str) -> Value {
         .unwrap_or(slug)
         .to_string();
 
-    let (wps, bad) = match feature::load_wps_lenient(&feat) {
-        Ok(x) => x,
-        Err(e) => {
-            errors.push(json!({"file": rel(project, &feat.tasks_dir()), "message": e.message}));
-            Default::default()
-        }
-    };
+    let (wps, events, bad) = current_wps(project, &feat, &mut errors);
     for b in &bad {
         errors.push(json!({
             "file": rel(project, &b.path),
@@ -113,52 +105,44 @@ pub fn feature_json(project: &Project, slug: &str) -> Value {
             "message": b.error.message,
         }));
     }
-
-    let logged = match read_log(&feat.dir) {
-        Ok(l) => l,
-        Err(e) => {
-            errors.push(json!({
-                "file": rel(project, &e.path),
-                "line": e.line,
-                "message": e.message,
-            }));
-            Vec::new()
-        }
-    };
-    let snapshot = reducer::reduce(logged.iter().map(|l| &l.event));
-    let source = if snapshot.work_packages.is_empty() {
-        "frontmatter"
-    } else {
+    let source = if wps.iter().any(|w| w.source == LaneSource::Log) {
         "status log"
+    } else {
+        "frontmatter"
     };
 
     let mut cards: Vec<Value> = Vec::with_capacity(wps.len());
     let mut counts: BTreeMap<&str, u64> = Lane::ALL.iter().map(|l| (l.as_wire(), 0)).collect();
-    for wp in &wps {
-        let fm: Value = crate::yamltext::from_str_sized(wp.frontmatter()).unwrap_or(Value::Null);
-        let from_log = snapshot.work_packages.get(&wp.meta.wp_id);
-        let lane = from_log.map_or(wp.meta.lane, |s| s.lane);
-        let since = from_log
+    for w in &wps {
+        let fm: Value = w
+            .file
+            .as_ref()
+            .and_then(|f| crate::yamltext::from_str_sized(f.frontmatter()).ok())
+            .unwrap_or(Value::Null);
+        let body = w.file.as_ref().map_or("", |f| &f.text[f.fm.end..]);
+        let since = w
+            .state
+            .as_ref()
             .map(|s| s.last_transition_at.clone())
-            .or_else(|| entered_lane_at(&fm, &wp.text[wp.fm.end..], lane));
+            .or_else(|| entered_lane_at(&fm, body, w.lane));
         // The frontmatter's agent (set when work starts), else whoever
         // moved it last (log, else the last history entry).
-        let agent = wp
-            .meta
-            .agent
-            .clone()
-            .or_else(|| from_log.map(|s| s.actor.clone()))
+        let agent = w
+            .file
+            .as_ref()
+            .and_then(|f| f.meta.agent.clone())
+            .or_else(|| w.state.as_ref().map(|s| s.actor.clone()))
             .or_else(|| last_history_agent(&fm));
-        *counts.entry(lane.as_wire()).or_default() += 1;
+        *counts.entry(w.lane.as_wire()).or_default() += 1;
         cards.push(json!({
-            "id": wp.meta.wp_id,
-            "title": wp.meta.title,
-            "lane": lane.as_wire(),
+            "id": w.wp_id,
+            "title": w.title(),
+            "lane": w.lane.as_wire(),
             "agent": agent,
             "since": since,
-            "dependencies": wp.meta.dependencies,
-            "review": review_state(&fm, lane),
-            "file": rel(project, &wp.path),
+            "dependencies": w.dependencies(),
+            "review": review_state(&fm, w.lane),
+            "file": w.file.as_ref().map(|f| rel(project, &f.path)),
         }));
     }
     cards.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
@@ -176,7 +160,7 @@ pub fn feature_json(project: &Project, slug: &str) -> Value {
         "counts": counts,
         "errors": errors,
         "docs": docs,
-        "events": logged.len(),
+        "events": events,
     })
 }
 
@@ -196,22 +180,53 @@ fn read_meta_lenient(
     }
 }
 
-/// The log, read without the status lock. A last line without its newline
-/// that does not parse is an append in progress, not damage: it is left
-/// for the next poll.
-pub fn read_log(feature_dir: &Path) -> Result<Vec<Logged>, log::LogError> {
-    match log::read(feature_dir) {
-        Err(e) if e.line.is_some() => {
-            let path = log::path(feature_dir);
-            let text = fs::read_to_string(&path).unwrap_or_default();
-            let last_line = text.split('\n').count();
-            if !text.ends_with('\n') && e.line == Some(last_line) {
-                let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-                return log::parse(&path, complete);
-            }
-            Err(e)
+/// The feature's work packages as they stand (2.1.3's status model, see
+/// [`current::read`]: log lanes where it has events, frontmatter lanes
+/// elsewhere), the number of log events, and the WP files that cannot be
+/// read. A broken log is an error card, and the board falls back to the
+/// frontmatter lanes rather than showing nothing.
+fn current_wps(
+    project: &Project,
+    feat: &Feature,
+    errors: &mut Vec<Value>,
+) -> (Vec<CurrentWp>, usize, Vec<feature::BadWp>) {
+    let log_error = match current::read(feat) {
+        Ok(st) => {
+            return (
+                st.wps.into_values().collect(),
+                st.events.len(),
+                st.unreadable,
+            )
         }
-        other => other,
+        Err(ReadError::Feature(e)) => {
+            errors.push(json!({"file": rel(project, &feat.tasks_dir()), "message": e.message}));
+            return Default::default();
+        }
+        Err(ReadError::Log(e)) => e,
+    };
+    errors.push(json!({
+        "file": rel(project, &log_error.path),
+        "line": log_error.line,
+        "message": log_error.message,
+    }));
+    match feature::load_wps_lenient(feat) {
+        Ok((files, bad)) => {
+            let wps = files
+                .into_iter()
+                .map(|f| CurrentWp {
+                    wp_id: f.meta.wp_id.clone(),
+                    lane: f.meta.lane,
+                    source: LaneSource::Frontmatter,
+                    file: Some(f),
+                    state: None,
+                })
+                .collect();
+            (wps, 0, bad)
+        }
+        Err(e) => {
+            errors.push(json!({"file": rel(project, &feat.tasks_dir()), "message": e.message}));
+            Default::default()
+        }
     }
 }
 
@@ -272,8 +287,9 @@ fn review_state(fm: &Value, lane: Lane) -> Value {
 pub fn detail_json(project: &Project, slug: &str) -> Value {
     let mut base = feature_json(project, slug);
     let feat = feature_of(project, slug);
-    let mut timeline: Vec<Value> = match read_log(&feat.dir) {
-        Ok(logged) => logged
+    let mut timeline: Vec<Value> = match current::read(&feat) {
+        Ok(st) => st
+            .events
             .iter()
             .map(|l| {
                 let e = &l.event;
@@ -343,4 +359,81 @@ pub fn slugs(project: &Project) -> Vec<String> {
     let mut all = feature::list(project);
     all.reverse();
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{log, StatusEvent};
+
+    fn project_with_wp(lane: &str) -> (tempfile::TempDir, Project) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let tasks = root.join("kitty-specs/001-demo/tasks");
+        fs::create_dir_all(&tasks).unwrap();
+        fs::write(
+            tasks.join("WP01-a.md"),
+            format!("---\nwork_package_id: WP01\ntitle: First\nlane: {lane}\ndependencies: []\n---\n# body\n"),
+        )
+        .unwrap();
+        let project = Project {
+            root,
+            git_root: None,
+        };
+        (tmp, project)
+    }
+
+    #[test]
+    fn lanes_come_from_the_log_and_a_broken_log_is_an_error_card_over_frontmatter_lanes() {
+        let (_tmp, project) = project_with_wp("planned");
+        let dir = project.specs_dir().join("001-demo");
+        let mut e = StatusEvent::sample(
+            "01A",
+            "WP01",
+            Lane::Planned,
+            Lane::Claimed,
+            "2026-11-29T10:00:00+00:00",
+        );
+        e.actor = "claude".into();
+        log::append(&dir, &[e]).unwrap();
+        let f = feature_json(&project, "001-demo");
+        assert_eq!(f["source"], "status log", "{f}");
+        assert_eq!(f["events"], 1);
+        let card = &f["wps"][0];
+        assert_eq!(card["lane"], "claimed", "{f}");
+        assert_eq!(card["since"], "2026-11-29T10:00:00+00:00");
+        assert_eq!(card["agent"], "claude");
+        assert_eq!(f["counts"]["claimed"], 1);
+        assert!(f["errors"].as_array().unwrap().is_empty(), "{f}");
+
+        // A complete bad line: an error card naming file and line, and the
+        // board shows the frontmatter lane instead of nothing.
+        let mut text = fs::read_to_string(log::path(&dir)).unwrap();
+        text.push_str("{not json}\n");
+        fs::write(log::path(&dir), text).unwrap();
+        let f = feature_json(&project, "001-demo");
+        let err = &f["errors"][0];
+        assert_eq!(
+            err["file"], "kitty-specs/001-demo/status.events.jsonl",
+            "{f}"
+        );
+        assert_eq!(err["line"], 2);
+        assert_eq!(f["wps"][0]["lane"], "planned");
+        assert_eq!(f["source"], "frontmatter");
+    }
+
+    #[test]
+    fn without_a_log_the_time_in_lane_comes_from_history_or_the_activity_log() {
+        let (_tmp, project) = project_with_wp("doing");
+        let wp = project.specs_dir().join("001-demo/tasks/WP01-a.md");
+        let text = fs::read_to_string(&wp).unwrap().replace(
+            "dependencies: []\n",
+            "dependencies: []\nhistory:\n- timestamp: '2026-01-01T00:00:00Z'\n  lane: planned\n  agent: system\n",
+        ) + "\n## Activity Log\n\n- 2026-01-02T08:00:00Z – codex – shell_pid=1 – lane=doing – Started\n";
+        fs::write(&wp, text).unwrap();
+        let f = feature_json(&project, "001-demo");
+        assert_eq!(f["wps"][0]["lane"], "in_progress", "{f}");
+        assert_eq!(f["wps"][0]["since"], "2026-01-02T08:00:00Z", "{f}");
+        assert_eq!(f["source"], "frontmatter");
+    }
 }

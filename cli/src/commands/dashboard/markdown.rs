@@ -8,21 +8,7 @@
 //! or a relative path, so a document cannot inject markup or script into
 //! the page.
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use spec_kitty_protocol::html::escape;
 
 /// Renders a Markdown document (a leading YAML frontmatter block is shown
 /// as code, not parsed).

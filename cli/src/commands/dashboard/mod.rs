@@ -29,7 +29,6 @@ use crate::output::Out;
 use crate::project::{self, Project};
 use record::Record;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -167,18 +166,11 @@ fn start(project: &Project, preferred: Option<u16>, token: &str) -> Result<(u16,
         .spawn()
         .map_err(|e| CliError::io(format!("cannot run {}: {e}", exe.display())))?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    // A helper thread bounds the wait with recv_timeout.
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-        let _ = tx.send(r);
-    });
     let t0 = Instant::now();
-    let line = match rx.recv_timeout(START_TIMEOUT) {
-        Ok(Ok(line)) => line,
-        Ok(Err(e)) => return Err(CliError::io(format!("dashboard start-up: {e}"))),
-        Err(_) => {
+    let line = match crate::daemon_client::first_line_within(stdout, START_TIMEOUT) {
+        Some(Ok(line)) => line,
+        Some(Err(e)) => return Err(CliError::io(format!("dashboard start-up: {e}"))),
+        None => {
             let _ = child.kill();
             return Err(CliError::io(format!(
                 "the dashboard did not start within {:?}",
