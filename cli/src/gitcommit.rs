@@ -148,7 +148,10 @@ mod tests {
         let files = git(r, &["show", "--name-only", "--format=%s", "HEAD"]);
         assert_eq!(files.trim(), "chore: ours\n\na.txt\nnew.txt");
         // The user's staged change is still staged, untracked still untracked.
-        assert_eq!(git(r, &["diff", "--cached", "--name-only"]).trim(), "other.txt");
+        assert_eq!(
+            git(r, &["diff", "--cached", "--name-only"]).trim(),
+            "other.txt"
+        );
         assert!(git(r, &["status", "--porcelain"]).contains("?? loose.txt"));
         // Again with nothing new: no empty commit.
         let again = commit_paths(r, &[r.join("a.txt")], "chore: again").unwrap();

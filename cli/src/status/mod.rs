@@ -10,15 +10,18 @@
 //! - [`reducer`]: replaying the log into the snapshot that `status.json`
 //!   holds, with 2.1.3's ordering, de-duplication and rollback rules;
 //! - [`views`]: the generated status block of `tasks.md`;
-//! - [`lock`]: the per-feature lock file both CLIs take.
+//! - [`lock`]: the per-feature lock file both CLIs take;
+//! - [`store`]: the one write path that puts them together (lock, log,
+//!   bootstrap, guards, views) and `materialize`.
 //!
-//! Nothing here touches the WP files, git or the daemon; the commands put
-//! these pieces together.
+//! Nothing here touches git or the daemon; `commands::lane_move` adds the
+//! wire event and the commit.
 
 pub mod event;
 pub mod lock;
 pub mod log;
 pub mod reducer;
+pub mod store;
 pub mod transitions;
 pub mod views;
 
