@@ -28,6 +28,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process; boxing the big variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Set up a project: .kittify/config.yaml with its identity, kitty-specs/, git, and the agents' command files.
@@ -366,6 +368,12 @@ pub struct ImplementArgs {
     /// Do not create a git worktree.
     #[arg(long)]
     pub no_worktree: bool,
+    /// Commit the status files (default: `auto_commit` in .kittify/config.yaml, else on).
+    #[arg(long, overrides_with = "no_auto_commit")]
+    pub auto_commit: bool,
+    /// Do not commit the status files.
+    #[arg(long, overrides_with = "auto_commit")]
+    pub no_auto_commit: bool,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -386,8 +394,28 @@ pub enum AgentCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AgentStatusCommand {
+    /// Record one lane transition in status.events.jsonl (guards checked), then rewrite the views.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Emit(StatusEmitArgs),
+    /// Rebuild status.json, the tasks.md status block and the frontmatter lanes from the event log.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Materialize(FeatureArgs),
+    /// Bootstrap status.events.jsonl from the WP frontmatter (lanes and history), as 2.1.3 does.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Migrate(StatusMigrateArgs),
     #[command(flatten)]
     Check(StatusCheckCommand),
+}
+
+impl AgentStatusCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            AgentStatusCommand::Emit(a) => a.json,
+            AgentStatusCommand::Materialize(a) => a.json,
+            AgentStatusCommand::Migrate(a) => a.json,
+            AgentStatusCommand::Check(c) => c.json(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,6 +426,9 @@ pub enum AgentTasksCommand {
     /// Append a note to a work package's activity log.
     #[command(after_help = EXIT_CODES_HELP)]
     AddHistory(AddHistoryArgs),
+    /// Tick (done) or untick (pending) subtasks in tasks.md, e.g. T001 T002.
+    #[command(after_help = EXIT_CODES_HELP)]
+    MarkStatus(MarkStatusArgs),
     #[command(flatten)]
     Read(TasksReadCommand),
 }
@@ -576,30 +607,67 @@ pub struct MergeDriverArgs {
 pub struct MoveTaskArgs {
     /// Work package id, e.g. WP01.
     pub wp_id: String,
-    /// Target lane: planned, doing (= in_progress), for_review, approved, done, claimed, blocked, canceled.
+    /// Target lane: planned, claimed, doing (= in_progress), for_review, approved, done, blocked, canceled.
     #[arg(long)]
     pub to: String,
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
-    /// Allow a transition the lane graph does not (requires --reason).
-    #[arg(long, requires = "reason")]
-    pub force: bool,
-    /// Why the transition is forced (recorded in history and the event).
-    #[arg(long)]
-    pub reason: Option<String>,
-    /// Agent moving the work package (the event's actor; default "user").
+    /// Agent moving the work package (the event's actor; default "user"); sets the WP's `agent:`.
     #[arg(long)]
     pub agent: Option<String>,
-    /// Note for the history entry.
+    /// Assignee name, written to the WP's `assignee:`.
     #[arg(long)]
-    pub note: Option<String>,
-    /// Shell PID of the agent, recorded in the history entry (as spec-kitty 2.x does).
+    pub assignee: Option<String>,
+    /// Shell PID of the agent, written to `shell_pid:` and the activity line.
     #[arg(long)]
     pub shell_pid: Option<String>,
+    /// Note for the activity line (and the event's reason).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Review feedback file: required for --to planned (even with --force) and to send reviewed work back to in_progress.
+    #[arg(long, value_name = "PATH")]
+    pub review_feedback_file: Option<PathBuf>,
+    /// Approval reference for approved/done (e.g. PR#42; default: the note, else auto-approval:WPnn:DATE).
+    #[arg(long)]
+    pub approval_ref: Option<String>,
+    /// Reviewer name for approved/done (default: git config user.name).
+    #[arg(long)]
+    pub reviewer: Option<String>,
+    /// Required for --to done when the WP branch is not merged into the current branch; recorded in the event.
+    #[arg(long)]
+    pub done_override_reason: Option<String>,
+    /// Move even with unticked subtasks, or outside the lane graph (recorded as forced in the event).
+    #[arg(long)]
+    pub force: bool,
+    /// Why (recorded as the event's reason; default "Force move to LANE" with --force).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Commit the status files (default: `auto_commit` in .kittify/config.yaml, else on).
+    #[arg(long, overrides_with = "no_auto_commit")]
+    pub auto_commit: bool,
+    /// Do not commit the status files.
+    #[arg(long, overrides_with = "auto_commit")]
+    pub no_auto_commit: bool,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+impl MoveTaskArgs {
+    /// `--auto-commit/--no-auto-commit`, `None` when neither was given.
+    pub fn auto_commit_flag(&self) -> Option<bool> {
+        auto_commit_flag(self.auto_commit, self.no_auto_commit)
+    }
+}
+
+/// The tri-state of a `--auto-commit/--no-auto-commit` pair.
+pub fn auto_commit_flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -758,3 +826,94 @@ pub struct ManArgs {
     #[arg(long)]
     pub dir: PathBuf,
 }
+
+// --- Writing the status model (agent tasks mark-status; agent status emit | materialize | migrate).
+
+#[derive(Debug, Args)]
+pub struct MarkStatusArgs {
+    /// Subtask ids, space-separated (e.g. T001 T002 T003).
+    #[arg(required = true)]
+    pub task_ids: Vec<String>,
+    /// New status: done or pending.
+    #[arg(long)]
+    pub status: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Commit tasks.md (default: `auto_commit` in .kittify/config.yaml, else on).
+    #[arg(long, overrides_with = "no_auto_commit")]
+    pub auto_commit: bool,
+    /// Do not commit tasks.md.
+    #[arg(long, overrides_with = "auto_commit")]
+    pub no_auto_commit: bool,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+
+#[derive(Debug, Args)]
+pub struct StatusEmitArgs {
+    /// Work package id, e.g. WP01.
+    pub wp_id: String,
+    /// Target lane (planned, claimed, in_progress or doing, for_review, approved, done, blocked, canceled).
+    #[arg(long)]
+    pub to: String,
+    /// Who makes the transition.
+    #[arg(long)]
+    pub actor: String,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Bypass the guards and the lane graph (needs --reason).
+    #[arg(long)]
+    pub force: bool,
+    /// Reason (required with --force and to move in_progress back to planned).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Done evidence as JSON: {"review": {"reviewer": ..., "verdict": ..., "reference": ...}}.
+    #[arg(long)]
+    pub evidence_json: Option<String>,
+    /// Review feedback reference (required to send reviewed work back).
+    #[arg(long)]
+    pub review_ref: Option<String>,
+    /// Workspace context (required for claimed -> in_progress; default `<mode>:<repo root>`).
+    #[arg(long)]
+    pub workspace_context: Option<String>,
+    /// Whether the subtasks are complete (default: read from tasks.md).
+    #[arg(long, overrides_with = "no_subtasks_complete")]
+    pub subtasks_complete: bool,
+    #[arg(long, overrides_with = "subtasks_complete", hide = true)]
+    pub no_subtasks_complete: bool,
+    /// Whether implementation evidence exists (default: the WP has earlier events).
+    #[arg(long, overrides_with = "no_implementation_evidence_present")]
+    pub implementation_evidence_present: bool,
+    #[arg(long, overrides_with = "implementation_evidence_present", hide = true)]
+    pub no_implementation_evidence_present: bool,
+    /// worktree or direct_repo.
+    #[arg(long, default_value = "worktree", value_parser = ["worktree", "direct_repo"])]
+    pub execution_mode: String,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusMigrateArgs {
+    /// One feature to migrate.
+    #[arg(short = 'f', long, conflicts_with = "all")]
+    pub feature: Option<String>,
+    /// Every feature in kitty-specs/.
+    #[arg(long)]
+    pub all: bool,
+    /// Show what would be written without writing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Actor of the bootstrap events.
+    #[arg(long, default_value = "migration")]
+    pub actor: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+

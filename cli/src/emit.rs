@@ -145,6 +145,10 @@ impl Changes {
         self.items.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
     /// Writes every change atomically; on a failure, undoes the ones done.
     pub fn apply(&self) -> Result<(), CliError> {
         for (i, c) in self.items.iter().enumerate() {

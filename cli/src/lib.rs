@@ -93,7 +93,8 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MoveTask(a))) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::AddHistory(a))) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::Read(c))) => c.json(),
-        Command::Agent(AgentCommand::Status(AgentStatusCommand::Check(c))) => c.json(),
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MarkStatus(a))) => a.json,
+        Command::Agent(AgentCommand::Status(c)) => c.json(),
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
         Command::Sync(c) => c.json(),
@@ -135,9 +136,13 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::Read(c))) => {
             commands::status_read::run(&out, c)
         }
+        Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MarkStatus(a))) => {
+            commands::mark_status::run(&out, a)
+        }
         Command::Agent(AgentCommand::Status(AgentStatusCommand::Check(c))) => {
             commands::status_check::run(&out, c)
         }
+        Command::Agent(AgentCommand::Status(c)) => commands::agent_status::run(&out, c),
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),
         Command::Sync(c) => commands::sync::run(&out, c),

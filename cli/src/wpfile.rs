@@ -163,6 +163,14 @@ impl WpFile {
         &self.text[self.fm.clone()]
     }
 
+    /// A top-level scalar of the frontmatter as written (unquoted,
+    /// trimmed), `None` when absent or empty.
+    pub fn scalar(&self, key: &str) -> Option<String> {
+        yamltext::find_key(self.frontmatter(), key)
+            .map(|kl| kl.inner(self.frontmatter()).trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
     /// Replaces the frontmatter with `new_fm`, returning the whole new text.
     fn with_frontmatter(&self, new_fm: &str) -> String {
         format!(

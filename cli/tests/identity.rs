@@ -296,9 +296,18 @@ fn chmod_tree(p: &std::path::Path, dir_mode: u32, file_mode: u32) {
 fn read_only_config_gives_in_memory_identity_one_warning_and_success() {
     let w = World::with_wps(1);
     fs::write(w.repo.join(".kittify/config.yaml"), "vcs: git\n").unwrap();
+    // (No commit: the repository is not writable for this user either.)
     let o = run_read_only(
         &w,
-        &["agent", "tasks", "move-task", "WP01", "--to", "doing"],
+        &[
+            "agent",
+            "tasks",
+            "move-task",
+            "WP01",
+            "--to",
+            "doing",
+            "--no-auto-commit",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
@@ -320,7 +329,7 @@ fn read_only_config_gives_in_memory_identity_one_warning_and_success() {
         !err.contains(spec_kitty_emit_warning()),
         "uuid present, so no missing-uuid warning"
     );
-    assert!(w.read(&w.wp_path("WP01")).contains("lane: \"doing\""));
+    assert!(w.read(&w.wp_path("WP01")).contains("lane: \"in_progress\""));
 }
 
 fn spec_kitty_emit_warning() -> &'static str {

@@ -102,14 +102,6 @@ fn bad_wps() -> Vec<BadWp> {
             body_edit_ok: false,
         },
         BadWp {
-            what: "history as a flow list",
-            bytes: b(
-                "---\nwork_package_id: WP01\nlane: planned\nhistory: [{lane: planned}]\n---\n",
-            ),
-            says: &["history must be a block list"],
-            body_edit_ok: true,
-        },
-        BadWp {
             what: "duplicate lane key",
             bytes: b("---\nwork_package_id: WP01\nlane: planned\nlane: done\n---\n"),
             says: &["malformed frontmatter", "line"],
@@ -245,7 +237,7 @@ fn malformed_wp_files_are_refused_by_name_and_left_untouched() {
             stderr(&moved)
         );
         assert_eq!(w.events().len(), 1);
-        w.ok(&["agent", "tasks", "move-task", "WP02", "--to", "planned"]);
+        w.ok(&["agent", "tasks", "move-task", "WP02", "--to", "blocked"]);
     }
 }
 
@@ -331,10 +323,15 @@ fn corrupt_configs_are_kept_aside_byte_for_byte_and_work_goes_on() {
             .map(|(p, _)| p.clone())
             .collect();
         let changed: Vec<_> = changed.into_iter().filter(|p| !kept.contains(p)).collect();
+        let status = w.feature_dir();
         assert_eq!(
             changed,
-            vec![w.wp_path("WP01")],
-            "[{what}] only the WP file changed"
+            vec![
+                status.join("status.events.jsonl"),
+                status.join("status.json"),
+                w.wp_path("WP01")
+            ],
+            "[{what}] only the WP file and its status files changed"
         );
         no_temp_files(&w.repo.join(".kittify"));
         // The next command reads the new config quietly.
@@ -425,7 +422,7 @@ fn malformed_credentials_never_block_work_and_are_never_rewritten() {
                 "[{what}] token text leaked: {text}"
             );
         }
-        w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "planned"]);
+        w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "blocked"]);
     }
     // A well-formed file is used (the control case: the test can fail).
     fs::write(&cred, b"[user]\nteam_slug = \"acme\"\n").unwrap();

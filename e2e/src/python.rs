@@ -42,6 +42,17 @@ pub fn require_python(test: &str) -> Option<PathBuf> {
     found
 }
 
+/// The project's `project.uuid` in `.kittify/config.yaml` (written by
+/// either CLI; both keep it there).
+pub fn project_uuid(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join(".kittify/config.yaml")).unwrap();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("uuid: "))
+        .unwrap_or_else(|| panic!("no project uuid in config.yaml:\n{text}"))
+        .trim_matches(['"', '\''])
+        .to_string()
+}
+
 impl Sandbox {
     /// The Python `spec-kitty` run in `cwd` with the sandbox's environment:
     /// our `HOME`, its runtime dir (`SPEC_KITTY_HOME`) inside the sandbox,

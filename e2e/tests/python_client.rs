@@ -9,7 +9,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
-use spec_kitty_e2e::python::require_python;
+use spec_kitty_e2e::python::{project_uuid, require_python};
 use spec_kitty_e2e::{wait_for, RefServer, Sandbox};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -42,15 +42,6 @@ fn python_queued(home: &Path) -> i64 {
                 .ok()
         })
         .sum()
-}
-
-fn project_uuid(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join(".kittify/config.yaml")).unwrap();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("uuid: "))
-        .unwrap_or_else(|| panic!("no project uuid in config.yaml:\n{text}"))
-        .trim_matches(['"', '\''])
-        .to_string()
 }
 
 #[test]

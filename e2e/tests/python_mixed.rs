@@ -162,7 +162,8 @@ fn python_lanes(sb: &Sandbox, py: &Path, dir: &Path, feature: &str) -> BTreeMap<
         .collect()
 }
 
-fn rust_move(sb: &Sandbox, dir: &Path, feature: &str, wp: &str, to: &str, extra: &[&str]) {
+/// `agent tasks move-task WP --to LANE --feature F EXTRA…`.
+fn move_args<'a>(feature: &'a str, wp: &'a str, to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "agent",
         "tasks",
@@ -174,7 +175,11 @@ fn rust_move(sb: &Sandbox, dir: &Path, feature: &str, wp: &str, to: &str, extra:
         feature,
     ];
     args.extend_from_slice(extra);
-    sb.sk(dir, &args);
+    args
+}
+
+fn rust_move(sb: &Sandbox, dir: &Path, feature: &str, wp: &str, to: &str, extra: &[&str]) {
+    sb.sk(dir, &move_args(feature, wp, to, extra));
 }
 
 fn python_move(
@@ -186,18 +191,7 @@ fn python_move(
     to: &str,
     extra: &[&str],
 ) {
-    let mut args = vec![
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        to,
-        "--feature",
-        feature,
-    ];
-    args.extend_from_slice(extra);
-    sb.py(py, dir, &args);
+    sb.py(py, dir, &move_args(feature, wp, to, extra));
 }
 
 /// Every view agrees with the log, and each event is in it once.

@@ -10,7 +10,7 @@
 //! Python needed); the second runs the real Python CLI 2.1.3.
 
 use serde_json::{json, Value};
-use spec_kitty_e2e::python::require_python;
+use spec_kitty_e2e::python::{project_uuid, require_python};
 use spec_kitty_e2e::{wait_for, RefServer, Sandbox};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,15 +51,6 @@ fn assert_once_and_unique_lamports(rs: &RefServer) -> Vec<Value> {
         }
     }
     events
-}
-
-fn project_uuid(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join(".kittify/config.yaml")).unwrap();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("uuid: "))
-        .unwrap_or_else(|| panic!("no project uuid in config.yaml:\n{text}"))
-        .trim_matches(['"', '\''])
-        .to_string()
 }
 
 /// A `WPStatusChanged` as 2.1.3 queues it (its `json.dumps` spacing), on

@@ -594,7 +594,16 @@ fn no_token_appears_in_any_output() {
         "move2",
         &sb.sk(
             &dir,
-            &["agent", "tasks", "move-task", "WP01", "--to", "done"],
+            &[
+                "agent",
+                "tasks",
+                "move-task",
+                "WP01",
+                "--to",
+                "done",
+                "--done-override-reason",
+                "merged elsewhere",
+            ],
         ),
     );
     wait_for("refresh and delivery", || {

@@ -11,15 +11,16 @@
 //! no file changes. The feature lock and every WP file lock are held
 //! throughout, so no lane can change between the check and the writes.
 
-use super::lane_move::{move_lane, LaneMove};
+use super::lane_move::{self, Failure};
 use super::{rel, Ctx};
 use crate::cli::AcceptArgs;
 use crate::emit::{events_json, Changes};
 use crate::error::CliError;
 use crate::feature;
-use crate::fsutil;
 use crate::output::Out;
-use crate::wpfile::{self, WpFile};
+use crate::status::store::{self, Move};
+use crate::status::{DoneEvidence, ReviewApproval};
+use crate::wpfile::WpFile;
 use spec_kitty_protocol::envelope::{DependencyResolved, ErrorLogged, FeatureCompleted, Payload};
 use spec_kitty_protocol::Lane;
 
@@ -28,21 +29,25 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     let feat = ctx.feature(a.feature.as_deref())?;
     let _feature_lock = feature::lock_feature(&feat)?;
     let paths = feature::wp_paths(&feat)?;
-    let mut _locks = Vec::with_capacity(paths.len());
-    for p in &paths {
-        _locks.push(fsutil::lock_path(p).map_err(|e| CliError::io_at("lock", p, &e))?);
-    }
     let wps: Vec<WpFile> = paths
         .iter()
         .map(|p| WpFile::read(p))
         .collect::<Result<_, _>>()?;
     let (meta_text, meta) = feature::read_meta(&feat)?;
+    // The lanes are the model's (the log, and the frontmatter of WPs it
+    // does not know yet), read without writing.
+    let snap = store::snapshot(&feat)?;
+    let lane_of = |w: &WpFile| {
+        snap.work_packages
+            .get(&w.meta.wp_id)
+            .map_or(w.meta.lane, |s| s.lane)
+    };
 
     let blockers: Vec<&WpFile> = wps
         .iter()
         .filter(|w| {
             matches!(
-                w.meta.lane,
+                lane_of(w),
                 Lane::Planned | Lane::Claimed | Lane::InProgress | Lane::Blocked
             )
         })
@@ -54,7 +59,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
                 format!(
                     "{} ({}, {})",
                     w.meta.wp_id,
-                    wpfile::lane_for_file(w.meta.lane),
+                    lane_of(w).as_user(),
                     rel(&ctx, &w.path)
                 )
             })
@@ -94,7 +99,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
 
     let to_move: Vec<&WpFile> = wps
         .iter()
-        .filter(|w| matches!(w.meta.lane, Lane::ForReview | Lane::Approved))
+        .filter(|w| matches!(lane_of(w), Lane::ForReview | Lane::Approved))
         .collect();
     let already = meta.get("accepted_at").is_some_and(|v| !v.is_null());
     if to_move.is_empty() && already {
@@ -107,33 +112,58 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     }
 
     let mut envs = Vec::new();
+    let mut deliveries = Vec::new();
     let mut changes = Changes::new(&ctx.project.root);
     let mut status_event_of = std::collections::HashMap::new();
-    let ts = wpfile::file_timestamp();
+    let mut committed_files = Vec::new();
     for w in &to_move {
-        let (env, new_text) = move_lane(
-            &ctx.emitter,
-            LaneMove {
-                wp: w,
-                wp_id: &w.meta.wp_id,
-                feature_slug: &feat.slug,
-                to: Lane::Done,
-                actor: "user".into(),
-                agent: "user".into(),
-                shell_pid: String::new(),
-                action: "Accepted via spec-kitty accept".into(),
-                timestamp: ts.clone(),
-                forced: None,
-            },
-        )?;
-        status_event_of.insert(w.meta.wp_id.clone(), env.event_id.clone());
-        envs.push(env);
-        changes.replace(&w.path, &w.text, new_text);
+        // The done guard wants review evidence: the reviewer the WP
+        // records, else the user, and this acceptance as the reference.
+        let reviewer = w.scalar("reviewed_by").unwrap_or_else(|| "user".into());
+        let mv = Move {
+            wp_id: w.meta.wp_id.clone(),
+            to: Some(Lane::Done),
+            actor: "user".into(),
+            reason: Some("Accepted via spec-kitty accept".into()),
+            evidence: Some(DoneEvidence {
+                review: ReviewApproval {
+                    reviewer: reviewer.clone(),
+                    verdict: "approved".into(),
+                    reference: format!("accept:{}", feat.slug),
+                },
+                repos: vec![],
+                verification: vec![],
+            }),
+            execution_mode: "worktree".into(),
+            ..Move::default()
+        };
+        let edit = |w: &WpFile, _: Lane, text: &str| -> Result<String, CliError> {
+            let mut t = lane_move::set_scalar(&w.path, text, "reviewed_by", &reviewer)?;
+            t = lane_move::set_scalar(&w.path, &t, "review_status", "approved")?;
+            let shell = w.meta.shell_pid.clone().unwrap_or_default();
+            Ok(lane_move::with_activity(
+                &t,
+                "user",
+                &shell,
+                Lane::Done,
+                "Accepted via spec-kitty accept",
+            ))
+        };
+        let applied = match lane_move::apply(&ctx, &feat, &mv, &edit, &|_| Ok(Vec::new()), None) {
+            Ok(x) => x,
+            Err(Failure::Unchanged(_)) => continue,
+            Err(Failure::Error(e)) => return Err(e),
+        };
+        committed_files.push(w.path.clone());
+        status_event_of.insert(w.meta.wp_id.clone(), applied.envs[0].event_id.clone());
+        envs.extend(applied.envs);
+        deliveries.extend(applied.deliveries);
     }
+    let mut follow = Vec::new();
     for w in &wps {
         for dep in &w.meta.dependencies {
             if let Some(cause) = status_event_of.get(dep) {
-                envs.push(ctx.emitter.build(
+                follow.push(ctx.emitter.build(
                     &Payload::DependencyResolved(DependencyResolved {
                         wp_id: w.meta.wp_id.clone(),
                         dependency_wp_id: dep.clone(),
@@ -145,7 +175,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
         }
     }
     let completed_at = spec_kitty_protocol::time::now_utc();
-    envs.push(ctx.emitter.build(
+    follow.push(ctx.emitter.build(
         &Payload::FeatureCompleted(FeatureCompleted {
             feature_slug: feat.slug.clone(),
             total_wps: wps.len() as u64,
@@ -165,7 +195,24 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     } else {
         changes.replace(&feat.meta_path(), &meta_text, new_meta);
     }
-    let deliveries = changes.commit(&ctx.emitter, &envs, &mut ctx.warner())?;
+    deliveries.extend(changes.commit(&ctx.emitter, &follow, &mut ctx.warner())?);
+    envs.extend(follow);
+    if lane_move::auto_commit(&ctx, None) && !to_move.is_empty() {
+        let mut files = committed_files;
+        for f in [
+            "status.events.jsonl",
+            "status.json",
+            "tasks.md",
+            "meta.json",
+        ] {
+            files.push(feat.dir.join(f));
+        }
+        lane_move::commit(
+            &ctx,
+            &files,
+            &format!("chore: Accept feature {}", feat.slug),
+        );
+    }
     let moved: Vec<String> = to_move.iter().map(|w| w.meta.wp_id.clone()).collect();
     out.line(&format!(
         "{} Accepted feature {}: {} work package(s) moved to done{}",

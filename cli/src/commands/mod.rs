@@ -2,6 +2,7 @@
 //! project starts from (project root, ensured identity, git facts, emitter).
 
 pub mod accept;
+pub mod agent_status;
 pub mod auth;
 pub mod completions;
 pub mod finalize;
@@ -10,6 +11,7 @@ pub mod history;
 pub mod implement;
 pub mod init;
 pub mod lane_move;
+pub mod mark_status;
 pub mod move_task;
 pub mod not_provided;
 pub mod plan;

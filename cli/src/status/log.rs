@@ -111,7 +111,13 @@ pub fn union(versions: &[(&Path, &str)]) -> Result<String, LogError> {
 /// partial write that still parses) gets one first, so two events never
 /// share a line.
 pub fn append(feature_dir: &Path, events: &[StatusEvent]) -> Result<(), LogError> {
-    let path = path(feature_dir);
+    append_to(&path(feature_dir), events)
+}
+
+/// [`append`] to the log file at `path` (already resolved under the
+/// repository's link rule by the caller).
+pub fn append_to(path: &Path, events: &[StatusEvent]) -> Result<(), LogError> {
+    let path = path.to_path_buf();
     let io_err = |what: &str, e: io::Error| LogError {
         path: path.clone(),
         line: None,
@@ -143,7 +149,7 @@ pub fn append(feature_dir: &Path, events: &[StatusEvent]) -> Result<(), LogError
         .map_err(|e| io_err("append to", e))?;
     f.sync_all().map_err(|e| io_err("fsync", e))?;
     if !existed {
-        File::open(feature_dir)
+        File::open(path.parent().unwrap_or(Path::new(".")))
             .and_then(|d| d.sync_all())
             .map_err(|e| io_err("fsync the directory of", e))?;
     }

@@ -12,16 +12,20 @@
 //! - [`views`]: the generated status block of `tasks.md`;
 //! - [`lock`]: the per-feature lock file both CLIs take;
 //! - [`current`]: the current lane of every work package of a feature (log,
-//!   else frontmatter), the one reader every command uses.
+//!   else frontmatter), the one reader every command uses;
+//! - [`store`]: the one write path that puts them together (lock, log,
+//!   bootstrap, guards, views) and `materialize`.
 //!
-//! Only [`current`] reads the WP files; nothing here touches git or the
-//! daemon; the commands put these pieces together.
+//! Only [`current`] and [`store`] read the WP files; nothing here touches
+//! git or the daemon: `commands::lane_move` adds the wire event and the
+//! commit.
 
 pub mod current;
 pub mod event;
 pub mod lock;
 pub mod log;
 pub mod reducer;
+pub mod store;
 pub mod transitions;
 pub mod views;
 
