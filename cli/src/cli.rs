@@ -429,6 +429,12 @@ pub enum AgentTasksCommand {
     /// Tick (done) or untick (pending) subtasks in tasks.md, e.g. T001 T002.
     #[command(after_help = EXIT_CODES_HELP)]
     MarkStatus(MarkStatusArgs),
+    /// Same as `agent feature finalize-tasks`, without the requirement-coverage check (as 2.1.3).
+    #[command(after_help = EXIT_CODES_HELP)]
+    FinalizeTasks(PlanningArgs),
+    /// Record which requirements (FR-/NFR-/C-nnn of spec.md) each work package covers.
+    #[command(after_help = EXIT_CODES_HELP)]
+    MapRequirements(MapRequirementsArgs),
     #[command(flatten)]
     Read(TasksReadCommand),
 }
@@ -595,12 +601,6 @@ pub struct MergeDriverArgs {
     pub theirs: PathBuf,
     /// %P: the path in the repository, for messages.
     pub path: Option<String>,
-    /// Same as `agent feature finalize-tasks`, without the requirement-coverage check (as 2.1.3).
-    #[command(after_help = EXIT_CODES_HELP)]
-    FinalizeTasks(PlanningArgs),
-    /// Record which requirements (FR-/NFR-/C-nnn of spec.md) each work package covers.
-    #[command(after_help = EXIT_CODES_HELP)]
-    MapRequirements(MapRequirementsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -851,7 +851,6 @@ pub struct MarkStatusArgs {
     pub json: bool,
 }
 
-
 #[derive(Debug, Args)]
 pub struct StatusEmitArgs {
     /// Work package id, e.g. WP01.
@@ -916,4 +915,3 @@ pub struct StatusMigrateArgs {
     #[arg(long)]
     pub json: bool,
 }
-
