@@ -18,45 +18,10 @@ use std::path::Path;
 /// entry here that nothing needs any more (then delete the entry).
 const PENDING: &[(&str, &str)] = &[
     (
-        "spec-kitty agent feature create-feature",
-        "issue 11 planning (E)",
-    ),
-    (
-        "spec-kitty agent feature setup-plan",
-        "issue 11 planning (E)",
-    ),
-    (
-        "spec-kitty agent feature check-prerequisites",
-        "issue 11 planning (E)",
-    ),
-    (
-        "spec-kitty agent feature finalize-tasks",
-        "issue 11 planning (E)",
-    ),
-    (
-        "spec-kitty agent tasks map-requirements",
-        "issue 11 planning (E)",
-    ),
-    ("spec-kitty research", "issue 11 planning (E)"),
-    ("spec-kitty agent tasks status", "issue 10 read side (B)"),
-    (
-        "spec-kitty agent tasks mark-status",
-        "issue 10 write path (A)",
-    ),
-    (
-        "spec-kitty agent tasks move-task WP01 --to approved",
-        "issue 10 write path (A): --reviewer/--approval-ref",
-    ),
-    (
-        "spec-kitty agent tasks move-task WP01 --to planned",
-        "issue 10 write path (A): --review-feedback-file",
-    ),
-    (
         "spec-kitty implement WP02 --base",
-        "execution issue: --base",
+        "issue 12: dependency-aware --base",
     ),
-    ("spec-kitty merge", "execution issue: merge"),
-    ("spec-kitty dashboard", "issue 13 (F)"),
+    ("spec-kitty merge", "issue 12: merge"),
 ];
 
 fn init_all(w: &World) {

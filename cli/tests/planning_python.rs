@@ -4,10 +4,10 @@
 //! planned by Python is finalized by this CLI with no second `WPCreated`;
 //! both leave the same commit subjects.
 //!
-//! Needs the Python CLI: `SPEC_KITTY_PY213=/path/to/venv/bin/spec-kitty`
-//! (e.g. the venv `scripts/bench --python` makes under target/bench-work).
-//! Without it each test says SKIP and passes, unless `SK_REQUIRE_ALL` or
-//! `CI` is set (then it fails, naming the variable).
+//! Needs the Python CLI of `scripts/setup-python-cli` (the pinned venv in
+//! `$SK_PYTHON_VENV`, else `target/pyvenv-2.1.3`, as `e2e/src/python.rs`
+//! finds it). Without it each test says SKIP and passes, unless
+//! `SK_REQUIRE_ALL` or `CI` is set (then it fails).
 
 mod common;
 
@@ -18,22 +18,23 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn python_cli(test: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SPEC_KITTY_PY213").map(PathBuf::from) {
-        assert!(
-            p.is_file(),
-            "SPEC_KITTY_PY213={} is not a file",
-            p.display()
-        );
-        return Some(p);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = std::env::var_os("SK_PYTHON_VENV")
+        .map(|v| root.join(v))
+        .unwrap_or_else(|| root.join("target").join("pyvenv-2.1.3"));
+    let bin = venv.join("bin").join("spec-kitty");
+    if bin.is_file() {
+        return Some(bin);
     }
     let required = ["SK_REQUIRE_ALL", "CI"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"));
     assert!(
         !required,
-        "{test}: SPEC_KITTY_PY213 (the Python spec-kitty 2.1.3 binary) is not set, and SK_REQUIRE_ALL/CI require every test to run"
+        "{test}: the Python spec-kitty 2.1.3 is not installed at {} (run scripts/setup-python-cli), and SK_REQUIRE_ALL/CI require every test to run",
+        bin.display()
     );
-    eprintln!("SKIP {test}: set SPEC_KITTY_PY213 to the Python spec-kitty 2.1.3 binary to run it");
+    eprintln!("SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)");
     None
 }
 
