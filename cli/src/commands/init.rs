@@ -358,7 +358,8 @@ fn write_command_files(
                 Some(_) => Action::Kept,
             };
             if matches!(action, Action::Created | Action::Updated) {
-                fsutil::write_repo_file(root, &path, text.as_bytes())?;
+                // Regenerable: a sync per file would be most of init's time.
+                fsutil::write_repo_file_unsynced(root, &path, text.as_bytes())?;
             }
             if action == Action::Kept {
                 kept.push(agent.file_name(step));
