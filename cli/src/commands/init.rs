@@ -156,7 +156,11 @@ pub fn run(out: &Out, a: InitArgs) -> Result<(), CliError> {
     let cwd = project::cwd()?;
     let root = match a.name.as_deref() {
         None | Some(".") => cwd.clone(),
-        Some(_) if a.here => cwd.clone(),
+        Some(name) if a.here => {
+            return Err(CliError::invalid(format!(
+                "give either a directory name ({name}) or --here, not both"
+            )))
+        }
         Some(name) => cwd.join(name),
     };
     // Everything that can refuse the input, before anything is written.
