@@ -243,3 +243,43 @@ pub fn time_distinct_moves(
     }
     Ok(summarize(samples))
 }
+
+/// `init --here --ai claude --force` in a fresh git repository each time
+/// (one commit, so a non-empty directory as users have): the agent command
+/// files, config and `.gitignore`, commit included where the CLI makes one.
+/// `cleanup` runs after each sample, untimed (Python's `init` leaves a
+/// dashboard process behind).
+pub fn time_init(
+    root: &Path,
+    program: &Path,
+    tag: &str,
+    n: usize,
+    cleanup: &dyn Fn(&Project),
+) -> Result<Summary> {
+    let mut samples: Vec<Duration> = Vec::with_capacity(n);
+    for i in 0..n {
+        let p = Project::new(root, &format!("{tag}-init-{i}"))?;
+        let mut cmd = p.command(program);
+        cmd.args([
+            "init",
+            "--here",
+            "--ai",
+            "claude",
+            "--force",
+            "--ignore-agent-tools",
+            "--non-interactive",
+        ]);
+        let t = Instant::now();
+        let r = run(&mut cmd);
+        samples.push(t.elapsed());
+        cleanup(&p);
+        r?;
+        anyhow::ensure!(
+            p.dir
+                .join(".claude/commands/spec-kitty.specify.md")
+                .is_file(),
+            "{tag}: init wrote no claude command files"
+        );
+    }
+    Ok(summarize(samples))
+}

@@ -237,8 +237,62 @@ fn main() -> Result<()> {
         json!({"summary": wedged, "budget_ms": HANDOFF_BUDGET_MS}),
     );
 
+    let init = cli::time_init(
+        scratch.path(),
+        &cli_bin,
+        "ours",
+        (30 / scale).max(5),
+        &|_| {},
+    )?;
+    r.add(
+        "init_ai_claude",
+        "init --here --ai claude (15 command files)",
+        fmt_ms(&init),
+        x_spawn(&init),
+        json!(init),
+    );
+
     if args.python {
         let py = cli::python_cli()?;
+        // Python's `init` starts a dashboard: stop it by the pid it records.
+        let stop_dashboard = |p: &cli::Project| {
+            let record =
+                std::fs::read_to_string(p.dir.join(".kittify/.dashboard")).unwrap_or_default();
+            // Lines: url, port, [token], [pid]: the pid is a last line
+            // after the port, never the port itself.
+            let lines: Vec<&str> = record.lines().collect();
+            if let Some(pid) = lines
+                .get(2..)
+                .and_then(|l| l.last())
+                .and_then(|l| l.trim().parse::<u32>().ok())
+            {
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.to_string())
+                    .status();
+            }
+        };
+        let py_init = cli::time_init(
+            scratch.path(),
+            &py,
+            "python",
+            (10 / scale).max(3),
+            &stop_dashboard,
+        )?;
+        r.add(
+            "python_init_ai_claude",
+            "Python 2.1.3 init --here --ai claude",
+            fmt_ms(&py_init),
+            x_spawn(&py_init),
+            json!(py_init),
+        );
+        let ratio = py_init.p50_ms / init.p50_ms;
+        r.add(
+            "python_over_ours_init",
+            "ratio Python / ours (init --ai), p50",
+            format!("{ratio:.0}x"),
+            String::new(),
+            json!(ratio),
+        );
         let n_py = (40 / scale).max(5);
         let pp = cli::python_project(scratch.path(), &py, "python", n_py)?;
 

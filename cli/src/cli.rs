@@ -94,7 +94,6 @@ Exit codes:
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Directory to create and initialise; omit it, or give `.`, for the current directory.
-    #[arg(conflicts_with = "here")]
     pub name: Option<String>,
     /// Initialise the current directory.
     #[arg(long)]

@@ -190,6 +190,13 @@ pub fn write_repo_file(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Cli
     pfs::write_atomic(&real, bytes, None).map_err(|e| CliError::io_at("write", path, &e))
 }
 
+/// [`write_repo_file`] without the `fsync`s, for files a command can
+/// generate again (the agent command files of `init`).
+pub fn write_repo_file_unsynced(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let real = resolve_in_repo(root, path)?;
+    pfs::write_atomic_unsynced(&real, bytes, None).map_err(|e| CliError::io_at("write", path, &e))
+}
+
 /// An exclusive lock held until dropped.
 #[derive(Debug)]
 pub struct Lock {

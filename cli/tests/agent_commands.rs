@@ -309,6 +309,11 @@ fn bad_agents_are_refused_before_anything_is_written() {
         "{}",
         stderr(&o)
     );
+    let o = w.run(&["init", "elsewhere", "--here"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(fs::read_dir(&w.repo).unwrap().next().is_none());
+    // `.` is the current directory, so `. --here` says it twice (2.1.3 too).
+    w.ok(&["init", ".", "--here", "--no-git"]);
     let o = w.run(&["init", "--script", "fish"]);
     assert_eq!(o.status.code(), Some(2));
 }

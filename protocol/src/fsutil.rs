@@ -43,7 +43,15 @@ const ATTEMPTS: u32 = 16;
 /// the permission bits to give the file; `None` keeps those of the file
 /// being replaced (or `0666` less the umask for a new file).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
-    write_atomic_named(path, bytes, mode, &mut random_u64)
+    write_atomic_named(path, bytes, mode, &mut random_u64, true)
+}
+
+/// [`write_atomic`] without the `fsync`s: readers still see the old or the
+/// new content, never a mix, but a crash may lose the write. For files
+/// that can be generated again (agent command files), where a sync per
+/// file would dominate the command's time.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    write_atomic_named(path, bytes, mode, &mut random_u64, false)
 }
 
 /// [`write_atomic`] with the temp-name source given (tests plant links at
@@ -53,6 +61,7 @@ fn write_atomic_named(
     bytes: &[u8],
     mode: Option<u32>,
     next_name: &mut dyn FnMut() -> u64,
+    durable: bool,
 ) -> io::Result<()> {
     let dir = parent_dir(path);
     let mode = mode.or_else(|| {
@@ -66,7 +75,9 @@ fn write_atomic_named(
             file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         drop(file);
         std::fs::rename(&tmp, path)
     })();
@@ -74,7 +85,11 @@ fn write_atomic_named(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)
+    } else {
+        Ok(())
+    }
 }
 
 /// `fsync`s a directory, so that entries just created or renamed in it
@@ -253,7 +268,14 @@ mod tests {
         symlink(&victim, planted(1)).unwrap();
         symlink(d.path().join("missing"), planted(2)).unwrap();
         let mut names = 0u64..;
-        write_atomic_named(&target, b"new", None, &mut || names.next().unwrap() + 1).unwrap();
+        write_atomic_named(
+            &target,
+            b"new",
+            None,
+            &mut || names.next().unwrap() + 1,
+            true,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
         assert!(
             !d.path().join("missing").exists(),
@@ -268,7 +290,7 @@ mod tests {
                 .is_symlink());
         }
         // Every drawn name taken: an error, and still nothing followed.
-        let e = write_atomic_named(&target, b"x", None, &mut || 1).unwrap_err();
+        let e = write_atomic_named(&target, b"x", None, &mut || 1, true).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
         assert_eq!(std::fs::read(&target).unwrap(), b"new");

@@ -156,7 +156,11 @@ pub fn run(out: &Out, a: InitArgs) -> Result<(), CliError> {
     let cwd = project::cwd()?;
     let root = match a.name.as_deref() {
         None | Some(".") => cwd.clone(),
-        Some(_) if a.here => cwd.clone(),
+        Some(name) if a.here => {
+            return Err(CliError::invalid(format!(
+                "give either a directory name ({name}) or --here, not both"
+            )))
+        }
         Some(name) => cwd.join(name),
     };
     // Everything that can refuse the input, before anything is written.
@@ -361,7 +365,8 @@ fn write_command_files(
                 Some(_) => Action::Kept,
             };
             if matches!(action, Action::Created | Action::Updated) {
-                fsutil::write_repo_file(root, &path, text.as_bytes())?;
+                // Regenerable: a sync per file would be most of init's time.
+                fsutil::write_repo_file_unsynced(root, &path, text.as_bytes())?;
             }
             if action == Action::Kept {
                 kept.push(agent.file_name(step));
