@@ -618,7 +618,10 @@ struct Finding {
     recommended_action: String,
 }
 
-const MATERIALIZE: &str = "Run 'spec-kitty agent status materialize' to regenerate status.json and the derived views from the canonical event log.";
+/// 2.1.3's repairs for the two kinds of drift, word for word.
+const REMATERIALIZE_SNAPSHOT: &str = "Run 'spec-kitty agent status materialize' to regenerate status.json from the canonical event log.";
+const REMATERIALIZE_VIEWS: &str =
+    "Run 'spec-kitty agent status materialize' to regenerate derived views from status.json.";
 
 /// What repairs a log line the reader refuses.
 fn log_repair(err: &LogError, text: &str) -> String {
@@ -763,7 +766,7 @@ fn doctor(out: &Out, a: StatusDoctorArgs) -> Result<(), CliError> {
                 category: "materialization_drift",
                 wp_id: None,
                 message: m,
-                recommended_action: MATERIALIZE.into(),
+                recommended_action: REMATERIALIZE_SNAPSHOT.into(),
             });
         }
         if state.has_log() {
@@ -774,7 +777,7 @@ fn doctor(out: &Out, a: StatusDoctorArgs) -> Result<(), CliError> {
                     category: "derived_view_drift",
                     wp_id: None,
                     message: m,
-                    recommended_action: MATERIALIZE.into(),
+                    recommended_action: REMATERIALIZE_VIEWS.into(),
                 });
             }
         }
