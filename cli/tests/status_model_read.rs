@@ -706,3 +706,23 @@ fn reconcile_proposes_moves_from_commits_and_applies_them_only_when_asked() {
     let v = w.json_any(&["agent", "status", "reconcile"]);
     assert_eq!(v["suggested_events"][0]["from_lane"], "claimed");
 }
+
+#[test]
+fn validate_lists_view_drift_in_the_order_2_1_3s_reducer_meets_the_wps() {
+    let w = World::with_wps(2);
+    write_log(
+        &w,
+        &[
+            ev(&id(1), "WP02", "planned", "claimed", &at(1)),
+            ev(&id(2), "WP01", "planned", "claimed", &at(2)),
+        ],
+    );
+    let v = w.json(&["agent", "status", "validate"]);
+    assert_eq!(
+        strings(&v["warnings"])[1..],
+        [
+            "WARNING: WP02 frontmatter lane=planned but canonical state=claimed",
+            "WARNING: WP01 frontmatter lane=planned but canonical state=claimed",
+        ]
+    );
+}

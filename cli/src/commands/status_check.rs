@@ -16,7 +16,7 @@ use crate::feature::{self, Feature};
 use crate::fsutil;
 use crate::output::Out;
 use crate::status::current::{self, FeatureState, LaneSource};
-use crate::status::log::{self, LogError};
+use crate::status::log::{self, LogError, Logged};
 use crate::status::reducer::{self, Snapshot};
 use crate::status::transitions;
 use crate::status::views::{BLOCK_END, BLOCK_START};
@@ -349,13 +349,18 @@ fn raw_lane(text: &str) -> Option<String> {
 
 /// 2.1.3's `validate_derived_views`: frontmatter lanes and the tasks.md
 /// block against the snapshot, each finding prefixed with its severity.
-fn view_findings(feat: &Feature, snapshot: &Snapshot, phase: u8) -> Vec<String> {
+fn view_findings(feat: &Feature, events: &[Logged], phase: u8) -> Vec<String> {
     let sev = if phase >= 2 { "ERROR" } else { "WARNING" };
     let mut f = Vec::new();
     if !feat.tasks_dir().exists() {
         return f;
     }
-    for (id, st) in &snapshot.work_packages {
+    let snapshot = reducer::reduce(events.iter().map(|l| &l.event));
+    let in_order = reducer_order(events);
+    let wps = in_order
+        .iter()
+        .filter_map(|id| Some((id, snapshot.work_packages.get(id)?)));
+    for (id, st) in wps.clone() {
         let lane = st.lane.as_wire();
         let Some(text) = wp_text(feat, id) else {
             f.push(format!(
@@ -401,7 +406,7 @@ fn view_findings(feat: &Feature, snapshot: &Snapshot, phase: u8) -> Vec<String> 
             )),
         }
     }
-    for (id, st) in &snapshot.work_packages {
+    for (id, st) in wps {
         let lane = st.lane.as_wire();
         match listed.get(id) {
             None => f.push(format!(
@@ -421,6 +426,25 @@ fn view_findings(feat: &Feature, snapshot: &Snapshot, phase: u8) -> Vec<String> 
         }
     }
     f
+}
+
+/// Work package ids in the order 2.1.3's reducer first meets them (its
+/// snapshot is a dict in that order, and its findings follow it).
+fn reducer_order(events: &[Logged]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<&crate::status::StatusEvent> = events
+        .iter()
+        .map(|l| &l.event)
+        .filter(|e| seen.insert(e.event_id.as_str()))
+        .collect();
+    unique.sort_by(|a, b| (&a.at, &a.event_id).cmp(&(&b.at, &b.event_id)));
+    let mut order: Vec<String> = Vec::new();
+    for e in unique {
+        if !order.contains(&e.wp_id) {
+            order.push(e.wp_id.clone());
+        }
+    }
+    order
 }
 
 /// The lines of the generated block (heading dropped); `None` without one.
@@ -516,7 +540,7 @@ fn validate(out: &Out, a: StatusValidateArgs) -> Result<(), CliError> {
                 } else {
                     warnings.extend(drift);
                 }
-                for v in view_findings(&feat, &snap, phase) {
+                for v in view_findings(&feat, &events, phase) {
                     if v.starts_with("WARNING:") {
                         warnings.push(v);
                     } else {
@@ -524,7 +548,16 @@ fn validate(out: &Out, a: StatusValidateArgs) -> Result<(), CliError> {
                     }
                 }
             }
-            Err(e) => errors.push(format!("Failed to validate derived views: {e}")),
+            Err(e) => {
+                // What 2.1.3 reports without reading the events.
+                let drift = materialization_findings(&feat.dir, None);
+                if phase >= 2 {
+                    errors.extend(drift);
+                } else {
+                    warnings.extend(drift);
+                }
+                errors.push(format!("Failed to validate derived views: {e}"));
+            }
         }
     }
     let passed = errors.is_empty();
@@ -585,7 +618,10 @@ struct Finding {
     recommended_action: String,
 }
 
-const MATERIALIZE: &str = "Run 'spec-kitty agent status materialize' to regenerate status.json and the derived views from the canonical event log.";
+/// 2.1.3's repairs for the two kinds of drift, word for word.
+const REMATERIALIZE_SNAPSHOT: &str = "Run 'spec-kitty agent status materialize' to regenerate status.json from the canonical event log.";
+const REMATERIALIZE_VIEWS: &str =
+    "Run 'spec-kitty agent status materialize' to regenerate derived views from status.json.";
 
 /// What repairs a log line the reader refuses.
 fn log_repair(err: &LogError, text: &str) -> String {
@@ -730,18 +766,18 @@ fn doctor(out: &Out, a: StatusDoctorArgs) -> Result<(), CliError> {
                 category: "materialization_drift",
                 wp_id: None,
                 message: m,
-                recommended_action: MATERIALIZE.into(),
+                recommended_action: REMATERIALIZE_SNAPSHOT.into(),
             });
         }
         if state.has_log() {
             let (phase, _) = resolve_phase(&feat);
-            for m in view_findings(&feat, &state.snapshot, phase) {
+            for m in view_findings(&feat, &state.events, phase) {
                 findings.push(Finding {
                     severity: "warning",
                     category: "derived_view_drift",
                     wp_id: None,
                     message: m,
-                    recommended_action: MATERIALIZE.into(),
+                    recommended_action: REMATERIALIZE_VIEWS.into(),
                 });
             }
         }
