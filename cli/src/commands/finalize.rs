@@ -144,8 +144,16 @@ fn set_fields(
     );
     let back = WpFile::parse(&wp.path, full.clone())?;
     let back_fm = parse_fm(&back)?;
+    // Every field reads back as set, and every other key as it was (a key
+    // line inside a multi-line quoted scalar must not be taken for a key).
+    let others_kept = fm.as_object().is_some_and(|before| {
+        before
+            .iter()
+            .filter(|(k, _)| !fields.iter().any(|(f, _)| f == k))
+            .all(|(k, v)| back_fm.get(k) == Some(v))
+    });
     for (key, want) in fields {
-        if back_fm.get(*key) != Some(want) {
+        if back_fm.get(*key) != Some(want) || !others_kept {
             return Err(CliError::invalid(format!(
                 "cannot set `{key}` in the frontmatter of {} without disturbing its other lines; fix the file's YAML by hand and run again",
                 wp.path.display()
