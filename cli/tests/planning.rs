@@ -433,6 +433,20 @@ fn map_requirements_writes_refs_commits_and_finalize_uses_them() {
     ]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("WP07"), "{}", stderr(&o));
+    // With --json, 2.1.3's keys.
+    let o = w.run(&[
+        "agent",
+        "tasks",
+        "map-requirements",
+        "--wp",
+        "WP07",
+        "--refs",
+        "FR-001",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["unknown_wps"], json!(["WP07"]));
+    assert_eq!(v["hint"], "Available WPs: WP01, WP02");
     assert_eq!(w.snapshot(), before);
     let out = w.json(&["tasks"]);
     assert_eq!(
