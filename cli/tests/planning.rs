@@ -422,18 +422,7 @@ fn map_requirements_writes_refs_commits_and_finalize_uses_them() {
         "{}",
         stderr(&o)
     );
-    let o = w.run(&[
-        "agent",
-        "tasks",
-        "map-requirements",
-        "--wp",
-        "WP07",
-        "--refs",
-        "FR-001",
-    ]);
-    assert_eq!(o.status.code(), Some(4));
-    assert!(stderr(&o).contains("WP07"), "{}", stderr(&o));
-    // With --json, 2.1.3's keys.
+    // With --json, 2.1.3's keys on stdout, the reason on stderr.
     let o = w.run(&[
         "agent",
         "tasks",
@@ -444,6 +433,8 @@ fn map_requirements_writes_refs_commits_and_finalize_uses_them() {
         "FR-001",
         "--json",
     ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("WP07"), "{}", stderr(&o));
     let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["unknown_wps"], json!(["WP07"]));
     assert_eq!(v["hint"], "Available WPs: WP01, WP02");
