@@ -35,7 +35,7 @@ pub enum Command {
     /// Set up a project: .kittify/config.yaml with its identity, kitty-specs/, git, and the agents' command files.
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
-    /// Create the next feature: kitty-specs/NNN-name/ with meta.json, spec.md and tasks/.
+    /// Create the next feature kitty-specs/NNN-name/ (meta.json, spec.md, checklists/, research/, tasks/) and commit it as 2.1.3 does.
     #[command(after_help = EXIT_CODES_HELP)]
     Specify(SpecifyArgs),
     /// Scaffold plan.md for a feature and commit it (as `agent feature setup-plan`).
@@ -44,7 +44,7 @@ pub enum Command {
     /// Scaffold the research artifacts (research.md, data-model.md, research/*.csv).
     #[command(after_help = EXIT_CODES_HELP)]
     Research(ResearchArgs),
-    /// Finalize the tasks (alone, as 2.1.3's `tasks --json`), or add/announce work packages.
+    /// Alone: finalize the tasks (tasks.md → each WP's dependencies, requirement refs, branch fields; commit; WPCreated), as 2.1.3's `tasks`. Or `add` one work package.
     #[command(after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
     Tasks(TasksArgs),
     /// Start a work package: lane planned → doing, and a git worktree .worktrees/<feature>-WPnn.

@@ -35,59 +35,88 @@ pub fn commit_paths(
     paths: &[PathBuf],
     message: &str,
 ) -> Result<Committed, CommitError> {
-    if paths.is_empty() {
-        return Ok(Committed::NothingToCommit);
-    }
-    let rel: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            p.strip_prefix(repo_root)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    let git = |args: &[&str]| {
+    let mut done = commit_each(repo_root, &[(paths, message)])?;
+    Ok(done.pop().unwrap_or(Committed::NothingToCommit))
+}
+
+/// Several commits in a row, one per `(paths, message)`, each of exactly
+/// its paths, as [`commit_paths`]; all paths are staged by one `git add`
+/// (a git process fewer per extra commit: 2.1.3 commits a new feature's
+/// spec and its meta.json separately). Stops at the first failure.
+pub fn commit_each(
+    repo_root: &Path,
+    groups: &[(&[PathBuf], &str)],
+) -> Result<Vec<Committed>, CommitError> {
+    let rel = |paths: &[PathBuf]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| {
+                p.strip_prefix(repo_root)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    let git = |args: &[&str], paths: &[String]| {
         Command::new("git")
             .args(args)
-            .args(&rel)
+            .args(paths)
             .current_dir(repo_root)
             .output()
             .map_err(|e| CommitError(format!("cannot run git in {}: {e}", repo_root.display())))
     };
-    let o = git(&["add", "--force", "--"])?;
+    let all: Vec<String> = groups.iter().flat_map(|(p, _)| rel(p)).collect();
+    if all.is_empty() {
+        return Ok(vec![Committed::NothingToCommit; groups.len()]);
+    }
+    let o = git(&["add", "--force", "--"], &all)?;
     if !o.status.success() {
         return Err(CommitError(format!(
             "git add: {}",
             String::from_utf8_lossy(&o.stderr).trim()
         )));
     }
-    let o = git(&["commit", "-q", "--no-verify", "-m", message, "--"])?;
-    if !o.status.success() {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        if text.contains("nothing to commit") || text.contains("no changes added") {
-            return Ok(Committed::NothingToCommit);
+    let mut out = Vec::with_capacity(groups.len());
+    for (paths, message) in groups {
+        if paths.is_empty() {
+            out.push(Committed::NothingToCommit);
+            continue;
         }
-        return Err(CommitError(format!("git commit: {}", text.trim())));
+        let o = git(
+            &["commit", "-q", "--no-verify", "-m", message, "--"],
+            &rel(paths),
+        )?;
+        if !o.status.success() {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            if text.contains("nothing to commit") || text.contains("no changes added") {
+                out.push(Committed::NothingToCommit);
+                continue;
+            }
+            return Err(CommitError(format!("git commit: {}", text.trim())));
+        }
+        out.push(Committed::Yes(head(repo_root)?));
     }
-    // The new HEAD read from .git directly: one git process fewer per
-    // commit (a third of the commit's cost); rev-parse when the files
-    // cannot tell (repo_root below the worktree's top).
+    Ok(out)
+}
+
+/// The new HEAD, read from .git directly: one git process fewer per
+/// commit (a third of the commit's cost); rev-parse when the files cannot
+/// tell (repo_root below the worktree's top).
+fn head(repo_root: &Path) -> Result<String, CommitError> {
     if let Some(sha) = crate::gitmeta::GitMeta::read(repo_root).head_sha {
-        return Ok(Committed::Yes(sha));
+        return Ok(sha);
     }
     let o = Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(repo_root)
         .output()
         .map_err(|e| CommitError(format!("cannot run git: {e}")))?;
-    Ok(Committed::Yes(
-        String::from_utf8_lossy(&o.stdout).trim().to_string(),
-    ))
+    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
 /// Whether commands commit by default in this project: `auto_commit` under

@@ -422,6 +422,7 @@ fn map_requirements_writes_refs_commits_and_finalize_uses_them() {
         "{}",
         stderr(&o)
     );
+    // With --json, 2.1.3's keys on stdout, the reason on stderr.
     let o = w.run(&[
         "agent",
         "tasks",
@@ -430,9 +431,13 @@ fn map_requirements_writes_refs_commits_and_finalize_uses_them() {
         "WP07",
         "--refs",
         "FR-001",
+        "--json",
     ]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("WP07"), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["unknown_wps"], json!(["WP07"]));
+    assert_eq!(v["hint"], "Available WPs: WP01, WP02");
     assert_eq!(w.snapshot(), before);
     let out = w.json(&["tasks"]);
     assert_eq!(
@@ -539,4 +544,55 @@ fn prerequisites_branch_context_and_research() {
     assert_eq!(w.read(&dir.join("research.md")), "mine\n");
     w.ok(&["research", "--force", "--feature", "001"]);
     assert_ne!(w.read(&dir.join("research.md")), "mine\n");
+}
+
+#[test]
+fn from_inside_a_work_package_worktree_the_main_repository_is_planned_and_committed() {
+    let w = planned();
+    w.ok(&["tasks"]);
+    w.ok(&["implement", "WP01"]);
+    let wt = w.repo.join(".worktrees/001-user-auth-WP01");
+    assert!(wt.join(".git").is_file());
+    let dir = w.repo.join("kitty-specs/001-user-auth");
+    // The feature comes from the worktree; its files are the main repo's.
+    let o = w.run_in(&wt, &["agent", "feature", "check-prerequisites", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["FEATURE_DIR"], dir.display().to_string());
+    // A mapping made from the worktree is committed on main, in the main
+    // repository, not on the work package's branch.
+    let head_of = |d: &std::path::Path| {
+        let o = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let wt_head = head_of(&wt);
+    let o = w.run_in(
+        &wt,
+        &[
+            "agent",
+            "tasks",
+            "map-requirements",
+            "--wp",
+            "WP02",
+            "--refs",
+            "FR-001",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        subjects(&w)[0],
+        "chore: Map requirements for WP02 on spec 001"
+    );
+    assert_eq!(
+        w.git(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "main",
+        "the main repository stays on main"
+    );
+    let wt_head_after = head_of(&wt);
+    assert_eq!(wt_head, wt_head_after, "nothing committed in the worktree");
 }

@@ -144,8 +144,16 @@ fn set_fields(
     );
     let back = WpFile::parse(&wp.path, full.clone())?;
     let back_fm = parse_fm(&back)?;
+    // Every field reads back as set, and every other key as it was (a key
+    // line inside a multi-line quoted scalar must not be taken for a key).
+    let others_kept = fm.as_object().is_some_and(|before| {
+        before
+            .iter()
+            .filter(|(k, _)| !fields.iter().any(|(f, _)| f == k))
+            .all(|(k, v)| back_fm.get(k) == Some(v))
+    });
     for (key, want) in fields {
-        if back_fm.get(*key) != Some(want) {
+        if back_fm.get(*key) != Some(want) || !others_kept {
             return Err(CliError::invalid(format!(
                 "cannot set `{key}` in the frontmatter of {} without disturbing its other lines; fix the file's YAML by hand and run again",
                 wp.path.display()
@@ -567,10 +575,13 @@ pub fn map_requirements(out: &Out, a: MapRequirementsArgs) -> Result<(), CliErro
         .map(String::as_str)
         .collect();
     if !malformed.is_empty() {
-        return Err(CliError::invalid(format!(
+        let msg = format!(
             "invalid requirement ref format: {} (refs are FR-NNN, NFR-NNN or C-NNN)",
             malformed.join(", ")
-        )));
+        );
+        let payload = json!({"error": msg, "malformed_refs": malformed,
+            "hint": "Refs must match FR-NNN, NFR-NNN, or C-NNN format"});
+        return Err(fail_json(out, payload, &msg));
     }
     let ctx = Ctx::open(out)?;
     let feat = ctx.feature(a.feature.as_deref())?;
@@ -590,16 +601,19 @@ pub fn map_requirements(out: &Out, a: MapRequirementsArgs) -> Result<(), CliErro
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
-        return Err(CliError::invalid(format!(
-            "requirement refs not defined in {}: {} (defined: {})",
+        let defined = if all_ids.is_empty() {
+            "none".to_string()
+        } else {
+            all_ids.join(", ")
+        };
+        let msg = format!(
+            "requirement refs not defined in {}: {} (defined: {defined})",
             spec_path.display(),
             unknown.join(", "),
-            if all_ids.is_empty() {
-                "none".to_string()
-            } else {
-                all_ids.join(", ")
-            }
-        )));
+        );
+        let payload = json!({"error": msg, "unknown_refs": unknown,
+            "hint": format!("Refs not found in spec.md. Available: {defined}")});
+        return Err(fail_json(out, payload, &msg));
     }
     let _lock = feature::lock_feature(&feat)?;
     let wps = feature::load_wps(&feat)?;
@@ -609,15 +623,16 @@ pub fn map_requirements(out: &Out, a: MapRequirementsArgs) -> Result<(), CliErro
         .map(String::as_str)
         .collect();
     if !unknown_wps.is_empty() {
-        return Err(CliError::invalid(format!(
+        let available: Vec<&str> = wps.iter().map(|w| w.meta.wp_id.as_str()).collect();
+        let msg = format!(
             "unknown work package(s) {} in {} (available: {})",
             unknown_wps.join(", "),
             feat.tasks_dir().display(),
-            wps.iter()
-                .map(|w| w.meta.wp_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+            available.join(", ")
+        );
+        let payload = json!({"error": msg, "unknown_wps": unknown_wps,
+            "hint": format!("Available WPs: {}", available.join(", "))});
+        return Err(fail_json(out, payload, &msg));
     }
     let tasks_md = read_text(&root, &feat.dir.join("tasks.md"))?;
     let sections = tasksmd::sections(tasks_md.as_deref().unwrap_or(""));

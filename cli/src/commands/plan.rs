@@ -105,20 +105,24 @@ pub fn branch_contract(payload: &mut Value, target: &str, current: Option<&str>)
 /// repository; a failure is a warning (the files are written, the command
 /// succeeds). Returns the new commit's hash.
 pub fn commit_files(ctx: &Ctx, paths: &[PathBuf], message: &str) -> Option<String> {
-    try_commit(ctx, paths, message).unwrap_or_else(|e| {
-        ctx.out.warn(&e.to_string());
-        None
-    })
+    match try_commit_each(ctx, &[(paths, message)]) {
+        Ok(mut hashes) => hashes.pop(),
+        Err(e) => {
+            ctx.out.warn(&e.to_string());
+            None
+        }
+    }
 }
 
-/// [`commit_files`] without the warning: `Err` when git refused.
-pub fn try_commit(
+/// One commit per `(paths, message)` (see [`crate::gitcommit::commit_each`])
+/// in the repository holding kitty-specs/; the hashes of the commits made
+/// (none outside git, none for a group with nothing new).
+pub fn try_commit_each(
     ctx: &Ctx,
-    paths: &[PathBuf],
-    message: &str,
-) -> Result<Option<String>, crate::gitcommit::CommitError> {
+    groups: &[(&[PathBuf], &str)],
+) -> Result<Vec<String>, crate::gitcommit::CommitError> {
     let Some(git_root) = ctx.project.git_root.as_ref() else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     // Commit in the main repository, where kitty-specs/ lives, even when
     // the command runs inside a worktree.
@@ -127,12 +131,13 @@ pub fn try_commit(
     } else {
         git_root
     };
-    Ok(
-        match crate::gitcommit::commit_paths(root, paths, message)? {
+    Ok(crate::gitcommit::commit_each(root, groups)?
+        .into_iter()
+        .filter_map(|c| match c {
             crate::gitcommit::Committed::Yes(h) => Some(h),
             crate::gitcommit::Committed::NothingToCommit => None,
-        },
-    )
+        })
+        .collect())
 }
 
 /// Fails with 2.1.3's `--json` error answer (`payload`, holding `error`

@@ -142,18 +142,17 @@ fn create(out: &Out, name: &str, opts: &NewFeatureOpts) -> Result<(), CliError> 
                 readme.clone(),
                 final_dir.join("tasks").join(".gitkeep"),
             ];
-            for (paths, what) in [
-                (&spec_paths[..], "spec"),
-                (std::slice::from_ref(&meta_file), "meta"),
-            ] {
-                let msg = format!("Add {what} for feature {slug}");
-                match super::plan::try_commit(&ctx, paths, &msg) {
-                    Ok(h) => commits.extend(h),
-                    Err(e) => {
-                        out.warn(&e.to_string());
-                        break; // the second would fail the same way
-                    }
-                }
+            let spec_msg = format!("Add spec for feature {slug}");
+            let meta_msg = format!("Add meta for feature {slug}");
+            match super::plan::try_commit_each(
+                &ctx,
+                &[
+                    (&spec_paths[..], &spec_msg),
+                    (std::slice::from_ref(&meta_file), &meta_msg),
+                ],
+            ) {
+                Ok(h) => commits = h,
+                Err(e) => out.warn(&e.to_string()),
             }
         }
         out.line(&format!(
