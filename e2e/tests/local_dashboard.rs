@@ -462,6 +462,13 @@ fn kill_stops_the_server_and_clears_the_record_and_a_stale_record_is_replaced() 
     assert_eq!(lines[1], dash.port.to_string());
     assert_eq!(lines[2].len(), 32, "a fresh token: {text}");
     assert_eq!(lines[3], dash.pid.to_string());
+    // `init` keeps the record (and its token) out of git.
+    let ignored = Command::new("git")
+        .args(["check-ignore", "-q", ".kittify/.dashboard"])
+        .current_dir(&project)
+        .status()
+        .unwrap();
+    assert!(ignored.success(), "git would commit .kittify/.dashboard");
 
     // A second call finds it.
     let again: Value =

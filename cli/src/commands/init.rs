@@ -109,22 +109,33 @@ fn configure_status_merge(out: &Out, root: &Path) {
     }
 }
 
-/// Worktrees live in `.worktrees/`; keep them out of the main checkout.
+/// What a project keeps out of git (2.1.3's ignored runtime surfaces that
+/// we write): worktrees live in `.worktrees/`, and `.kittify/.dashboard`
+/// is the running dashboard's record (its port, pid and shutdown token).
+const IGNORED: [(&str, &str); 2] = [
+    (".worktrees/", ".worktrees"),
+    (".kittify/.dashboard", "/.kittify/.dashboard"),
+];
+
+/// Adds each missing [`IGNORED`] entry to `.gitignore`, keeping the rest.
 fn ensure_gitignore(root: &Path) -> Result<(), CliError> {
     let path = root.join(".gitignore");
     let old = crate::fsutil::read_repo_file(root, &path)?
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    if old
-        .lines()
-        .any(|l| l.trim() == ".worktrees/" || l.trim() == ".worktrees")
-    {
-        return Ok(());
-    }
     let mut new = old.clone();
-    if !new.is_empty() && !new.ends_with('\n') {
+    for (entry, alias) in IGNORED {
+        if old.lines().any(|l| l.trim() == entry || l.trim() == alias) {
+            continue;
+        }
+        if !new.is_empty() && !new.ends_with('\n') {
+            new.push('\n');
+        }
+        new.push_str(entry);
         new.push('\n');
     }
-    new.push_str(".worktrees/\n");
+    if new == old {
+        return Ok(());
+    }
     crate::fsutil::write_repo_file(root, &path, new.as_bytes())
 }
