@@ -724,3 +724,15 @@ fn the_sync_panel_shows_sent_and_parked_events_with_the_servers_reason() {
         "the server's reason on the page: {text}"
     );
 }
+
+#[test]
+fn a_dashboard_whose_project_is_deleted_exits() {
+    let sb = Sandbox::new();
+    let project = sb.project("doomed", "deleted-project");
+    let dash = Dashboard::start(&sb, &project);
+    assert_eq!(dash.get("/api/health").0, 200);
+    std::fs::remove_dir_all(&project).unwrap();
+    wait_for("the dashboard of a deleted project to exit", || {
+        (!pid_alive(dash.pid)).then_some(())
+    });
+}
