@@ -462,6 +462,13 @@ fn kill_stops_the_server_and_clears_the_record_and_a_stale_record_is_replaced() 
     assert_eq!(lines[1], dash.port.to_string());
     assert_eq!(lines[2].len(), 32, "a fresh token: {text}");
     assert_eq!(lines[3], dash.pid.to_string());
+    // `init` keeps the record (and its token) out of git.
+    let ignored = Command::new("git")
+        .args(["check-ignore", "-q", ".kittify/.dashboard"])
+        .current_dir(&project)
+        .status()
+        .unwrap();
+    assert!(ignored.success(), "git would commit .kittify/.dashboard");
 
     // A second call finds it.
     let again: Value =
@@ -668,5 +675,64 @@ fn an_idle_dashboard_exits_by_itself_and_clears_its_record() {
     });
     wait_for("its record to be cleared", || {
         (!project.join(".kittify/.dashboard").exists()).then_some(())
+    });
+}
+
+#[test]
+fn the_sync_panel_shows_sent_and_parked_events_with_the_servers_reason() {
+    let rs = spec_kitty_e2e::RefServer::start(&["--user", "alice:secret:team-a"]);
+    let sb = Sandbox::new();
+    let login = sb.login(&rs.base, "alice", "secret");
+    assert!(login.status.success(), "{login:?}");
+    sb.stop_daemon();
+    // Events spooled first, then sent in one batch whose answer refuses
+    // the WP02 events (the refserver's partial_400 fault).
+    let dir = sb.git_repo("parked", None);
+    sb.sk(&dir, &["init", "--here"]);
+    spec_kitty_e2e::sync::set_auto_start(&dir, false);
+    sb.sk(&dir, &["specify", "parked-events"]);
+    sb.sk(&dir, &["tasks", "add", "One"]);
+    sb.sk(&dir, &["tasks", "add", "Two"]);
+    let (status, reply) = rs.post("/__control/faults", None, &json!({"partial_400": "WP02"}));
+    assert_eq!(status, 200, "{reply}");
+    let dash = Dashboard::start(&sb, &dir);
+    let sync = wait_for("the batch to be sent and answered", || {
+        sb.sk(sb.root(), &["sync", "now", "--wait", "--json"]);
+        let (_, v) = dash.get("/api/sync");
+        (v["queued"] == json!(0) && !v["parked"].as_array()?.is_empty()).then_some(v)
+    });
+    assert_eq!(sync["daemon"], json!("running"), "{sync}");
+    assert!(
+        sync["sent"].as_u64().unwrap() >= 2,
+        "FeatureCreated, WP01: {sync}"
+    );
+    let reason = sync["parked"][0]["reason"].as_str().unwrap().to_string();
+    assert!(!reason.is_empty(), "{sync}");
+    assert_eq!(sync["auth"]["logged_in"], json!(true), "{sync}");
+    assert!(sync["connection"]["state"].is_string(), "{sync}");
+
+    let mut browser = Browser::launch();
+    let mut page = browser.open(&dash.url());
+    page.must(
+        "the parked count",
+        "(document.querySelector('#sync [data-key=parked] .v') || {}).textContent > '0'",
+    );
+    // In the folded "parked events" list: textContent, not innerText.
+    let text = page.eval("document.getElementById('sync').textContent");
+    assert!(
+        text.as_str().unwrap().contains(&reason),
+        "the server's reason on the page: {text}"
+    );
+}
+
+#[test]
+fn a_dashboard_whose_project_is_deleted_exits() {
+    let sb = Sandbox::new();
+    let project = sb.project("doomed", "deleted-project");
+    let dash = Dashboard::start(&sb, &project);
+    assert_eq!(dash.get("/api/health").0, 200);
+    std::fs::remove_dir_all(&project).unwrap();
+    wait_for("the dashboard of a deleted project to exit", || {
+        (!pid_alive(dash.pid)).then_some(())
     });
 }

@@ -12,8 +12,9 @@
 //!
 //! The server reads the repository and takes no lock, so it never stands in
 //! a command's way. It leaves by itself after `idle_exit` with no page open
-//! and no request, and on `/api/shutdown` with the token of its record; in
-//! both cases it removes the record if the record still names it.
+//! and no request, when the project directory is gone, and on
+//! `/api/shutdown` with the token of its record; it removes the record if
+//! the record still names it.
 
 use super::{board, record, sync_panel};
 use crate::project::Project;
@@ -145,8 +146,14 @@ fn exit_now(shared: &Shared) -> ! {
 }
 
 fn poll_loop(shared: &Shared, idle_exit: Duration) {
+    let root = &shared.project.root;
     loop {
         std::thread::sleep(POLL);
+        // A project that is gone (deleted, a removed temp dir) has nothing
+        // left to show.
+        if !root.join(".kittify").is_dir() && !shared.project.specs_dir().is_dir() {
+            exit_now(shared);
+        }
         refresh(shared);
         if shared.open_pages.load(Ordering::SeqCst) > 0 {
             refresh_sync(shared, false);
