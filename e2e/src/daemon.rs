@@ -172,6 +172,21 @@ pub fn foreground_run(c: &mut Command) -> &mut Command {
         .stderr(Stdio::null())
 }
 
+/// The first line of a child's stdout (trimmed), read in a helper thread
+/// so the wait is bounded by [`DEADLINE`]; panics when nothing came.
+pub fn read_line_with_deadline(out: std::process::ChildStdout) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(DEADLINE)
+        .expect("the daemon reported nothing within the deadline")
+        .trim()
+        .to_string()
+}
+
 /// The daemon's status over a fresh connection, or why there is none.
 pub fn status(paths: &Paths) -> Result<DaemonStatus, String> {
     let mut c = Client::connect(paths).map_err(|e| e.to_string())?;

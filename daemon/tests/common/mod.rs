@@ -5,14 +5,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub use spec_kitty_e2e::daemon::{
-    accepted, emit_one, envelope, envelope_with_id, Client, Syncd as Daemon, PROJECT,
+    accepted, emit_one, envelope, envelope_with_id, read_line_with_deadline, Client,
+    Syncd as Daemon, PROJECT,
 };
 use spec_kitty_e2e::Sandbox;
 use spec_kitty_protocol::ipc::Readiness;
 use spec_kitty_protocol::Paths;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_spec-kitty-syncd");
 pub use spec_kitty_e2e::DEADLINE;
@@ -77,26 +76,9 @@ impl Home {
     }
 }
 
-pub fn read_line_with_deadline(out: std::process::ChildStdout) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(DEADLINE)
-        .expect("the daemon reported nothing within the deadline")
-        .trim()
-        .to_string()
-}
-
 /// Polls `f` until it is true, or panics naming `what` after the deadline.
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    spec_kitty_e2e::wait_for(what, || f().then_some(()));
 }
 
 /// Opens the store read-only.
