@@ -512,7 +512,11 @@ impl Transport {
                     tracing::info!("{n} event(s) of a batch upload unconfirmed");
                 })?;
             match reply {
-                Some(results) => self.apply(results).await?,
+                Some(results) => self.apply(results).await.inspect_err(|_| {
+                    // The server answered but the store could not record
+                    // it (e.g. a full disk): a later session sends them again.
+                    tracing::info!("{n} event(s) of a batch upload unconfirmed");
+                })?,
                 None => {
                     let mut first = Arc::try_unwrap(chunk).unwrap_or_else(|c| (*c).clone());
                     tracing::info!(

@@ -217,10 +217,7 @@ fn spawned_daemon_exits_when_idle_and_removes_its_socket() {
     let home = Home::new();
     let (d, line) = home.spawn(&["--idle-exit-secs", "1"]);
     let mut d = d.unwrap_or_else(|| panic!("not ready: {line}"));
-    {
-        let mut c = Client::connect(&home.paths).unwrap();
-        accepted(c.emit(&envelope(Some(PROJECT)).1).unwrap());
-    }
+    emit_one(&home.paths);
     assert_eq!(d.wait_exit(), Some(0));
     assert!(!home.paths.socket().exists());
     assert_eq!(rows(&home.paths).len(), 1);
@@ -241,14 +238,10 @@ fn thirty_two_clients_racing_a_cold_start_get_one_daemon() {
             let barrier = barrier.clone();
             let daemons = daemons.clone();
             let paths = home.paths.clone();
-            let h = home.dir.path().to_path_buf();
+            let mut c = home.cmd();
             std::thread::spawn(move || {
                 let (id, env) = envelope(Some(PROJECT));
-                let mut c = std::process::Command::new(BIN);
-                c.env("SPEC_KITTY_SYNC_HOME", &h)
-                    .env("HOME", &h)
-                    .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
-                    .args(["run", "--spawned"])
+                c.args(["run", "--spawned"])
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::null());
@@ -384,18 +377,13 @@ fn stale_socket_file_is_recovered() {
     assert!(home.paths.socket().exists());
     assert!(UnixStream::connect(home.paths.socket()).is_err());
     let _d = home.start();
-    accepted(
-        Client::connect(&home.paths)
-            .unwrap()
-            .emit(&envelope(Some(PROJECT)).1)
-            .unwrap(),
-    );
+    emit_one(&home.paths);
 }
 
 #[test]
 fn socket_dir_that_is_a_symlink_is_refused() {
     let home = Home::new();
-    let elsewhere = home.dir.path().join("elsewhere");
+    let elsewhere = home.root().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, home.paths.socket_dir()).unwrap();
     let (d, line) = home.spawn(&[]);
@@ -555,12 +543,7 @@ fn corrupt_store_is_moved_aside_and_a_fresh_one_started() {
         .collect();
     assert_eq!(aside.len(), 1, "the corrupt file is kept aside");
     assert_eq!(std::fs::read(aside[0].path()).unwrap(), vec![0x5a; 8192]);
-    accepted(
-        Client::connect(&home.paths)
-            .unwrap()
-            .emit(&envelope(Some(PROJECT)).1)
-            .unwrap(),
-    );
+    emit_one(&home.paths);
 }
 
 #[test]
@@ -605,12 +588,7 @@ fn hostile_frames_do_not_kill_the_daemon() {
     drop(s);
 
     // Still serving.
-    accepted(
-        Client::connect(&home.paths)
-            .unwrap()
-            .emit(&envelope(Some(PROJECT)).1)
-            .unwrap(),
-    );
+    emit_one(&home.paths);
 }
 
 #[test]
@@ -722,7 +700,12 @@ fn peer_with_another_uid_is_refused() {
     let _d = home.start();
     // Open the doors at the file-system level so only the daemon's own peer
     // check stands between uid 65534 and the socket.
-    for p in [home.dir.path().to_path_buf(), home.paths.socket_dir()] {
+    for p in [
+        home.sb.root().to_path_buf(),
+        home.sb.home(),
+        home.root(),
+        home.paths.socket_dir(),
+    ] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(home.paths.socket(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -767,12 +750,7 @@ fn peer_with_another_uid_is_refused() {
         "uid 65534 must be refused by the daemon (10 = setuid failed, 11 = could not connect, 1 = got an answer)"
     );
     // And we are still served.
-    accepted(
-        Client::connect(&home.paths)
-            .unwrap()
-            .emit(&envelope(Some(PROJECT)).1)
-            .unwrap(),
-    );
+    emit_one(&home.paths);
 }
 
 #[test]

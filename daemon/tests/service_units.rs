@@ -82,7 +82,7 @@ fn launchd_plist_parses() {
 #[test]
 fn type_notify_readiness_is_sent() {
     let home = Home::new();
-    let notify_path = home.dir.path().join("notify.sock");
+    let notify_path = home.root().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(DEADLINE)).unwrap();
     let child = home
@@ -123,12 +123,9 @@ fn socket_activation_uses_the_passed_listener() {
         .arg("-l")
         .arg(home.paths.socket())
         .arg("-E")
-        .arg(format!(
-            "SPEC_KITTY_SYNC_HOME={}",
-            home.dir.path().display()
-        ))
+        .arg(format!("SPEC_KITTY_SYNC_HOME={}", home.root().display()))
         .arg("-E")
-        .arg(format!("HOME={}", home.dir.path().display()))
+        .arg(format!("HOME={}", home.sb.home().display()))
         .arg(BIN)
         .arg("run")
         .stdin(Stdio::null())

@@ -1,16 +1,18 @@
-//! Talking to a test's daemon: the blocking IPC client with a test's
-//! deadline and panics, and the sample envelopes every suite emits.
+//! A test's daemon: the process guard ([`Syncd`]), the blocking IPC client
+//! with a test's deadline and panics, and the sample envelopes every suite
+//! emits.
 //!
 //! One copy for the daemon's own tests (`daemon/tests`), the fault and
 //! bad-input suites and the end-to-end tests here; the client itself is the
 //! protocol crate's ([`spec_kitty_protocol::client`]), as the benchmarks use.
 
-use crate::DEADLINE;
+use crate::{bin, Sandbox, DEADLINE};
 use spec_kitty_protocol::client;
 use spec_kitty_protocol::ipc::{DaemonStatus, Hello, Response};
 use spec_kitty_protocol::Paths;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A handshaken connection whose every read and write waits at most
 /// [`DEADLINE`]. Derefs to [`client::Client`] (`request`, `emit`, `send`,
@@ -50,10 +52,153 @@ impl std::ops::DerefMut for Client {
     }
 }
 
+/// A `spec-kitty-syncd` a test started; SIGKILLed in Drop unless it
+/// already exited.
+pub struct Syncd {
+    pub pid: u32,
+    pub child: Option<Child>,
+}
+
+impl Syncd {
+    /// Guards a daemon the test spawned itself.
+    pub fn from_child(child: Child) -> Syncd {
+        Syncd {
+            pid: child.id(),
+            child: Some(child),
+        }
+    }
+
+    /// Starts the daemon and waits until it answers a Hello.
+    pub fn start(sb: &Sandbox) -> Syncd {
+        let d = Self::spawn(sb);
+        let paths = sb.paths();
+        crate::wait_for("the daemon to answer", || Client::connect(&paths).ok());
+        d
+    }
+
+    /// Starts the daemon with extra environment and waits until it answers.
+    pub fn start_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
+        let d = Self::spawn_with_env(sb, env);
+        let paths = sb.paths();
+        crate::wait_for("the daemon to answer", || Client::connect(&paths).ok());
+        d
+    }
+
+    /// Starts the daemon without waiting.
+    pub fn spawn(sb: &Sandbox) -> Syncd {
+        Self::spawn_with_env(sb, &[])
+    }
+
+    fn spawn_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
+        let mut c = Command::new(bin("spec-kitty-syncd"));
+        sb.env(&mut c);
+        c.envs(env.iter().copied());
+        let child = foreground_run(&mut c)
+            .spawn()
+            .expect("spawn spec-kitty-syncd");
+        Syncd::from_child(child)
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit: the log is complete
+    /// (flushed) afterwards.
+    pub fn stop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            crate::signal(c.id(), libc::SIGTERM);
+            let deadline = Instant::now() + DEADLINE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.child = None;
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill9();
+    }
+
+    /// Sends `sig` to the daemon.
+    pub fn signal(&self, sig: libc::c_int) {
+        crate::signal(self.pid, sig);
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("a running daemon");
+        let start = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code();
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("daemon {} did not exit within the deadline", self.pid);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Exit code if it has exited (reaping it).
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        let st = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(st.code())
+    }
+}
+
+impl Drop for Syncd {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `run` in the foreground for a test: no idle exit, no systemd socket or
+/// notify socket inherited, no stdio.
+pub fn foreground_run(c: &mut Command) -> &mut Command {
+    c.arg("run")
+        .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+}
+
+/// The first line of a child's stdout (trimmed), read in a helper thread
+/// so the wait is bounded by [`DEADLINE`]; panics when nothing came.
+pub fn read_line_with_deadline(out: std::process::ChildStdout) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(DEADLINE)
+        .expect("the daemon reported nothing within the deadline")
+        .trim()
+        .to_string()
+}
+
 /// The daemon's status over a fresh connection, or why there is none.
 pub fn status(paths: &Paths) -> Result<DaemonStatus, String> {
     let mut c = Client::connect(paths).map_err(|e| e.to_string())?;
     c.0.status().map_err(|e| e.to_string())
+}
+
+/// Emits one sample envelope over a fresh connection: `(lamport, seq,
+/// duplicate)`, panicking unless the daemon accepted it (the daemon "still
+/// serves").
+pub fn emit_one(paths: &Paths) -> (u64, u64, bool) {
+    let mut c = Client::connect(paths).expect("the daemon answers");
+    accepted(c.emit(&envelope(Some(PROJECT)).1).expect("emit"))
 }
 
 /// `(lamport, seq, duplicate)` of an `Accepted`, panicking otherwise.

@@ -46,15 +46,7 @@ fn spawned_line(sb: &Sandbox, home: &Path) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+    let line = spec_kitty_e2e::daemon::read_line_with_deadline(child.stdout.take().unwrap());
     if let Ok(spec_kitty_protocol::ipc::Readiness::Ready { pid, .. }) = line.parse() {
         // It detached into its own session; stop it through its pid (never
         // 0, which would signal our own process group).

@@ -1,38 +1,48 @@
-//! Test harness: a temp `SPEC_KITTY_SYNC_HOME`, the real daemon binary as a
-//! child process (killed in Drop, even on panic), and store readers. The
-//! IPC client and the sample envelopes are the end-to-end harness's
+//! Test harness: the end-to-end harness's sandbox, the real daemon binary
+//! as a child process (killed in Drop, even on panic), and store readers.
+//! The IPC client and the sample envelopes are the end-to-end harness's
 //! (`spec_kitty_e2e::daemon`), re-exported.
 #![allow(dead_code, unused_imports)]
 
-pub use spec_kitty_e2e::daemon::{accepted, envelope, envelope_with_id, Client, PROJECT};
+pub use spec_kitty_e2e::daemon::{
+    accepted, emit_one, envelope, envelope_with_id, read_line_with_deadline, Client,
+    Syncd as Daemon, PROJECT,
+};
+use spec_kitty_e2e::Sandbox;
 use spec_kitty_protocol::ipc::Readiness;
 use spec_kitty_protocol::Paths;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_spec-kitty-syncd");
 pub use spec_kitty_e2e::DEADLINE;
 
-/// An isolated spec-kitty home.
+/// An isolated user for the daemon: the end-to-end harness's [`Sandbox`]
+/// (temp `HOME` and `SPEC_KITTY_SYNC_HOME`; a daemon left on it is stopped
+/// when it drops) and its [`Paths`].
 pub struct Home {
-    pub dir: tempfile::TempDir,
+    pub sb: Sandbox,
     pub paths: Paths,
 }
 
 impl Home {
     pub fn new() -> Home {
-        let dir = tempfile::Builder::new().prefix("skd-").tempdir().unwrap();
-        let paths = Paths::new(dir.path());
-        Home { dir, paths }
+        let sb = Sandbox::new();
+        std::fs::create_dir_all(sb.sk_home()).unwrap();
+        let paths = sb.paths();
+        Home { sb, paths }
     }
 
-    /// The daemon command with this home (and HOME) set.
+    /// `SPEC_KITTY_SYNC_HOME` (created).
+    pub fn root(&self) -> std::path::PathBuf {
+        self.sb.sk_home()
+    }
+
+    /// The daemon command with the sandbox's environment, no systemd
+    /// socket or notify socket inherited, and no idle exit.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
-        c.env("SPEC_KITTY_SYNC_HOME", self.dir.path())
-            .env("HOME", self.dir.path())
-            .env_remove("LISTEN_FDS")
+        self.sb.env(&mut c);
+        c.env_remove("LISTEN_FDS")
             .env_remove("LISTEN_PID")
             .env_remove("NOTIFY_SOCKET")
             .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
@@ -42,22 +52,7 @@ impl Home {
 
     /// Starts `run` in the foreground and waits until it answers.
     pub fn start(&self) -> Daemon {
-        let child = self
-            .cmd()
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn daemon");
-        let pid = child.id();
-        let d = Daemon {
-            pid,
-            child: Some(child),
-        };
-        wait_until("the daemon answers", || {
-            Client::connect(&self.paths).is_ok()
-        });
-        d
+        Daemon::start(&self.sb)
     }
 
     /// Starts `run --spawned` and returns the daemon guard (if it stayed up)
@@ -73,14 +68,7 @@ impl Home {
             .expect("spawn daemon");
         let line = read_line_with_deadline(child.stdout.take().unwrap());
         if matches!(line.parse(), Ok(Readiness::Ready { .. })) {
-            let pid = child.id();
-            (
-                Some(Daemon {
-                    pid,
-                    child: Some(child),
-                }),
-                line,
-            )
+            (Some(Daemon::from_child(child)), line)
         } else {
             let _ = child.wait();
             (None, line)
@@ -88,72 +76,9 @@ impl Home {
     }
 }
 
-pub fn read_line_with_deadline(out: std::process::ChildStdout) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(DEADLINE)
-        .expect("the daemon reported nothing within the deadline")
-        .trim()
-        .to_string()
-}
-
 /// Polls `f` until it is true, or panics naming `what` after the deadline.
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A daemon process, SIGKILLed in Drop unless it already exited.
-pub struct Daemon {
-    pub pid: u32,
-    pub child: Option<Child>,
-}
-
-impl Daemon {
-    pub fn kill9(&mut self) {
-        // SAFETY: kill(2) on the pid of our own child.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        if let Some(mut c) = self.child.take() {
-            let _ = c.wait();
-        }
-    }
-
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on the pid of our own child.
-        unsafe { libc::kill(self.pid as i32, sig) };
-    }
-
-    /// Waits (bounded) for the process to exit; returns its exit code.
-    pub fn wait_exit(&mut self) -> Option<i32> {
-        let mut child = self.child.take().expect("child");
-        let start = Instant::now();
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                return st.code();
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("daemon {} did not exit within the deadline", self.pid);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.kill9();
-        }
-    }
+    spec_kitty_e2e::wait_for(what, || f().then_some(()));
 }
 
 /// Opens the store read-only.

@@ -7,15 +7,17 @@
 //!
 //! Why a `e2e/tests/` sub-module and not the harness crate: only the fault
 //! suites use these.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
-pub use spec_kitty_e2e::daemon::{accepted, envelope, envelope_with_id, ulid, Client, PROJECT};
-use spec_kitty_e2e::{bin, RefServer, Sandbox, DEADLINE};
+#[allow(unused_imports)] // each suite uses some
+pub use spec_kitty_e2e::daemon::{
+    accepted, envelope, envelope_with_id, foreground_run, ulid, Client, Syncd, PROJECT,
+};
+use spec_kitty_e2e::{RefServer, Sandbox, DEADLINE};
 use spec_kitty_protocol::credentials::{self, Credentials};
 use spec_kitty_protocol::ipc::DaemonStatus;
 use spec_kitty_protocol::saas::TokenReply;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 /// An env var as a number, else `default` (the knobs of the long variants).
@@ -40,106 +42,6 @@ pub fn wait_long<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Result<T
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A foreground `spec-kitty-syncd run` serving a sandbox; SIGKILLed in Drop.
-pub struct Syncd {
-    pub pid: u32,
-    child: Option<Child>,
-}
-
-impl Syncd {
-    /// Starts the daemon and waits until it answers a Hello.
-    pub fn start(sb: &Sandbox) -> Syncd {
-        let d = Self::spawn(sb);
-        let paths = sb.paths();
-        wait_long("the daemon to answer", DEADLINE, || {
-            Client::connect(&paths)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        d
-    }
-
-    /// Starts the daemon with extra environment and waits until it answers.
-    pub fn start_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
-        let d = Self::spawn_with_env(sb, env);
-        let paths = sb.paths();
-        wait_long("the daemon to answer", DEADLINE, || {
-            Client::connect(&paths)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        d
-    }
-
-    /// Starts the daemon without waiting.
-    pub fn spawn(sb: &Sandbox) -> Syncd {
-        Self::spawn_with_env(sb, &[])
-    }
-
-    fn spawn_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
-        let mut c = Command::new(bin("spec-kitty-syncd"));
-        sb.env(&mut c);
-        c.envs(env.iter().copied());
-        let child = foreground_run(&mut c)
-            .spawn()
-            .expect("spawn spec-kitty-syncd");
-        Syncd {
-            pid: child.id(),
-            child: Some(child),
-        }
-    }
-
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM, then waits (bounded) for the exit: the log is complete
-    /// (flushed) afterwards.
-    pub fn stop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            spec_kitty_e2e::signal(c.id(), libc::SIGTERM);
-            let deadline = Instant::now() + DEADLINE;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    self.child = None;
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        self.kill9();
-    }
-
-    /// Exit code if it has exited (reaping it).
-    pub fn try_exit(&mut self) -> Option<Option<i32>> {
-        let st = self.child.as_mut()?.try_wait().ok()??;
-        self.child = None;
-        Some(st.code())
-    }
-}
-
-impl Drop for Syncd {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// `run` in the foreground for a test: no idle exit, no systemd socket or
-/// notify socket inherited, no stdio.
-pub fn foreground_run(c: &mut Command) -> &mut Command {
-    c.arg("run")
-        .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "0")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
 }
 
 /// The daemon's status over a fresh connection, or why there is none.
