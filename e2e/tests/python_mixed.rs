@@ -8,7 +8,9 @@
 //! - 8 Rust and 8 Python processes move different work packages of one
 //!   feature at the same moment: every status event once in the log, and
 //!   the views (`status.json`, `tasks.md`'s block, frontmatter) agree with
-//!   the log.
+//!   the log;
+//! - the same transitions made by each CLI send the same wire events, field
+//!   by field apart from ids, times, clocks and project identity.
 //!
 //! Needs `scripts/setup-python-cli` (skipped without it, failed under
 //! `SK_REQUIRE_ALL`/`CI`).
@@ -401,4 +403,94 @@ fn eight_rust_and_eight_python_processes_moving_one_feature_at_once_lose_nothing
     assert!(lanes.values().all(|l| l == "claimed"), "{lanes:?}");
     python_validates(&sb, &py, &dir, feature);
     assert_eq!(python_lanes(&sb, &py, &dir, feature), lanes);
+}
+
+/// The `WPStatusChanged` envelopes in a SQLite file, oldest first: our
+/// daemon's store (`events.envelope`, rows of `origin`) or Python's queue
+/// (`queue.data`).
+fn status_envelopes(db: &Path, sql: &str) -> Vec<Value> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let mut stmt = conn.prepare(sql).unwrap();
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows.iter()
+        .map(|t| serde_json::from_str::<Value>(t).unwrap())
+        .filter(|v| v["event_type"] == "WPStatusChanged")
+        .collect()
+}
+
+/// What must agree between the CLIs: everything but ids, times, clocks
+/// and the project's own identity.
+fn comparable(mut env: Value) -> Value {
+    let obj = env.as_object_mut().unwrap();
+    for k in [
+        "event_id",
+        "timestamp",
+        "lamport_clock",
+        "causation_id",
+        "project_uuid",
+        "project_slug",
+        "head_commit_sha",
+    ] {
+        obj.remove(k);
+    }
+    env
+}
+
+#[test]
+fn both_clis_send_the_same_wire_events_for_the_same_transitions() {
+    let test = "both_clis_send_the_same_wire_events_for_the_same_transitions";
+    let Some(py) = require_python(test) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let feature = "001-same-feature";
+    let ours = sb.project("ours", "same-feature");
+    let theirs = sb.py_project(&py, "theirs", "same-feature", 1);
+    sb.py(
+        &py,
+        &theirs,
+        &[
+            "agent",
+            "tasks",
+            "mark-status",
+            "T001",
+            "--status",
+            "done",
+            "--feature",
+            feature,
+        ],
+    );
+    let agent = ["--agent", "claude"];
+    let steps: [(&str, &[&str]); 5] = [
+        ("claimed", &agent),
+        ("in_progress", &agent),
+        ("for_review", &agent),
+        ("approved", &REVIEW),
+        ("done", &DONE),
+    ];
+    for (to, extra) in steps {
+        rust_move(&sb, &ours, feature, "WP01", to, extra);
+        python_move(&sb, &py, &theirs, feature, "WP01", to, extra);
+    }
+    // Python, not logged in and without SaaS sync, keeps its events in
+    // queue.db; ours are in the daemon's store.
+    let python = status_envelopes(
+        &sb.paths().legacy_queue_db(),
+        "SELECT data FROM queue ORDER BY id",
+    );
+    sb.stop_daemon();
+    let rust = status_envelopes(
+        &sb.paths().store(),
+        "SELECT envelope FROM events WHERE origin != 'legacy' ORDER BY seq",
+    );
+    let rust: Vec<Value> = rust.into_iter().map(comparable).collect();
+    let python: Vec<Value> = python.into_iter().map(comparable).collect();
+    assert_eq!(rust.len(), 5, "one event per move: {rust:#?}");
+    assert_eq!(rust, python, "the same transitions, the same wire events");
 }
