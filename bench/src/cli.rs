@@ -112,16 +112,44 @@ pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> 
 pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Result<Summary> {
     let wp = wp01_file(p)?;
     let original = std::fs::read(&wp)?;
+    // The feature's status files (the event log and its views) go back
+    // too: the log is the truth of the lane, so restoring the WP file
+    // alone would make every later run a no-op.
+    let feature = wp
+        .parent()
+        .and_then(Path::parent)
+        .context("WP01 outside a feature")?;
+    let status: Vec<(PathBuf, Option<Vec<u8>>)> =
+        ["status.events.jsonl", "status.json", "tasks.md"]
+            .iter()
+            .map(|f| {
+                let path = feature.join(f);
+                let bytes = std::fs::read(&path).ok();
+                (path, bytes)
+            })
+            .collect();
+    let restore = || -> Result<()> {
+        std::fs::write(&wp, &original)?;
+        for (path, bytes) in &status {
+            match bytes {
+                Some(b) => std::fs::write(path, b)?,
+                None => {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        Ok(())
+    };
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
     for _ in 0..n {
-        std::fs::write(&wp, &original)?;
+        restore()?;
         let mut cmd = p.command(program);
         cmd.args(args);
         let t = Instant::now();
         run(&mut cmd)?;
         samples.push(t.elapsed());
     }
-    std::fs::write(&wp, &original)?;
+    restore()?;
     Ok(summarize(samples))
 }
 

@@ -150,7 +150,7 @@ fn main() -> Result<()> {
     cli::set_auto_start(&ours, false)?;
     let before = cli::spool_count(&ours);
     let n_moves = 300 / scale;
-    let spool = cli::time_move_task(&ours, &cli_bin, &[], n_moves)?;
+    let spool = cli::time_move_task(&ours, &cli_bin, &["--no-auto-commit"], n_moves)?;
     anyhow::ensure!(
         cli::spool_count(&ours) - before == n_moves,
         "expected exactly one spooled event per move"
@@ -159,9 +159,22 @@ fn main() -> Result<()> {
         "cli_move_task_no_daemon",
         "ours, no daemon (event spooled, fsynced)",
         fmt_ms(&spool),
-        // WP file + its directory, spool file + its directory.
-        x_floor(&spool, 4),
+        // The status log; status.json + its directory; the WP file + its
+        // directory; the spool file + its directory.
+        x_floor(&spool, 7),
         json!(spool),
+    );
+    // The same with the git commit of the status files (2.1.3's default).
+    let committed = cli::time_move_task(&ours, &cli_bin, &[], n_moves)?;
+    r.add(
+        "cli_move_task_commit_no_daemon",
+        "ours, no daemon, with the auto-commit",
+        fmt_ms(&committed),
+        format!(
+            "the commit costs {:.2} ms at p50",
+            committed.p50_ms - spool.p50_ms
+        ),
+        json!(committed),
     );
 
     let syncd = sibling("spec-kitty-syncd")?;
@@ -169,7 +182,7 @@ fn main() -> Result<()> {
         // Setting the project up auto-started the daemon: it is warm.
         let p = cli::our_project(scratch.path(), &cli_bin, "ours-warm")?;
         cli::run(p.command(&cli_bin).args(["sync", "start"]))?;
-        let s = cli::time_move_task(&p, &cli_bin, &[], n_moves).and_then(|m| {
+        let s = cli::time_move_task(&p, &cli_bin, &["--no-auto-commit"], n_moves).and_then(|m| {
             let note = ["agent", "tasks", "add-history", "WP01", "--note", "bench"];
             Ok((m, cli::time_on_wp01(&p, &cli_bin, &note, n_moves)?))
         });
@@ -185,8 +198,9 @@ fn main() -> Result<()> {
         "cli_move_task_warm_daemon",
         "ours, warm daemon (durable ack)",
         fmt_ms(&warm),
-        // WP file + its directory, the daemon's commit.
-        x_floor(&warm, 3),
+        // The status log, status.json and the WP file (+ their
+        // directories), the daemon's commit.
+        x_floor(&warm, 6),
         json!(warm),
     );
     r.add(

@@ -139,12 +139,8 @@ pub struct ImplementArgs {
     /// Do not create a git worktree.
     #[arg(long)]
     pub no_worktree: bool,
-    /// Commit the status files (default: `auto_commit` in .kittify/config.yaml, else on).
-    #[arg(long, overrides_with = "no_auto_commit")]
-    pub auto_commit: bool,
-    /// Do not commit the status files.
-    #[arg(long, overrides_with = "auto_commit")]
-    pub no_auto_commit: bool,
+    #[command(flatten)]
+    pub commit: AutoCommit,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -184,12 +180,8 @@ pub struct MarkStatusArgs {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
-    /// Commit tasks.md (default: `auto_commit` in .kittify/config.yaml, else on).
-    #[arg(long, overrides_with = "no_auto_commit")]
-    pub auto_commit: bool,
-    /// Do not commit tasks.md.
-    #[arg(long, overrides_with = "auto_commit")]
-    pub no_auto_commit: bool,
+    #[command(flatten)]
+    pub commit: AutoCommit,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -323,26 +315,33 @@ pub struct MoveTaskArgs {
     /// Why (recorded as the event's reason; default "Force move to LANE" with --force).
     #[arg(long)]
     pub reason: Option<String>,
-    /// Commit the status files (default: `auto_commit` in .kittify/config.yaml, else on).
-    #[arg(long, overrides_with = "no_auto_commit")]
-    pub auto_commit: bool,
-    /// Do not commit the status files.
-    #[arg(long, overrides_with = "auto_commit")]
-    pub no_auto_commit: bool,
+    #[command(flatten)]
+    pub commit: AutoCommit,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
-impl MoveTaskArgs {
-    /// `--auto-commit/--no-auto-commit`, `None` when neither was given.
-    pub fn auto_commit_flag(&self) -> Option<bool> {
-        auto_commit_flag(self.auto_commit, self.no_auto_commit)
+/// `--auto-commit/--no-auto-commit`, as 2.1.3 spells them.
+#[derive(Debug, Args)]
+pub struct AutoCommit {
+    /// Commit the files written (default: `auto_commit` in .kittify/config.yaml, else on).
+    #[arg(long, overrides_with = "no_auto_commit")]
+    pub auto_commit: bool,
+    /// Do not commit the files written.
+    #[arg(long, overrides_with = "auto_commit")]
+    pub no_auto_commit: bool,
+}
+
+impl AutoCommit {
+    /// The flag given, `None` when neither was.
+    pub fn flag(&self) -> Option<bool> {
+        tri_state(self.auto_commit, self.no_auto_commit)
     }
 }
 
-/// The tri-state of a `--auto-commit/--no-auto-commit` pair.
-pub fn auto_commit_flag(on: bool, off: bool) -> Option<bool> {
+/// A `--x/--no-x` pair: `None` when neither was given.
+pub fn tri_state(on: bool, off: bool) -> Option<bool> {
     match (on, off) {
         (true, _) => Some(true),
         (_, true) => Some(false),

@@ -8,7 +8,7 @@ use common::*;
 use spec_kitty::wpfile::{self, WpFile};
 use spec_kitty_protocol::Lane;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn corpus_wp_files() -> Vec<PathBuf> {
     let root = corpus_dir();
@@ -95,18 +95,6 @@ fn diff_lines(a: &str, b: &str) -> usize {
 fn is_subsequence(a: &str, b: &str) -> bool {
     let mut it = b.lines();
     a.lines().all(|l| it.any(|m| m == l))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &t);
-        } else {
-            fs::copy(e.path(), &t).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -431,12 +431,12 @@ fn line_texts(text: &str) -> Vec<&str> {
     yamltext::lines(text).map(|r| &text[r]).collect()
 }
 
-/// Asserts that `new` is `old` with only the lane value changed in the
-/// frontmatter (every other line kept, in order) and one activity line
-/// added to the body, the way a move-task to `to` must look.
-fn assert_only_lane_and_activity(old: &str, new: &str, to: &str) -> Result<(), TestCaseError> {
-    let (ofm, obody) = wpfile::split(old).unwrap();
-    let (nfm, nbody) = wpfile::split(new).unwrap();
+/// The part both move checks share: the text before the frontmatter is
+/// unchanged, every frontmatter key but `own` keeps its value, and `lane`
+/// reads `to`.
+fn assert_keys_kept(old: &str, new: &str, to: &str, own: &[&str]) -> Result<(), TestCaseError> {
+    let (ofm, _) = wpfile::split(old).unwrap();
+    let (nfm, _) = wpfile::split(new).unwrap();
     prop_assert_eq!(
         &old[..ofm.start],
         &new[..nfm.start],
@@ -446,11 +446,21 @@ fn assert_only_lane_and_activity(old: &str, new: &str, to: &str) -> Result<(), T
     let empty = serde_json::Map::new();
     let (oo, no) = (ov.as_object().unwrap_or(&empty), nv.as_object().unwrap());
     for k in oo.keys().chain(no.keys()) {
-        if k != "lane" {
+        if !own.contains(&k.as_str()) {
             prop_assert_eq!(oo.get(k), no.get(k), "key {} changed", k);
         }
     }
     prop_assert_eq!(no.get("lane").and_then(Value::as_str), Some(to));
+    Ok(())
+}
+
+/// Asserts that `new` is `old` with only the lane value changed in the
+/// frontmatter (every other line kept, in order) and one activity line
+/// added to the body, the way a move-task to `to` must look.
+fn assert_only_lane_and_activity(old: &str, new: &str, to: &str) -> Result<(), TestCaseError> {
+    assert_keys_kept(old, new, to, &["lane"])?;
+    let (ofm, obody) = wpfile::split(old).unwrap();
+    let (nfm, nbody) = wpfile::split(new).unwrap();
     let ofm_text = &old[ofm.clone()];
     let lane_line = yamltext::find_key(ofm_text, "lane").map(|kl| kl.line);
     let kept: Vec<&str> = yamltext::lines(ofm_text)
@@ -495,29 +505,17 @@ fn assert_only_lane_and_activity(old: &str, new: &str, to: &str) -> Result<(), T
 /// Asserts that `new` is `old` with only the lane line and the history
 /// list changed, the way a successful move to `to` must look.
 fn assert_only_lane_and_history(old: &str, new: &str, to: &str) -> Result<(), TestCaseError> {
+    // Semantics: every key but lane/history is unchanged; history grew by
+    // exactly our entry.
+    assert_keys_kept(old, new, to, &["lane", "history"])?;
     let (ofm, _) = wpfile::split(old).unwrap();
     let (nfm, _) = wpfile::split(new).unwrap();
-    prop_assert_eq!(
-        &old[..ofm.start],
-        &new[..nfm.start],
-        "text before the frontmatter changed"
-    );
     prop_assert_eq!(
         &old[ofm.end..],
         &new[nfm.end..],
         "closing line or body changed"
     );
-    // Semantics: every key but lane/history is unchanged; history grew by
-    // exactly our entry.
     let (ov, nv) = (fm_value(old), fm_value(new));
-    let empty = serde_json::Map::new();
-    let (oo, no) = (ov.as_object().unwrap_or(&empty), nv.as_object().unwrap());
-    for k in oo.keys().chain(no.keys()) {
-        if k != "lane" && k != "history" {
-            prop_assert_eq!(oo.get(k), no.get(k), "key {} changed", k);
-        }
-    }
-    prop_assert_eq!(no.get("lane").and_then(Value::as_str), Some(to));
     let (oh, nh) = (history(&ov), history(&nv));
     prop_assert_eq!(nh.len(), oh.len() + 1, "history must grow by one entry");
     prop_assert_eq!(&nh[..oh.len()], &oh[..], "earlier history entries changed");

@@ -628,18 +628,6 @@ fn a_frontmatter_only_feature_is_bootstrapped_once_with_no_wire_events() {
     assert_eq!(log_events(&w, slug).len(), n);
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &t);
-        } else {
-            fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
 #[test]
 fn commits_hold_only_our_files_and_follow_the_flag_and_the_config() {
     let w = World::with_wps(1);
@@ -781,4 +769,62 @@ fn implement_then_python_style_history_validates_and_accept_finishes_through_the
     for wp in ["WP01", "WP02"] {
         assert!(w.read(&w.wp_path(wp)).contains("lane: \"done\""));
     }
+}
+
+#[test]
+fn parallel_moves_of_one_feature_serialise_on_the_status_lock() {
+    let n = 8;
+    let w = World::with_wps(n);
+    let ids: Vec<String> = (1..=n).map(|i| format!("WP{i:02}")).collect();
+    // Each process moves its own WP, all at once; then again.
+    let all_at_once = |to: &str| {
+        let children: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let args = [
+                    "agent",
+                    "tasks",
+                    "move-task",
+                    id,
+                    "--to",
+                    to,
+                    "--no-auto-commit",
+                ];
+                let mut c = w.cmd_in(&w.repo, &args);
+                c.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped());
+                (id.clone(), c.spawn().unwrap())
+            })
+            .collect();
+        for (id, c) in children {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "{id}: {}", stderr(&o));
+        }
+    };
+    all_at_once("doing");
+    all_at_once("blocked");
+    let evs = log_events(&w, "001-demo");
+    assert_eq!(evs.len(), 2 * n, "every move in the log exactly once");
+    let unique: std::collections::HashSet<&str> = evs
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(unique.len(), 2 * n);
+    let s = status_json(&w);
+    assert_eq!(s["event_count"], 2 * n);
+    assert_eq!(s["summary"]["blocked"], n);
+    let tasks_block: Vec<String> = ids.iter().map(|id| format!("{id}: blocked")).collect();
+    for id in &ids {
+        assert!(w.read(&w.wp_path(id)).contains("lane: \"blocked\""), "{id}");
+        assert_eq!(s["work_packages"][id]["lane"], "blocked");
+    }
+    assert_eq!(tasks_block.len(), n);
+    assert_eq!(
+        w.events()
+            .iter()
+            .filter(|e| e.event_type == "WPStatusChanged")
+            .count(),
+        2 * n,
+        "one wire event per status event"
+    );
 }

@@ -245,7 +245,7 @@ fn sigstopped_daemon_cli_spools_within_budget_and_the_event_is_ingested_later() 
         .path();
     let text = std::fs::read_to_string(wp).unwrap();
     let lane = text.lines().find(|l| l.starts_with("lane:")).unwrap();
-    assert!(lane.contains("doing"), "{lane}");
+    assert!(lane.contains("in_progress"), "{lane}");
 
     drop(resume); // SIGCONT
                   // The next command reaches the daemon, which ingests the spool first.

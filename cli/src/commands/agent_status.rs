@@ -34,7 +34,7 @@ pub fn run(out: &Out, c: AgentStatusCommand) -> Result<(), CliError> {
 }
 
 fn tri(on: bool, off: bool) -> Option<bool> {
-    crate::cli::auto_commit_flag(on, off)
+    crate::cli::tri_state(on, off)
 }
 
 fn emit(out: &Out, a: StatusEmitArgs) -> Result<(), CliError> {

@@ -11,7 +11,7 @@
 
 use super::lane_move::{self, Failure};
 use super::{rel, Ctx};
-use crate::cli::{auto_commit_flag, ImplementArgs};
+use crate::cli::ImplementArgs;
 use crate::emit::events_json;
 use crate::error::CliError;
 use crate::feature;
@@ -70,18 +70,22 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
             &created_at,
         )?;
     }
-    if from == Lane::InProgress {
-        out.line(&format!("{} is already in doing", a.wp_id));
-        print_workspace(&ctx, worktree.as_deref(), &branch);
-        out.json(&serde_json::json!({
+    let result = |events: serde_json::Value| {
+        serde_json::json!({
             "result": "success",
             "wp_id": a.wp_id,
             "feature": feat.slug,
             "workspace": worktree.as_ref().map(|w| rel(&ctx, w)),
             "branch": worktree.as_ref().map(|_| branch.clone()),
+            "base": base_branch,
             "lane": "in_progress",
-            "events": [],
-        }));
+            "events": events,
+        })
+    };
+    if from == Lane::InProgress {
+        out.line(&format!("{} is already in progress", a.wp_id));
+        print_workspace(&ctx, worktree.as_deref(), &branch);
+        out.json(&result(serde_json::json!([])));
         return Ok(());
     }
     let shell_pid = std::os::unix::process::parent_id().to_string();
@@ -145,7 +149,7 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
             Some(status.event_id.clone()),
         )?])
     };
-    let commit = lane_move::auto_commit(&ctx, auto_commit_flag(a.auto_commit, a.no_auto_commit));
+    let commit = lane_move::auto_commit(&ctx, a.commit.flag());
     let message = |_: Lane| format!("chore: {} claimed for implementation", a.wp_id);
     let applied = match lane_move::apply(
         &ctx,
@@ -170,17 +174,9 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
         out.bold(&a.wp_id)
     ));
     print_workspace(&ctx, worktree.as_deref(), &branch);
-    out.json(&serde_json::json!({
-        "result": "success",
-        "wp_id": a.wp_id,
-        "feature": feat.slug,
-        "workspace": worktree.as_ref().map(|w| rel(&ctx, w)),
-        "branch": worktree.as_ref().map(|_| branch.clone()),
-        "base": base_branch,
-        "lane": "in_progress",
-        "event_id": applied.event.event_id,
-        "events": events_json(&applied.envs, &applied.deliveries),
-    }));
+    let mut v = result(events_json(&applied.envs, &applied.deliveries));
+    v["event_id"] = serde_json::json!(applied.event.event_id);
+    out.json(&v);
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 
 use super::lane_move;
 use super::Ctx;
-use crate::cli::{auto_commit_flag, MarkStatusArgs};
+use crate::cli::MarkStatusArgs;
 use crate::emit::events_json;
 use crate::error::CliError;
 use crate::fsutil;
@@ -87,7 +87,7 @@ pub fn run(out: &Out, a: MarkStatusArgs) -> Result<(), CliError> {
     changes.replace(&tasks_md, &text, lines.join("\n"));
     let deliveries = changes.commit(&ctx.emitter, &envs, &mut ctx.warner())?;
     drop(guard);
-    if lane_move::auto_commit(&ctx, auto_commit_flag(a.auto_commit, a.no_auto_commit)) {
+    if lane_move::auto_commit(&ctx, a.commit.flag()) {
         let message = if updated.len() == 1 {
             format!(
                 "chore: Mark {} as {} on spec {}",

@@ -216,7 +216,7 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
             &activity_note,
         ))
     };
-    let commit = lane_move::auto_commit(&ctx, a.auto_commit_flag());
+    let commit = lane_move::auto_commit(&ctx, a.commit.flag());
     let message = |_: Lane| {
         let mut m = format!(
             "chore: Move {} to {} on spec {}",

@@ -323,15 +323,9 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// The forward lanes 2.1.3's move-task walks through.
-const FORWARD: [Lane; 6] = [
-    Lane::Planned,
-    Lane::Claimed,
-    Lane::InProgress,
-    Lane::ForReview,
-    Lane::Approved,
-    Lane::Done,
-];
+/// The forward lanes 2.1.3's move-task walks through: the first six of
+/// [`Lane::ALL`], planned to done.
+const FORWARD: &[Lane] = Lane::ALL.split_at(6).0;
 
 /// The hops of a forward jump of more than one lane, `None` otherwise.
 pub fn forward_hops(from: Lane, to: Lane) -> Option<Vec<(Lane, Lane)>> {

@@ -247,3 +247,16 @@ pub fn assert_identity(w: &World, envs: &[EventEnvelope]) {
         assert_eq!(e.head_commit_sha.as_ref().map(String::len), Some(40));
     }
 }
+
+/// Copies a directory tree (test fixtures from the corpus).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &t);
+        } else {
+            fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
