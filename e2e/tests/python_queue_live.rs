@@ -187,7 +187,7 @@ fn rows_python_queues_while_the_daemon_runs_are_sent_once_after_its_lamport_valu
     // restart is at the server, anything re-adopted before it would be too.
     sb.stop_daemon();
     let total = server_events(&rs).len();
-    let last = move_task(&sb, &dir, "done");
+    let last = move_task(&sb, &dir, "blocked");
     wait_at_server(&rs, std::slice::from_ref(&last));
     let all = assert_once_and_unique_lamports(&rs);
     assert_eq!(all.len(), total + 1, "{all:#?}");
