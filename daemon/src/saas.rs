@@ -227,7 +227,26 @@ pub fn batch(
     access: &str,
     events: &[(String, String)],
 ) -> Result<Vec<(String, Outcome)>, SaasError> {
-    const WHAT: &str = "batch upload";
+    let body = gzip_batch(events)?;
+    let (status, reply) = read(
+        BATCH,
+        base,
+        agent
+            .post(&url(base, "/api/v1/events/batch/"))
+            .header("Authorization", &format!("Bearer {access}"))
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .send(&body[..]),
+    )?;
+    batch_outcomes(events, status, &reply)
+}
+
+/// What the batch calls are named in errors.
+const BATCH: &str = "batch upload";
+
+/// `{"events":[…]}` of the envelopes as they are (raw JSON texts), gzipped.
+fn gzip_batch(events: &[(String, String)]) -> Result<Vec<u8>, SaasError> {
+    const WHAT: &str = BATCH;
     let mut json = String::with_capacity(events.iter().map(|e| e.1.len() + 1).sum::<usize>() + 16);
     json.push_str("{\"events\":[");
     for (i, (_, env)) in events.iter().enumerate() {
@@ -244,24 +263,24 @@ pub fn batch(
             what: WHAT,
             message: format!("gzip: {e}"),
         })?;
-    let body = gz.finish().map_err(|e| SaasError::BadResponse {
+    gz.finish().map_err(|e| SaasError::BadResponse {
         what: WHAT,
         message: format!("gzip: {e}"),
-    })?;
-    let (status, reply) = read(
-        WHAT,
-        base,
-        agent
-            .post(&url(base, "/api/v1/events/batch/"))
-            .header("Authorization", &format!("Bearer {access}"))
-            .header("Content-Type", "application/json")
-            .header("Content-Encoding", "gzip")
-            .send(&body[..]),
-    )?;
+    })
+}
+
+/// The batch answer (`status`, JSON `reply`) as one outcome per event of
+/// `events`, in order, by the rules of [`batch`].
+fn batch_outcomes(
+    events: &[(String, String)],
+    status: u16,
+    reply: &Value,
+) -> Result<Vec<(String, Outcome)>, SaasError> {
+    const WHAT: &str = BATCH;
     let mut by_id: std::collections::HashMap<&str, Outcome> = std::collections::HashMap::new();
     match status {
         200..=299 => {
-            let results = BatchReply::from_json(&reply).ok_or(SaasError::BadResponse {
+            let results = BatchReply::from_json(reply).ok_or(SaasError::BadResponse {
                 what: WHAT,
                 message: "no results list".into(),
             })?;
@@ -274,15 +293,15 @@ pub fn batch(
                 }
             }
         }
-        400 | 413 if status == 413 || is_too_large(&reply) => {
+        400 | 413 if status == 413 || is_too_large(reply) => {
             return Err(SaasError::TooLarge {
                 what: WHAT,
                 status,
-                message: error_text(&reply),
+                message: error_text(reply),
             })
         }
         400 => {
-            let error = error_text(&reply).unwrap_or_else(|| "HTTP 400".into());
+            let error = error_text(reply).unwrap_or_else(|| "HTTP 400".into());
             if let Some(Value::Array(details)) = reply.get("details") {
                 for d in details {
                     let Some(id) = d.get("event_id").and_then(Value::as_str) else {
@@ -317,7 +336,7 @@ pub fn batch(
                 });
             }
         }
-        _ => check(WHAT, status, &reply)?,
+        _ => check(WHAT, status, reply)?,
     }
     Ok(events
         .iter()
@@ -333,6 +352,48 @@ pub fn batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_answers_decide_each_events_fate() {
+        use serde_json::json;
+        let events: Vec<(String, String)> = ["A", "B", "C"]
+            .iter()
+            .map(|id| (id.to_string(), "{}".to_string()))
+            .collect();
+        // 200: what the server says; an event it leaves out is retried.
+        let r = batch_outcomes(
+            &events,
+            200,
+            &json!({"results": [{"event_id": "A", "status": "success"},
+                                {"event_id": "B", "status": "rejected", "error": "bad"}]}),
+        )
+        .unwrap();
+        assert_eq!(r[0].1, Outcome::Delivered);
+        assert_eq!(r[1].1, Outcome::Rejected("bad".into()));
+        assert!(matches!(r[2].1, Outcome::Retry(_)));
+        // 400 naming B: only B rejected, the others retried.
+        let r = batch_outcomes(
+            &events,
+            400,
+            &json!({"error": "Batch validation failed", "details": [{"event_id": "B", "error": "no lane"}]}),
+        )
+        .unwrap();
+        assert_eq!(r[1].1, Outcome::Rejected("no lane".into()));
+        assert!(matches!(r[0].1, Outcome::Retry(_)) && matches!(r[2].1, Outcome::Retry(_)));
+        // 400 naming none of ours, and "too large": whole-request errors.
+        assert!(matches!(
+            batch_outcomes(&events, 400, &json!({"error": "proxy says no"})),
+            Err(SaasError::Status { status: 400, .. })
+        ));
+        assert!(matches!(
+            batch_outcomes(&events, 400, &json!({"error": "Batch too large"})),
+            Err(SaasError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            batch_outcomes(&events, 401, &Value::Null),
+            Err(SaasError::Unauthorized { .. })
+        ));
+    }
 
     #[test]
     fn result_statuses_follow_the_contract() {
