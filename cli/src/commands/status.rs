@@ -19,7 +19,7 @@ use crate::wpfile;
 use spec_kitty_protocol::Lane;
 
 pub fn run(out: &Out, a: StatusArgs) -> Result<(), CliError> {
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     let state = current::read(&feat)?;
     let bad = &state.unreadable;
     // A WP whose file is broken but whose lane the log knows is on the

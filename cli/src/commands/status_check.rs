@@ -504,7 +504,7 @@ pub fn resolve_phase(feat: &Feature) -> (u8, String) {
 // agent status validate
 
 fn validate(out: &Out, a: StatusValidateArgs) -> Result<(), CliError> {
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     if !feat.dir.is_dir() {
         return Err(CliError::invalid(format!(
             "Feature directory not found: {}",
@@ -649,7 +649,7 @@ fn days_since(at: &str, now_us: i64) -> Option<i64> {
 }
 
 fn doctor(out: &Out, a: StatusDoctorArgs) -> Result<(), CliError> {
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     if !feat.dir.is_dir() {
         return Err(CliError::invalid(format!(
             "Feature directory does not exist: {}",

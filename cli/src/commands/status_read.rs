@@ -17,7 +17,7 @@ use crate::feature::{self, Feature};
 use crate::gitcommit;
 use crate::gitmeta::GitMeta;
 use crate::output::Out;
-use crate::project::{self, Project};
+use crate::project;
 use crate::status::current::{self, CurrentWp, FeatureState};
 use crate::wpfile::{self, WpFile};
 use crate::yamltext;
@@ -37,7 +37,7 @@ pub fn run(out: &Out, c: TasksReadCommand) -> Result<(), CliError> {
 
 /// The project and feature a read command acts on, found without writing
 /// anything (no identity back-fill).
-pub fn open_feature(explicit: Option<&str>) -> Result<(Project, Feature), CliError> {
+pub fn open_feature(explicit: Option<&str>) -> Result<Feature, CliError> {
     let cwd = project::cwd()?;
     let project = project::locate(&cwd)?;
     let git = project
@@ -45,14 +45,13 @@ pub fn open_feature(explicit: Option<&str>) -> Result<(Project, Feature), CliErr
         .as_deref()
         .map(GitMeta::read)
         .unwrap_or_default();
-    let feat = feature::detect(&project, explicit, git.branch.as_deref(), &cwd)?;
-    Ok((project, feat))
+    feature::detect(&project, explicit, git.branch.as_deref(), &cwd)
 }
 
 /// The feature's state, refusing unreadable WP files: a board or list
 /// that silently left one out would disagree with the other CLI. Every
 /// bad file is named, with why.
-pub fn read_strict(feat: &Feature) -> Result<FeatureState, CliError> {
+fn read_strict(feat: &Feature) -> Result<FeatureState, CliError> {
     let state = current::read(feat)?;
     if state.unreadable.is_empty() {
         return Ok(state);
@@ -74,7 +73,7 @@ pub fn read_strict(feat: &Feature) -> Result<FeatureState, CliError> {
 }
 
 /// A top-level scalar of a WP file's frontmatter as written (quotes off).
-pub fn fm_scalar(wp: &WpFile, key: &str) -> Option<String> {
+fn fm_scalar(wp: &WpFile, key: &str) -> Option<String> {
     let fm = wp.frontmatter();
     yamltext::find_key(fm, key)
         .map(|kl| kl.inner(fm).trim().to_string())
@@ -165,7 +164,7 @@ fn round1(x: f64) -> f64 {
 }
 
 fn status(out: &Out, a: TasksStatusArgs) -> Result<(), CliError> {
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     let state = read_strict(&feat)?;
     let total = state.wps.len();
     let mut items = Vec::new();
@@ -295,7 +294,7 @@ fn list_tasks(out: &Out, a: ListTasksArgs) -> Result<(), CliError> {
         .map(wpfile::parse_lane)
         .transpose()
         .map_err(CliError::invalid)?;
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     if !feat.tasks_dir().is_dir() {
         return Err(CliError::invalid(format!(
             "tasks directory not found: {}",
@@ -345,7 +344,7 @@ fn list_tasks(out: &Out, a: ListTasksArgs) -> Result<(), CliError> {
 
 fn list_dependents(out: &Out, a: WpReadArgs) -> Result<(), CliError> {
     feature::check_wp_id(&a.wp_id)?;
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     let state = read_strict(&feat)?;
     let Some(me) = state.wps.get(&a.wp_id).filter(|w| w.file.is_some()) else {
         return Err(feature::find_wp(&feat, &a.wp_id).err().unwrap_or_else(|| {
@@ -399,7 +398,7 @@ fn lane_ok(s: &str) -> bool {
 
 fn validate_workflow(out: &Out, a: WpReadArgs) -> Result<(), CliError> {
     feature::check_wp_id(&a.wp_id)?;
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     let path = feature::find_wp(&feat, &a.wp_id)?;
     let bytes = spec_kitty_protocol::fsutil::read_regular(&path)
         .map_err(|e| CliError::io_at("read", &path, &e))?;

@@ -197,7 +197,7 @@ fn propose(slug: &str, state: &FeatureState, ev: &Evidence) -> (Vec<StatusEvent>
 }
 
 pub fn run(out: &Out, a: StatusReconcileArgs) -> Result<(), CliError> {
-    let (_, feat) = open_feature(a.feature.as_deref())?;
+    let feat = open_feature(a.feature.as_deref())?;
     if !feat.dir.is_dir() {
         return Err(CliError::invalid(format!(
             "Feature directory not found: {}",
