@@ -237,12 +237,12 @@ fn sigstopped_daemon_cli_spools_within_budget_and_the_event_is_ingested_later() 
     assert_eq!(spooled.len(), 1);
     assert_eq!(spooled[0]["event_id"], d[0].0.as_str());
     // The lane change itself happened.
+    // tasks/ also holds 2.1.3's README.md (with an example frontmatter).
     let wp = std::fs::read_dir(dir.join("kitty-specs/001-feat/tasks"))
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("WP01"))
+        .unwrap();
     let text = std::fs::read_to_string(wp).unwrap();
     let lane = text.lines().find(|l| l.starts_with("lane:")).unwrap();
     assert!(lane.contains("in_progress"), "{lane}");
