@@ -107,30 +107,39 @@ pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> 
     time_on_wp01(p, program, &args, n)
 }
 
-/// Times `n` runs of `args`, a command that changes WP01, with the WP file
-/// put back as it was before each run (untimed), as [`time_move_task`].
-pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Result<Summary> {
-    let wp = wp01_file(p)?;
-    let original = std::fs::read(&wp)?;
-    // The feature's status files (the event log and its views) go back
-    // too: the log is the truth of the lane, so restoring the WP file
-    // alone would make every later run a no-op.
-    let feature = wp
-        .parent()
-        .and_then(Path::parent)
-        .context("WP01 outside a feature")?;
-    let status: Vec<(PathBuf, Option<Vec<u8>>)> =
-        ["status.events.jsonl", "status.json", "tasks.md"]
-            .iter()
-            .map(|f| {
-                let path = feature.join(f);
+/// WP01's file and its feature's status files (the event log and its
+/// views) as they are now; [`Wp01Snapshot::restore`] puts them back. The
+/// log is the truth of the lane, so restoring the WP file alone would make
+/// every later move a no-op.
+pub struct Wp01Snapshot {
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+impl Wp01Snapshot {
+    pub fn take(p: &Project) -> Result<Wp01Snapshot> {
+        let wp = wp01_file(p)?;
+        let feature = wp
+            .parent()
+            .and_then(Path::parent)
+            .context("WP01 outside a feature")?;
+        let mut paths = vec![wp.clone()];
+        paths.extend(
+            ["status.events.jsonl", "status.json", "tasks.md"]
+                .iter()
+                .map(|f| feature.join(f)),
+        );
+        let files = paths
+            .into_iter()
+            .map(|path| {
                 let bytes = std::fs::read(&path).ok();
                 (path, bytes)
             })
             .collect();
-    let restore = || -> Result<()> {
-        std::fs::write(&wp, &original)?;
-        for (path, bytes) in &status {
+        Ok(Wp01Snapshot { files })
+    }
+
+    pub fn restore(&self) -> Result<()> {
+        for (path, bytes) in &self.files {
             match bytes {
                 Some(b) => std::fs::write(path, b)?,
                 None => {
@@ -139,17 +148,24 @@ pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Res
             }
         }
         Ok(())
-    };
+    }
+}
+
+/// Times `n` runs of `args`, a command that changes WP01, with the WP file
+/// and the feature's status files put back as they were before each run
+/// (untimed), as [`time_move_task`].
+pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Result<Summary> {
+    let snapshot = Wp01Snapshot::take(p)?;
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
     for _ in 0..n {
-        restore()?;
+        snapshot.restore()?;
         let mut cmd = p.command(program);
         cmd.args(args);
         let t = Instant::now();
         run(&mut cmd)?;
         samples.push(t.elapsed());
     }
-    restore()?;
+    snapshot.restore()?;
     Ok(summarize(samples))
 }
 
