@@ -114,11 +114,10 @@ pub fn login(p: &Project, cli: &Path, server: &Server) -> Result<()> {
 /// CLI start → the server's `received_at`, for `n` lane changes made one
 /// at a time (as a person or agent makes them).
 pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Summary> {
-    // The WP and its status log go back before each move (untimed).
-    let snapshot = crate::cli::Wp01Snapshot::take(p)?;
+    let state = crate::cli::Wp01State::capture(p)?;
     let mut started = Vec::with_capacity(n);
     for _ in 0..n {
-        snapshot.restore()?;
+        state.restore()?;
         let t0 = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
         let out = run(p.command(cli).args([
             "agent",

@@ -74,6 +74,11 @@ pub fn commit_paths(
         }
         return Err(CommitError(format!("git commit: {}", text.trim())));
     }
+    // The new HEAD from the repository's files (no third git process),
+    // else from git.
+    if let Some(sha) = crate::gitmeta::GitMeta::read(repo_root).head_sha {
+        return Ok(Committed::Yes(sha));
+    }
     let o = Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(repo_root)
