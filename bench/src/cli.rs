@@ -110,27 +110,47 @@ pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> 
 /// Times `n` runs of `args`, a command that changes WP01, with the WP file
 /// put back as it was before each run (untimed), as [`time_move_task`].
 pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Result<Summary> {
-    let wp = wp01_file(p)?;
-    let original = std::fs::read(&wp)?;
-    // The feature's status files (the event log and its views) go back
-    // too: the log is the truth of the lane, so restoring the WP file
-    // alone would make every later run a no-op.
-    let feature = wp
-        .parent()
-        .and_then(Path::parent)
-        .context("WP01 outside a feature")?;
-    let status: Vec<(PathBuf, Option<Vec<u8>>)> =
-        ["status.events.jsonl", "status.json", "tasks.md"]
-            .iter()
-            .map(|f| {
-                let path = feature.join(f);
-                let bytes = std::fs::read(&path).ok();
-                (path, bytes)
-            })
-            .collect();
-    let restore = || -> Result<()> {
-        std::fs::write(&wp, &original)?;
-        for (path, bytes) in &status {
+    let state = Wp01State::capture(p)?;
+    let mut samples: Vec<Duration> = Vec::with_capacity(n);
+    for _ in 0..n {
+        state.restore()?;
+        let mut cmd = p.command(program);
+        cmd.args(args);
+        let t = Instant::now();
+        run(&mut cmd)?;
+        samples.push(t.elapsed());
+    }
+    state.restore()?;
+    Ok(summarize(samples))
+}
+
+/// WP01's file and its feature's status files (the event log and its
+/// views) as they are now, to put back before each timed run: the log is
+/// the truth of the lane, so restoring the WP file alone would make every
+/// later move a no-op.
+pub struct Wp01State {
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+impl Wp01State {
+    pub fn capture(p: &Project) -> Result<Wp01State> {
+        let wp = wp01_file(p)?;
+        let feature = wp
+            .parent()
+            .and_then(Path::parent)
+            .context("WP01 outside a feature")?
+            .to_path_buf();
+        let mut files = vec![(wp.clone(), Some(std::fs::read(&wp)?))];
+        for f in ["status.events.jsonl", "status.json", "tasks.md"] {
+            let path = feature.join(f);
+            let bytes = std::fs::read(&path).ok();
+            files.push((path, bytes));
+        }
+        Ok(Wp01State { files })
+    }
+
+    pub fn restore(&self) -> Result<()> {
+        for (path, bytes) in &self.files {
             match bytes {
                 Some(b) => std::fs::write(path, b)?,
                 None => {
@@ -139,18 +159,7 @@ pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Res
             }
         }
         Ok(())
-    };
-    let mut samples: Vec<Duration> = Vec::with_capacity(n);
-    for _ in 0..n {
-        restore()?;
-        let mut cmd = p.command(program);
-        cmd.args(args);
-        let t = Instant::now();
-        run(&mut cmd)?;
-        samples.push(t.elapsed());
     }
-    restore()?;
-    Ok(summarize(samples))
 }
 
 /// [`time_move_task`] with the project's daemon started and then

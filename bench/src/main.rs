@@ -30,8 +30,9 @@ struct Args {
     /// (seconds instead of minutes).
     #[arg(long)]
     quick: bool,
-    /// Also run the Python spec-kitty-cli==2.1.3 (installed into a venv
-    /// under --work-dir on first use) through the same command sequence.
+    /// Also run the Python spec-kitty-cli==2.1.3 through the same command
+    /// sequence: the tests' pinned venv (`scripts/setup-python-cli`,
+    /// made on first use).
     #[arg(long)]
     python: bool,
     /// Only the dashboard section (and the floors): seconds, not minutes.
@@ -43,8 +44,7 @@ struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results/bench.json")]
     out: PathBuf,
-    /// Directory for scratch projects and the Python venv (kept between
-    /// runs so the venv is reused).
+    /// Directory for scratch projects.
     #[arg(long, default_value = "target/bench-work")]
     work_dir: PathBuf,
 }

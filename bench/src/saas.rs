@@ -114,11 +114,10 @@ pub fn login(p: &Project, cli: &Path, server: &Server) -> Result<()> {
 /// CLI start → the server's `received_at`, for `n` lane changes made one
 /// at a time (as a person or agent makes them).
 pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Summary> {
-    let wp = crate::cli::wp01_file(p)?;
-    let original = std::fs::read(&wp)?;
+    let state = crate::cli::Wp01State::capture(p)?;
     let mut started = Vec::with_capacity(n);
     for _ in 0..n {
-        std::fs::write(&wp, &original)?;
+        state.restore()?;
         let t0 = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
         let out = run(p.command(cli).args([
             "agent",
@@ -127,6 +126,7 @@ pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Sum
             "WP01",
             "--to",
             "doing",
+            "--no-auto-commit",
             "--json",
         ]))?;
         let v: Value = serde_json::from_slice(&out.stdout)?;

@@ -248,3 +248,67 @@ pub fn read_clock_json(paths: &Paths) -> Option<u64> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Stamp;
+
+    const P: &str = "3f0b5c1e-9a1d-4c55-9d44-6f1e2a3b4c5d";
+
+    /// Queues one row in 2.1.3's schema; returns its event id.
+    fn python_row(db: &Path) -> String {
+        let conn = Connection::open(db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id TEXT UNIQUE NOT NULL, event_type TEXT NOT NULL, data TEXT NOT NULL,
+                timestamp INTEGER NOT NULL, retry_count INTEGER DEFAULT 0, coalesce_key TEXT);",
+        )
+        .unwrap();
+        let id = ulid::Ulid::new().to_string();
+        let data = format!(
+            r#"{{"event_id": "{id}", "event_type": "WPStatusChanged", "lamport_clock": 1, "project_uuid": "{P}"}}"#
+        );
+        conn.execute(
+            "INSERT INTO queue (event_id, event_type, data, timestamp) VALUES (?1, 'WPStatusChanged', ?2, 1)",
+            [&id, &data],
+        )
+        .unwrap();
+        id
+    }
+
+    fn stored(store: &Store) -> u64 {
+        store.counts(0).unwrap().queue_depth
+    }
+
+    #[test]
+    fn the_watcher_takes_in_new_rows_once_and_a_queue_file_made_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path());
+        let mut store = Store::open(
+            &paths.store(),
+            Stamp {
+                node_id: "abcdefabcdef".into(),
+                team_slug: "local".into(),
+            },
+        )
+        .unwrap();
+        let db = paths.legacy_queue_db();
+        let mut w = Watcher::default();
+        assert_eq!(w.poll(&paths, &mut store).unwrap(), 0, "no file yet");
+        python_row(&db);
+        python_row(&db);
+        assert_eq!(w.poll(&paths, &mut store).unwrap(), 2);
+        assert_eq!(w.poll(&paths, &mut store).unwrap(), 0, "unchanged");
+        python_row(&db);
+        assert_eq!(w.poll(&paths, &mut store).unwrap(), 1, "only the new row");
+        // A fresh watcher (a restart) reads nothing twice.
+        assert_eq!(Watcher::default().poll(&paths, &mut store).unwrap(), 0);
+        // Python's file deleted and made again: its ids start at 1, below
+        // the watermark of 3, and its row is still taken in.
+        std::fs::remove_file(&db).unwrap();
+        python_row(&db);
+        assert_eq!(w.poll(&paths, &mut store).unwrap(), 1);
+        assert_eq!(stored(&store), 4);
+    }
+}

@@ -126,6 +126,11 @@ struct Undo {
 impl Undo {
     fn run(&self) {
         self.changes.undo(self.changes.len());
+        self.log();
+    }
+
+    /// Takes the appended lines back off the log.
+    fn log(&self) {
         match self.log_len {
             Some(n) => {
                 if let Ok(f) = fs::OpenOptions::new().write(true).open(&self.log) {
@@ -600,15 +605,9 @@ fn write(
         changes,
     };
     if let Err(e) = undo.changes.apply() {
-        if !new_events.is_empty() {
-            // The log is the truth and is written: the next command
-            // rebuilds the views from it.
-            return Err(CliError::io(format!(
-                "{}; the status event is recorded in {} and the next command (or `spec-kitty agent status materialize`) rewrites the views",
-                e.message,
-                log::path(&feat.dir).display()
-            )));
-        }
+        // `apply` put back the views it wrote; take the events back too,
+        // so a failed command leaves nothing behind and sends nothing.
+        undo.log();
         return Err(e);
     }
     Ok((snapshot, undo, files))
