@@ -736,3 +736,29 @@ fn a_dashboard_whose_project_is_deleted_exits() {
         (!pid_alive(dash.pid)).then_some(())
     });
 }
+
+#[test]
+fn a_record_planted_as_a_link_out_of_the_repository_is_refused_and_nothing_is_written_there() {
+    let sb = Sandbox::new();
+    let project = sb.project("planted", "planted-record");
+    let outside = sb.root().join("outside-victim");
+    let record = project.join(".kittify/.dashboard");
+    std::os::unix::fs::symlink(&outside, &record).unwrap();
+    let run = |args: &[&str]| sb.cli(&project).args(args).output().unwrap();
+    // A dangling link is refused as such (exit 4), naming the record.
+    let out = run(&["dashboard", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(".kittify/.dashboard"), "{err}");
+    assert!(!outside.exists(), "nothing created outside the repository");
+    // An existing file behind the link is neither read as a record nor
+    // changed (exit 5, the link rule).
+    std::fs::write(&outside, "victim\n").unwrap();
+    for args in [&["dashboard"][..], &["dashboard", "--kill"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("outside the repository"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "victim\n");
+}

@@ -518,7 +518,7 @@ fn events(shared: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
                 let (guard, timeout) = shared
                     .changed
                     .wait_timeout(b, Duration::from_secs(15))
-                    .unwrap();
+                    .unwrap_or_else(|e| e.into_inner());
                 b = guard;
                 if timeout.timed_out() && b.version == seen_version {
                     drop(b);
