@@ -504,7 +504,7 @@ fn kill_stops_the_server_and_clears_the_record_and_a_stale_record_is_replaced() 
     );
     page.must(
         "the page to notice",
-        "document.getElementById('live').dataset.state === 'reconnecting'",
+        "['reconnecting', 'stopped'].includes(document.getElementById('live').dataset.state)",
     );
     let second = sb.sk(&project, &["dashboard", "--kill", "--json"]);
     let v: Value = serde_json::from_slice(&second.stdout).unwrap();
@@ -649,6 +649,15 @@ fn the_json_endpoints_answer_with_their_keys_and_refuse_what_they_must() {
     assert!(page.contains("Content-Security-Policy: default-src 'none'; script-src 'self'"));
     assert!(page.contains("/static/app.js"));
     assert_eq!(http(dash.port, "GET", "/static/app.js", &host).0, 200);
+    assert!(
+        page.contains("name=\"dashboard-instance\" content=\"") && !page.contains("{{INSTANCE}}"),
+        "{page}"
+    );
+    assert_eq!(
+        http(dash.port, "GET", "/events?instance=another", &host).0,
+        409,
+        "a page of another dashboard is refused"
+    );
 
     // The event stream starts with the whole board.
     let mut s = TcpStream::connect(("127.0.0.1", dash.port)).unwrap();
@@ -761,4 +770,41 @@ fn a_record_planted_as_a_link_out_of_the_repository_is_refused_and_nothing_is_wr
         assert!(err.contains("outside the repository"), "{err}");
     }
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "victim\n");
+}
+
+#[test]
+fn a_page_of_a_stopped_dashboard_never_attaches_to_the_next_one_on_its_port() {
+    let sb = Sandbox::new();
+    let first = sb.project("first", "first-project");
+    let second = sb.project("second", "second-project");
+    let a = Dashboard::start(&sb, &first);
+    let mut browser = Browser::launch();
+    let mut page = browser.open(&a.url());
+    page.must(
+        "the first project's board",
+        "!!document.querySelector('section[data-feature-slug=\"001-first-project\"]') && document.getElementById('live').dataset.state === 'live'",
+    );
+    sb.sk(&first, &["dashboard", "--kill"]);
+    // The second project's dashboard on the very same port.
+    let out = sb.sk(
+        &second,
+        &["dashboard", "--json", "--port", &a.port.to_string()],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b = Dashboard {
+        sb: &sb,
+        project: second.clone(),
+        port: v["port"].as_u64().unwrap() as u16,
+        pid: v["pid"].as_u64().unwrap() as u32,
+    };
+    assert_eq!(b.port, a.port, "the port was free again");
+    page.must(
+        "the page to stop instead of following the port",
+        "document.getElementById('live').dataset.state === 'stopped'",
+    );
+    assert_eq!(
+        page.eval("!!document.querySelector('section[data-feature-slug=\"001-second-project\"]')"),
+        json!(false),
+        "the second project's board leaked into the first one's page"
+    );
 }
