@@ -659,6 +659,16 @@ fn the_json_endpoints_answer_with_their_keys_and_refuse_what_they_must() {
         "a page of another dashboard is refused"
     );
 
+    // The server holds no lock of any kind (flock, POSIX, lease): it never
+    // stands in a command's way.
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let pid = dash.pid.to_string();
+    let held: Vec<&str> = locks
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some(pid.as_str()))
+        .collect();
+    assert!(held.is_empty(), "the dashboard holds locks: {held:?}");
+
     // The event stream starts with the whole board.
     let mut s = TcpStream::connect(("127.0.0.1", dash.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
