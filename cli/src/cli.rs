@@ -66,7 +66,7 @@ pub enum Command {
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Local web dashboard of this project: kanban of every feature, live, and what sync is doing.
-    #[command(after_help = DASHBOARD_HELP)]
+    #[command(after_help = dashboard_help())]
     Dashboard(DashboardArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
@@ -714,6 +714,10 @@ other's). A record of a process that is gone is replaced, never trusted. The
 page updates by itself within a second of any lane change, shows each broken
 WP file or status log as an error card naming the file, and exits by itself
 after an hour with no visitor.";
+
+fn dashboard_help() -> String {
+    format!("{DASHBOARD_HELP}\n\n{EXIT_CODES_HELP}")
+}
 
 #[derive(Debug, Args)]
 pub struct DashboardArgs {

@@ -504,7 +504,7 @@ fn kill_stops_the_server_and_clears_the_record_and_a_stale_record_is_replaced() 
     );
     page.must(
         "the page to notice",
-        "document.getElementById('live').dataset.state === 'reconnecting'",
+        "['reconnecting', 'stopped'].includes(document.getElementById('live').dataset.state)",
     );
     let second = sb.sk(&project, &["dashboard", "--kill", "--json"]);
     let v: Value = serde_json::from_slice(&second.stdout).unwrap();
@@ -649,6 +649,25 @@ fn the_json_endpoints_answer_with_their_keys_and_refuse_what_they_must() {
     assert!(page.contains("Content-Security-Policy: default-src 'none'; script-src 'self'"));
     assert!(page.contains("/static/app.js"));
     assert_eq!(http(dash.port, "GET", "/static/app.js", &host).0, 200);
+    assert!(
+        page.contains("name=\"dashboard-instance\" content=\"") && !page.contains("{{INSTANCE}}"),
+        "{page}"
+    );
+    assert_eq!(
+        http(dash.port, "GET", "/events?instance=another", &host).0,
+        409,
+        "a page of another dashboard is refused"
+    );
+
+    // The server holds no lock of any kind (flock, POSIX, lease): it never
+    // stands in a command's way.
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let pid = dash.pid.to_string();
+    let held: Vec<&str> = locks
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some(pid.as_str()))
+        .collect();
+    assert!(held.is_empty(), "the dashboard holds locks: {held:?}");
 
     // The event stream starts with the whole board.
     let mut s = TcpStream::connect(("127.0.0.1", dash.port)).unwrap();
@@ -735,4 +754,67 @@ fn a_dashboard_whose_project_is_deleted_exits() {
     wait_for("the dashboard of a deleted project to exit", || {
         (!pid_alive(dash.pid)).then_some(())
     });
+}
+
+#[test]
+fn a_record_planted_as_a_link_out_of_the_repository_is_refused_and_nothing_is_written_there() {
+    let sb = Sandbox::new();
+    let project = sb.project("planted", "planted-record");
+    let outside = sb.root().join("outside-victim");
+    let record = project.join(".kittify/.dashboard");
+    std::os::unix::fs::symlink(&outside, &record).unwrap();
+    let run = |args: &[&str]| sb.cli(&project).args(args).output().unwrap();
+    // A dangling link is refused as such (exit 4), naming the record.
+    let out = run(&["dashboard", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(".kittify/.dashboard"), "{err}");
+    assert!(!outside.exists(), "nothing created outside the repository");
+    // An existing file behind the link is neither read as a record nor
+    // changed (exit 5, the link rule).
+    std::fs::write(&outside, "victim\n").unwrap();
+    for args in [&["dashboard"][..], &["dashboard", "--kill"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("outside the repository"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "victim\n");
+}
+
+#[test]
+fn a_page_of_a_stopped_dashboard_never_attaches_to_the_next_one_on_its_port() {
+    let sb = Sandbox::new();
+    let first = sb.project("first", "first-project");
+    let second = sb.project("second", "second-project");
+    let a = Dashboard::start(&sb, &first);
+    let mut browser = Browser::launch();
+    let mut page = browser.open(&a.url());
+    page.must(
+        "the first project's board",
+        "!!document.querySelector('section[data-feature-slug=\"001-first-project\"]') && document.getElementById('live').dataset.state === 'live'",
+    );
+    sb.sk(&first, &["dashboard", "--kill"]);
+    // The second project's dashboard on the very same port.
+    let out = sb.sk(
+        &second,
+        &["dashboard", "--json", "--port", &a.port.to_string()],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b = Dashboard {
+        sb: &sb,
+        project: second.clone(),
+        port: v["port"].as_u64().unwrap() as u16,
+        pid: v["pid"].as_u64().unwrap() as u32,
+    };
+    assert_eq!(b.port, a.port, "the port was free again");
+    page.must(
+        "the page to stop instead of following the port",
+        "document.getElementById('live').dataset.state === 'stopped'",
+    );
+    assert_eq!(
+        page.eval("!!document.querySelector('section[data-feature-slug=\"001-second-project\"]')"),
+        json!(false),
+        "the second project's board leaked into the first one's page"
+    );
 }

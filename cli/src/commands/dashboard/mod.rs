@@ -92,18 +92,21 @@ pub fn run(out: &Out, a: DashboardArgs) -> Result<(), CliError> {
 }
 
 /// Takes a lock on the record file (created empty when missing; an empty
-/// record is no record). Both start and stop run under it.
+/// record is no record). Both start and stop run under it. The link rule
+/// applies: a record planted as a link out of the repository is refused
+/// before anything is created or opened through it.
 fn lock_record(project: &Project) -> Result<crate::fsutil::Lock, CliError> {
     let path = record::path(&project.root);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io_at("create", dir, &e))?;
     }
+    let real = crate::fsutil::resolve_in_repo(&project.root, &path)?;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
+        .open(&real)
         .map_err(|e| CliError::io_at("open", &path, &e))?;
-    crate::fsutil::lock_path(&path).map_err(|e| CliError::io_at("lock", &path, &e))
+    crate::fsutil::lock_path(&real).map_err(|e| CliError::io_at("lock", &path, &e))
 }
 
 struct Running {
@@ -134,8 +137,7 @@ fn ensure_running(project: &Project, preferred: Option<u16>) -> Result<Running, 
         token: Some(token),
         pid: Some(pid),
     };
-    record::write(&project.root, &rec)
-        .map_err(|e| CliError::io_at("write", &record::path(&project.root), &e))?;
+    record::write(&project.root, &rec)?;
     Ok(Running {
         port,
         pid: Some(pid),

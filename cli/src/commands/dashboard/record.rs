@@ -59,20 +59,22 @@ impl Record {
     }
 }
 
-/// Reads the record; `None` when there is none (or it cannot be read).
+/// Reads the record under the repository's link rule; `None` when there is
+/// none, or it cannot be read (a record is only a hint).
 pub fn read(root: &Path) -> Option<Record> {
-    std::fs::read_to_string(path(root))
-        .ok()
-        .map(|t| Record::parse(&t))
+    let bytes = crate::fsutil::read_repo_file(root, &path(root)).ok()??;
+    Some(Record::parse(&String::from_utf8_lossy(&bytes)))
 }
 
-/// Writes the record atomically.
-pub fn write(root: &Path, rec: &Record) -> std::io::Result<()> {
+/// Writes the record atomically under the link rule (a record planted as
+/// a link out of the repository is refused, never written through).
+pub fn write(root: &Path, rec: &Record) -> Result<(), crate::error::CliError> {
     let p = path(root);
     if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::error::CliError::io_at("create", dir, &e))?;
     }
-    crate::fsutil::write_atomic(&p, rec.to_text().as_bytes())
+    crate::fsutil::write_repo_file(root, &p, rec.to_text().as_bytes())
 }
 
 /// Removes the record; a missing one is fine.

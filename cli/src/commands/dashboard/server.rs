@@ -43,6 +43,11 @@ struct Shared {
     project: Project,
     token: String,
     port: u16,
+    /// This process's id for its pages (not the token): `/events` refuses
+    /// a page served by another dashboard that had this port before.
+    instance: String,
+    /// The page with `instance` filled in.
+    index_html: String,
     board: Mutex<Board>,
     changed: Condvar,
     last_request: Mutex<Instant>,
@@ -106,10 +111,13 @@ pub fn run(
     ready: impl FnOnce(u16),
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
+    let instance = uuid::Uuid::new_v4().simple().to_string();
     let shared = Arc::new(Shared {
         project,
         token,
         port,
+        index_html: INDEX_HTML.replace("{{INSTANCE}}", &instance),
+        instance,
         board: Mutex::new(Board::default()),
         changed: Condvar::new(),
         last_request: Mutex::new(Instant::now()),
@@ -362,6 +370,7 @@ fn reason(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         503 => "Service Unavailable",
         _ => "Error",
     }
@@ -415,7 +424,7 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
             &stream,
             200,
             "text/html; charset=utf-8",
-            INDEX_HTML.as_bytes(),
+            shared.index_html.as_bytes(),
         ),
         ("GET", ["static", "app.js"]) => respond(
             &stream,
@@ -456,7 +465,14 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
                 ),
             }
         }
-        ("GET", ["events"]) => events(shared, stream),
+        ("GET", ["events"]) => match query_param(&req.query, "instance") {
+            Some(i) if i != shared.instance => respond_json(
+                &stream,
+                409,
+                &json!({"error": "this port now serves another dashboard; reload the page"}),
+            ),
+            _ => events(shared, stream),
+        },
         ("GET", _) => respond_json(
             &stream,
             404,
@@ -518,7 +534,7 @@ fn events(shared: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
                 let (guard, timeout) = shared
                     .changed
                     .wait_timeout(b, Duration::from_secs(15))
-                    .unwrap();
+                    .unwrap_or_else(|e| e.into_inner());
                 b = guard;
                 if timeout.timed_out() && b.version == seen_version {
                     drop(b);

@@ -226,9 +226,19 @@ async function loadDetail() {
 
 function connect() {
   const live = document.getElementById('live');
-  const es = new EventSource('/events');
+  // The server this page came from: a stream that reconnects after it
+  // stopped must not attach to another project's dashboard on the same
+  // port (that server refuses the stream, which closes it for good).
+  const meta = document.querySelector('meta[name=dashboard-instance]');
+  const es = new EventSource('/events?instance=' + encodeURIComponent(meta ? meta.content : ''));
   es.onopen = () => { live.dataset.state = 'live'; live.textContent = 'live'; };
-  es.onerror = () => { live.dataset.state = 'reconnecting'; live.textContent = 'reconnecting…'; };
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) {
+      live.dataset.state = 'stopped'; live.textContent = 'stopped: reload for the current dashboard';
+    } else {
+      live.dataset.state = 'reconnecting'; live.textContent = 'reconnecting…';
+    }
+  };
   es.addEventListener('board', e => applyBoard(JSON.parse(e.data)));
   es.addEventListener('feature', e => { applyFeature(JSON.parse(e.data)); renderNav(); });
   es.addEventListener('sync', e => renderSync(JSON.parse(e.data)));
