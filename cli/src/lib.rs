@@ -39,7 +39,7 @@ pub mod wpfile;
 pub mod yamltext;
 
 use clap::Parser;
-use cli::{AgentCommand, AgentTasksCommand, Cli, Command, TasksCommand};
+use cli::{AgentCommand, AgentFeatureCommand, AgentTasksCommand, Cli, Command, TasksCommand};
 use error::CliError;
 use output::Out;
 
@@ -66,6 +66,8 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Status(c)) => c.json(),
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
+        Command::Merge(a)
+        | Command::Agent(AgentCommand::Feature(AgentFeatureCommand::Merge(a))) => a.json,
         Command::Sync(c) => c.json(),
         Command::Auth(c) => c.json(),
         Command::Completions(_) | Command::Man(_) => false,
@@ -89,6 +91,10 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Status(c)) => commands::agent_status::run(&out, c),
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),
+        Command::Merge(a)
+        | Command::Agent(AgentCommand::Feature(AgentFeatureCommand::Merge(a))) => {
+            commands::merge::run(&out, a)
+        }
         Command::Sync(c) => commands::sync::run(&out, c),
         Command::Auth(c) => commands::auth::run(&out, c),
         Command::Completions(a) => commands::completions::completions(a),
