@@ -51,10 +51,7 @@ fn feature(conflicting: &[&str]) -> World {
             "PR#1",
         ]);
     }
-    assert_eq!(
-        w.git(&["status", "--porcelain", "--untracked-files=no"]),
-        ""
-    );
+    assert_eq!(tracked_changes(&w), "");
     w.clear_spool();
     w
 }
@@ -70,6 +67,11 @@ fn git_in(w: &World, dir: &std::path::Path, args: &[&str]) -> String {
     let o = c.output().unwrap();
     assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
     stdout(&o)
+}
+
+/// `git status` of tracked files in the main checkout ("" = clean).
+fn tracked_changes(w: &World) -> String {
+    w.git(&["status", "--porcelain", "--untracked-files=no"])
 }
 
 fn log_events(w: &World) -> Vec<Value> {
@@ -161,11 +163,7 @@ fn assert_finished(w: &World) {
             .count(),
         1
     );
-    assert_eq!(
-        w.git(&["status", "--porcelain", "--untracked-files=no"]),
-        "",
-        "status changes committed"
-    );
+    assert_eq!(tracked_changes(w), "", "status changes committed");
     assert!(!w.repo.join(".kittify/merge-state.json").exists());
     assert!(!w.repo.join(".kittify/merge-undo.json").exists());
     assert_eq!(w.git(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
@@ -250,10 +248,7 @@ fn a_conflict_stops_naming_wp_and_files_then_resumes_after_the_fix() {
     // Nothing half-merged: no merge in progress, clean tree, WP02 landed.
     assert!(w.run_in(&w.repo, &["merge", "--dry-run"]).status.success());
     assert!(!w.repo.join(".git/MERGE_HEAD").exists());
-    assert_eq!(
-        w.git(&["status", "--porcelain", "--untracked-files=no"]),
-        ""
-    );
+    assert_eq!(tracked_changes(&w), "");
     assert_eq!(merge_subjects(&w), vec!["Merge WP02 from 001-demo"]);
     assert_eq!(done_events(&w).len(), 1);
     let state: Value =
@@ -345,10 +340,7 @@ fn crash_during_worktree_removal_resumes() {
     crash_at(&w, "during-worktree-removal");
     // Status was committed before the first worktree went.
     assert_eq!(done_events(&w).len(), 3);
-    assert_eq!(
-        w.git(&["status", "--porcelain", "--untracked-files=no"]),
-        ""
-    );
+    assert_eq!(tracked_changes(&w), "");
     w.ok(&["merge"]);
     assert_finished(&w);
 }
@@ -377,10 +369,7 @@ fn abort_puts_main_branches_and_worktrees_back() {
     }
     assert!(done_events(&w).is_empty(), "the log is as before the merge");
     assert!(!w.repo.join(".kittify/merge-state.json").exists());
-    assert_eq!(
-        w.git(&["status", "--porcelain", "--untracked-files=no"]),
-        ""
-    );
+    assert_eq!(tracked_changes(&w), "");
     // And the merge can be run again from scratch.
     w.ok(&["merge"]);
     assert_finished(&w);
@@ -413,4 +402,26 @@ fn unreviewed_work_and_dirty_worktrees_are_refused_before_anything_changes() {
     );
     assert_eq!(w.git(&["rev-parse", "HEAD"]), head);
     assert!(!w.repo.join(".kittify/merge-state.json").exists());
+}
+
+#[test]
+fn squash_lands_one_commit_per_wp_and_resumes_after_a_crash() {
+    // A squash leaves no ancestry: the re-run must recognise the landed
+    // WP by its commit subject, not merge it twice.
+    let w = feature(&[]);
+    let o = w
+        .cmd_in(&w.repo, &["merge", "--strategy", "squash"])
+        .env("SPEC_KITTY_TEST_CRASH_AT", "after-wp-merge")
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_none(), "{}", stderr(&o));
+    w.ok(&["merge", "--resume"]);
+    assert_finished(&w);
+    assert_eq!(
+        w.git(&["log", "--format=%p", "-1", "--grep=^Merge WP01 from"])
+            .split_whitespace()
+            .count(),
+        1,
+        "a squash commit has one parent"
+    );
 }
