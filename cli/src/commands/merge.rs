@@ -335,6 +335,12 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
             crash_point("after-wp-merge");
         }
         // Every WP the target now holds moves to done, in order.
+        // The WP merge subjects on the target since the start, read once.
+        let landed_subjects: BTreeSet<String> = start_head
+            .as_deref()
+            .and_then(|s| git(&root, &["log", "--format=%s", &format!("{s}..HEAD")]).ok())
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default();
         for d in &wps {
             if state.completed_wps.contains(&d.wp_id) {
                 continue;
@@ -342,15 +348,9 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
             // In the target: an ancestor of HEAD, or (squash) of a
             // branch whose squash commit is there.
             let contained = is_ancestor(&root, &d.branch, "HEAD")
-                || start_head.as_deref().is_some_and(|s| {
-                    wps.iter().any(|e| {
-                        is_ancestor(&root, &d.branch, &e.branch)
-                            && has_subject_since(
-                                &root,
-                                s,
-                                &format!("Merge {} from {}", e.wp_id, feat.slug),
-                            )
-                    })
+                || wps.iter().any(|e| {
+                    landed_subjects.contains(&format!("Merge {} from {}", e.wp_id, feat.slug))
+                        && is_ancestor(&root, &d.branch, &e.branch)
                 });
             if !contained {
                 continue;
