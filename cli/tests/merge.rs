@@ -27,33 +27,39 @@ fn feature(conflicting: &[&str]) -> World {
     w.git(&["add", "-A"]);
     w.git(&["commit", "-q", "-m", "WP01 depends on WP03"]);
     for wp in ["WP01", "WP02", "WP03"] {
-        w.ok(&["implement", wp, "--agent", "claude"]);
-        let wt = worktree(&w, wp);
-        assert!(wt.join(".git").exists(), "implement made {}", wt.display());
-        let n = &wp[3..];
-        fs::write(wt.join(format!("wp{n}.txt")), format!("work of {wp}\n")).unwrap();
-        if conflicting.contains(&wp) {
-            fs::write(wt.join("shared.txt"), format!("{wp} says so\n")).unwrap();
-        }
-        git_in(&w, &wt, &["add", "-A"]);
-        git_in(&w, &wt, &["commit", "-q", "-m", &format!("{wp} work")]);
-        w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
-        w.ok(&[
-            "agent",
-            "tasks",
-            "move-task",
-            wp,
-            "--to",
-            "approved",
-            "--reviewer",
-            "alice",
-            "--approval-ref",
-            "PR#1",
-        ]);
+        implement_and_approve(&w, wp, conflicting.contains(&wp));
     }
     assert_eq!(tracked_changes(&w), "");
     w.clear_spool();
     w
+}
+
+/// `implement` (worktree and branch), one committed file `wpN.txt` (and
+/// `shared.txt` when `conflict`), then for_review and approved by alice.
+fn implement_and_approve(w: &World, wp: &str, conflict: bool) {
+    w.ok(&["implement", wp, "--agent", "claude"]);
+    let wt = worktree(w, wp);
+    assert!(wt.join(".git").exists(), "implement made {}", wt.display());
+    let n = &wp[3..];
+    fs::write(wt.join(format!("wp{n}.txt")), format!("work of {wp}\n")).unwrap();
+    if conflict {
+        fs::write(wt.join("shared.txt"), format!("{wp} says so\n")).unwrap();
+    }
+    git_in(w, &wt, &["add", "-A"]);
+    git_in(w, &wt, &["commit", "-q", "-m", &format!("{wp} work")]);
+    w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
+    w.ok(&[
+        "agent",
+        "tasks",
+        "move-task",
+        wp,
+        "--to",
+        "approved",
+        "--reviewer",
+        "alice",
+        "--approval-ref",
+        "PR#1",
+    ]);
 }
 
 fn worktree(w: &World, wp: &str) -> PathBuf {
@@ -424,4 +430,38 @@ fn squash_lands_one_commit_per_wp_and_resumes_after_a_crash() {
         1,
         "a squash commit has one parent"
     );
+}
+
+#[test]
+fn a_stacked_branch_lands_its_base_with_it_as_2_1_3_does() {
+    // WP02 depends on WP01 and was started from WP01's branch: only WP02's
+    // tip is merged (2.1.3's effective tips), and both end done, WP01 first.
+    let w = World::project();
+    w.ok(&["specify", "demo"]);
+    w.ok(&["tasks", "add", "Base"]);
+    w.ok(&["tasks", "add", "On top", "--depends", "WP01"]);
+    implement_and_approve(&w, "WP01", false);
+    w.git(&["branch", "001-demo-WP02", "001-demo-WP01"]);
+    implement_and_approve(&w, "WP02", false);
+    w.clear_spool();
+    let plan = w.json(&["merge", "--dry-run"]);
+    assert_eq!(
+        plan["effective_wp_branches"],
+        serde_json::json!(["001-demo-WP02"])
+    );
+    assert_eq!(
+        plan["skipped_ancestor_of"],
+        serde_json::json!({"001-demo-WP01": ["001-demo-WP02"]})
+    );
+    w.ok(&["merge"]);
+    assert_eq!(merge_subjects(&w), vec!["Merge WP02 from 001-demo"]);
+    let done: Vec<String> = log_events(&w)
+        .iter()
+        .filter(|e| e["to_lane"] == "done")
+        .map(|e| e["wp_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(done, vec!["WP01", "WP02"]);
+    assert!(w.repo.join("wp1.txt").exists() && w.repo.join("wp2.txt").exists());
+    assert_eq!(w.git(&["branch", "--list", "001-demo-WP*"]), "");
+    assert!(!worktree(&w, "WP01").exists() && !worktree(&w, "WP02").exists());
 }
