@@ -646,14 +646,11 @@ fn commit_status(ctx: &Ctx, feat: &Feature, message: &str) {
         feat.dir.join("tasks.md"),
     ];
     files.extend(feature::wp_paths(feat).unwrap_or_default());
-    let changed = files.iter().any(|p| {
-        p.exists()
-            && git(
-                &ctx.project.root,
-                &["status", "--porcelain", "--", &p.to_string_lossy()],
-            )
-            .is_ok_and(|s| !s.trim().is_empty())
-    });
+    files.retain(|p| p.exists());
+    let mut args: Vec<String> = vec!["status".into(), "--porcelain".into(), "--".into()];
+    args.extend(files.iter().map(|p| p.to_string_lossy().into_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let changed = git(&ctx.project.root, &args).is_ok_and(|s| !s.trim().is_empty());
     if changed {
         lane_move::commit(ctx, &files, message);
     }
