@@ -465,3 +465,31 @@ fn a_stacked_branch_lands_its_base_with_it_as_2_1_3_does() {
     assert_eq!(w.git(&["branch", "--list", "001-demo-WP*"]), "");
     assert!(!worktree(&w, "WP01").exists() && !worktree(&w, "WP02").exists());
 }
+
+#[test]
+fn a_git_merge_killed_half_way_is_rolled_back_and_run_again() {
+    for strategy in ["merge", "squash"] {
+        let w = feature(&[]);
+        let o = w
+            .cmd_in(&w.repo, &["merge", "--strategy", strategy])
+            .env("SPEC_KITTY_TEST_CRASH_AT", "between-merges")
+            .output()
+            .unwrap();
+        assert!(o.status.code().is_none(), "{}", stderr(&o));
+        // What a git merge killed before its commit leaves behind.
+        if strategy == "squash" {
+            w.git(&["merge", "--squash", "001-demo-WP03"]);
+        } else {
+            w.git(&["merge", "--no-ff", "--no-commit", "001-demo-WP03"]);
+        }
+        assert_ne!(tracked_changes(&w), "", "{strategy}: half-merged");
+        let o = w.run(&["merge"]);
+        assert!(o.status.success(), "{strategy}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("WP03 was interrupted"),
+            "{}",
+            stderr(&o)
+        );
+        assert_finished(&w);
+    }
+}

@@ -149,6 +149,13 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
         Some(s) => s.target_branch.clone(),
         None => resolve_target(&root, &feat, a.target.as_deref())?,
     };
+    if let Some(s) = &state {
+        if let Some(wp) = undo_killed_git_merge(&root, s)? {
+            out.warn(&format!(
+                "a git merge of {wp} was interrupted; it was rolled back and runs again"
+            ));
+        }
+    }
     if git(&root, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]).is_ok() {
         return Err(CliError::refused(format!(
             "a git merge is in progress in {}; finish it (git merge --continue) or drop it (git merge --abort) first",
@@ -530,6 +537,44 @@ fn merge_one(
         w.wp_id,
         feat.slug
     )))
+}
+
+/// A `git merge` of one of our WPs killed half-way leaves MERGE_HEAD at
+/// that WP's branch tip (a squash: SQUASH_MSG naming it, the changes
+/// staged): roll it back so the WP is merged again from a clean tree.
+/// Anything else in progress is the user's and is left alone.
+fn undo_killed_git_merge(root: &Path, s: &MergeState) -> Result<Option<String>, CliError> {
+    let pending = s
+        .wp_order
+        .iter()
+        .filter(|id| !s.completed_wps.contains(id))
+        .filter_map(|id| {
+            let branch = format!("{}-{id}", s.feature_slug);
+            tip(root, &branch).map(|t| (id.clone(), t))
+        });
+    let merge_head = tip(root, "MERGE_HEAD");
+    let squash_msg = git(root, &["rev-parse", "--git-path", "SQUASH_MSG"])
+        .ok()
+        .map(|p| root.join(p.trim()))
+        .filter(|p| p.exists());
+    let squash_text = squash_msg
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    for (id, t) in pending {
+        if merge_head.as_deref() == Some(t.as_str()) {
+            git(root, &["merge", "--abort"])?;
+            return Ok(Some(id));
+        }
+        if !squash_text.is_empty() && squash_text.contains(&t) {
+            git(root, &["reset", "-q", "--merge"])?;
+            if let Some(p) = &squash_msg {
+                let _ = std::fs::remove_file(p);
+            }
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
 
 /// Moves one merged WP to done (one event) without committing; `None`
