@@ -151,6 +151,12 @@ fn assert_finished(w: &World) {
         assert_eq!(e["actor"], "merge");
         assert_eq!(e["evidence"]["review"]["reviewer"], "alice");
         assert_eq!(e["evidence"]["repos"][0]["branch"], "main");
+        let n = &e["wp_id"].as_str().unwrap()[3..];
+        assert_eq!(
+            e["evidence"]["repos"][0]["files_touched"],
+            serde_json::json!([format!("wp{n}.txt")]),
+            "the WP's own files"
+        );
     }
     let status: Value =
         serde_json::from_str(&w.read(&w.feature_dir().join("status.json"))).unwrap();

@@ -362,7 +362,12 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
             if !contained {
                 continue;
             }
-            if let Some(ev) = mark_done(&ctx, &feat, &wp_files, &d.wp_id, &target)? {
+            let landing = Landing {
+                target: &target,
+                branch: &d.branch,
+                start: start_head.as_deref(),
+            };
+            if let Some(ev) = mark_done(&ctx, &feat, &wp_files, &d.wp_id, &landing)? {
                 events.push(ev);
             }
             crash_point("after-status-write");
@@ -577,6 +582,14 @@ fn undo_killed_git_merge(root: &Path, s: &MergeState) -> Result<Option<String>, 
     Ok(None)
 }
 
+/// Where a WP landed, for its done evidence.
+struct Landing<'a> {
+    target: &'a str,
+    branch: &'a str,
+    /// The target's commit before the merge (`None`: unknown).
+    start: Option<&'a str>,
+}
+
 /// Moves one merged WP to done (one event) without committing; `None`
 /// when it already is done.
 fn mark_done(
@@ -584,9 +597,10 @@ fn mark_done(
     feat: &Feature,
     wp_files: &[WpFile],
     wp_id: &str,
-    target: &str,
+    landing: &Landing<'_>,
 ) -> Result<Option<Value>, CliError> {
-    let evidence = evidence(ctx, feat, wp_files, wp_id, target);
+    let target = landing.target;
+    let evidence = evidence(ctx, feat, wp_files, wp_id, landing);
     let mv = Move {
         wp_id: wp_id.to_string(),
         to: Some(Lane::Done),
@@ -622,13 +636,14 @@ fn mark_done(
 
 /// The done guard's evidence: the review the log recorded for the WP's
 /// approval, else the frontmatter's `reviewed_by`, else 2.1.3's
-/// `lane-approved:WPnn` with the WP's agent; plus the target commit.
+/// `lane-approved:WPnn` with the WP's agent; plus the target commit and
+/// the files the WP's branch changed.
 fn evidence(
     ctx: &Ctx,
     feat: &Feature,
     wp_files: &[WpFile],
     wp_id: &str,
-    target: &str,
+    landing: &Landing<'_>,
 ) -> DoneEvidence {
     let logged = log::read(&feat.dir).ok().and_then(|events| {
         events
@@ -672,9 +687,19 @@ fn evidence(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                branch: target.to_string(),
+                branch: landing.target.to_string(),
                 commit,
-                files_touched: Vec::new(),
+                files_touched: landing
+                    .start
+                    .and_then(|s| {
+                        git(
+                            root,
+                            &["diff", "--name-only", &format!("{s}...{}", landing.branch)],
+                        )
+                        .ok()
+                    })
+                    .map(|t| t.lines().map(str::to_string).collect())
+                    .unwrap_or_default(),
             })
             .into_iter()
             .collect(),
