@@ -253,8 +253,12 @@ fn dry_run_prints_2_1_3s_plan_and_changes_nothing() {
 fn a_conflict_stops_naming_wp_and_files_then_resumes_after_the_fix() {
     // WP02 and WP03 both add shared.txt: WP02 merges, WP03 conflicts.
     let w = feature(&["WP02", "WP03"]);
-    let o = w.run(&["merge"]);
+    let o = w.run(&["merge", "--json"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["result"], "conflict");
+    assert_eq!(v["wp_id"], "WP03");
+    assert_eq!(v["conflicted_files"], serde_json::json!(["shared.txt"]));
     let err = stderr(&o);
     assert!(err.contains("WP03") && err.contains("shared.txt"), "{err}");
     // Nothing half-merged: no merge in progress, clean tree, WP02 landed.

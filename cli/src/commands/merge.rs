@@ -337,7 +337,7 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
                 .is_some_and(|s| has_subject_since(&root, s, &subject));
         if !landed && plan.contains(&w.wp_id) {
             out.line(&format!("Merging {} ({})...", w.wp_id, w.branch));
-            merge_one(&root, &feat, w, &strategy, &subject, &mut state)?;
+            merge_one(out, &root, &feat, w, &strategy, &subject, &mut state)?;
             merged.push(w.wp_id.clone());
             crash_point("after-wp-merge");
         }
@@ -473,6 +473,7 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
 
 /// Runs the git merge of one WP; a conflict is aborted and reported.
 fn merge_one(
+    out: &Out,
     root: &Path,
     feat: &Feature,
     w: &WpBranch,
@@ -529,7 +530,7 @@ fn merge_one(
             w.wp_id, w.branch
         )));
     }
-    Err(CliError::refused(format!(
+    let message = format!(
         "Merge of {} ({}) into {} stopped: conflicts in {}. Nothing of {} was merged (git merge --abort). Resolve them on branch {} (e.g. in {}: git merge {}, fix, commit), then run `spec-kitty merge --resume` ({} is the next WP to merge for {}).",
         w.wp_id,
         w.branch,
@@ -541,7 +542,21 @@ fn merge_one(
         state.target_branch,
         w.wp_id,
         feat.slug
-    )))
+    );
+    // With --json, the WP and files as fields too; the message on stderr.
+    if out.json {
+        out.json(&json!({
+            "result": "conflict",
+            "feature_slug": feat.slug,
+            "wp_id": w.wp_id,
+            "branch": w.branch,
+            "conflicted_files": files,
+            "error": message,
+        }));
+        eprintln!("Error: {message}");
+        return Err(CliError::reported(crate::error::Kind::Refused));
+    }
+    Err(CliError::refused(message))
 }
 
 /// A `git merge` of one of our WPs killed half-way leaves MERGE_HEAD at
