@@ -109,12 +109,16 @@ fn merge_subjects(w: &World) -> Vec<String> {
         .collect()
 }
 
-fn wire_done(w: &World) -> Vec<String> {
-    w.events()
+/// Exactly one WPStatusChanged to done per WP on the wire.
+fn assert_one_wire_event_each(w: &World) {
+    let mut wire: Vec<String> = w
+        .events()
         .iter()
         .filter(|e| e.event_type == "WPStatusChanged" && e.payload["to_lane"] == "done")
         .map(|e| e.payload["wp_id"].as_str().unwrap().to_string())
-        .collect()
+        .collect();
+    wire.sort();
+    assert_eq!(wire, vec!["WP01", "WP02", "WP03"], "one event each");
 }
 
 /// The end state of a finished merge: every WP's work on main in
@@ -189,13 +193,7 @@ fn a_feature_merges_in_dependency_order_and_ends_done_and_clean() {
     assert_eq!(v["merged"], serde_json::json!(["WP02", "WP03", "WP01"]));
     assert_eq!(v["pushed"], false);
     assert_finished(&w);
-    let mut wire = wire_done(&w);
-    wire.sort();
-    assert_eq!(
-        wire,
-        vec!["WP01", "WP02", "WP03"],
-        "one WPStatusChanged each"
-    );
+    assert_one_wire_event_each(&w);
     // Status commits come before the worktree removal, one per WP.
     let log = w.git(&["log", "--format=%s"]);
     assert_eq!(log.matches("chore: Mark WP").count(), 3, "{log}");
@@ -326,13 +324,7 @@ fn crash_then_finish(point: &str, resume_flag: bool) {
         w.ok(&["merge"]);
     }
     assert_finished(&w);
-    let mut wire = wire_done(&w);
-    wire.sort();
-    assert_eq!(
-        wire,
-        vec!["WP01", "WP02", "WP03"],
-        "{point}: one event each"
-    );
+    assert_one_wire_event_each(&w);
 }
 
 #[test]
