@@ -218,7 +218,7 @@ pub struct MergeArgs {
     /// Resume an interrupted merge from .kittify/merge-state.json (a plain `merge` resumes too).
     #[arg(long)]
     pub resume: bool,
-    /// Abort: drop a git merge in progress, put the target branch, WP branches and worktrees back as they were before the merge, clear the state.
+    /// Abort: drop a git merge in progress, move WPs the merge made done back to approved (one event each), put the target branch (plus that status commit), WP branches and worktrees back as they were, clear the state.
     #[arg(long, conflicts_with_all = ["resume", "dry_run"])]
     pub abort: bool,
     /// Accepted for 2.1.3 compatibility (`agent feature merge`); no effect.

@@ -366,21 +366,52 @@ fn abort_puts_main_branches_and_worktrees_back() {
     crash_at(&w, "during-worktree-removal");
     assert_ne!(w.git(&["rev-parse", "main"]), head);
     w.ok(&["merge", "--abort"]);
-    assert_eq!(
-        w.git(&["rev-parse", "main"]),
-        head,
-        "main back where it was"
+    // main is back where it was, plus one commit of status files only.
+    assert_eq!(w.git(&["rev-parse", "main~1"]), head, "main back");
+    let changed = w.git(&["diff", "--name-only", head.trim(), "main"]);
+    assert!(
+        changed
+            .lines()
+            .all(|l| l.starts_with("kitty-specs/001-demo/")),
+        "{changed}"
     );
+    assert_eq!(
+        w.git(&["log", "-1", "--format=%s", "main"]).trim(),
+        "chore: status of 001-demo after merge abort"
+    );
+    assert!(!w.repo.join("wp1.txt").exists(), "the WP's work left main");
     assert_eq!(w.git(&["for-each-ref", "refs/heads/001-demo-WP*"]), tips);
     for wp in ["WP01", "WP02", "WP03"] {
         assert!(worktree(&w, wp).join(".git").exists(), "{wp} worktree back");
     }
-    assert!(done_events(&w).is_empty(), "the log is as before the merge");
+    // The log keeps its history: each done is followed by one forced move
+    // back to approved, on the wire too, and the views say approved.
+    let evs = log_events(&w);
+    for wp in ["WP01", "WP02", "WP03"] {
+        let last = evs.iter().rev().find(|e| e["wp_id"] == wp).unwrap();
+        assert_eq!(
+            (&last["from_lane"], &last["to_lane"], &last["force"]),
+            (&"done".into(), &"approved".into(), &true.into()),
+            "{wp}"
+        );
+        assert!(
+            w.read(&w.wp_path(wp)).contains("lane: \"approved\""),
+            "{wp}"
+        );
+    }
+    let back: Vec<_> = w
+        .events()
+        .into_iter()
+        .filter(|e| e.payload["from_lane"] == "done" && e.payload["to_lane"] == "approved")
+        .collect();
+    assert_eq!(back.len(), 3, "one wire event per reverted WP");
     assert!(!w.repo.join(".kittify/merge-state.json").exists());
     assert_eq!(tracked_changes(&w), "");
     // And the merge can be run again from scratch.
     w.ok(&["merge"]);
-    assert_finished(&w);
+    assert_eq!(merge_subjects(&w).len(), 3);
+    assert_eq!(done_events(&w).len(), 6, "done, reverted, done again");
+    assert!(!worktree(&w, "WP01").exists());
 }
 
 #[test]

@@ -722,9 +722,8 @@ fn evidence(
     }
 }
 
-/// Commits the feature's status files (log, snapshot, tasks.md, WP files)
-/// if they changed; a failure warns.
-fn commit_status(ctx: &Ctx, feat: &Feature, message: &str) {
+/// The feature's status files that exist: log, snapshot, tasks.md, WPs.
+fn status_files(feat: &Feature) -> Vec<PathBuf> {
     let mut files = vec![
         log::path(&feat.dir),
         feat.dir.join(crate::status::reducer::SNAPSHOT_FILE),
@@ -732,6 +731,51 @@ fn commit_status(ctx: &Ctx, feat: &Feature, message: &str) {
     ];
     files.extend(feature::wp_paths(feat).unwrap_or_default());
     files.retain(|p| p.exists());
+    files
+}
+
+/// Moves every WP this merge moved to done back to approved (forced, one
+/// event each); returns their ids.
+fn revert_done_moves(ctx: &Ctx, feat: &Feature, s: &MergeState) -> Result<Vec<String>, CliError> {
+    let events = log::read(&feat.dir)?;
+    let mut reverted = Vec::new();
+    for id in &s.wp_order {
+        let last = events.iter().rev().find(|l| &l.event.wp_id == id);
+        if !last.is_some_and(|l| l.event.to_lane == Lane::Done && l.event.actor == "merge") {
+            continue;
+        }
+        let mv = Move {
+            wp_id: id.clone(),
+            to: Some(Lane::Approved),
+            actor: "merge".into(),
+            force: true,
+            reason: Some(format!("merge of {} aborted", feat.slug)),
+            workspace_context: Some(format!("merge:{}", ctx.project.root.display())),
+            execution_mode: "worktree".into(),
+            ..Move::default()
+        };
+        let edit = |w: &WpFile, _: Lane, text: &str| -> Result<String, CliError> {
+            let shell = w.meta.shell_pid.clone().unwrap_or_default();
+            Ok(lane_move::with_activity(
+                text,
+                "merge",
+                &shell,
+                Lane::Approved,
+                "Merge aborted",
+            ))
+        };
+        match lane_move::apply(ctx, feat, &mv, &edit, &|_| Ok(Vec::new()), None) {
+            Ok(_) | Err(Failure::Unchanged(_)) => reverted.push(id.clone()),
+            Err(Failure::Error(e)) => return Err(e),
+        }
+    }
+    Ok(reverted)
+}
+
+/// Commits the feature's status files (log, snapshot, tasks.md, WP files)
+/// if they changed; a failure warns.
+fn commit_status(ctx: &Ctx, feat: &Feature, message: &str) {
+    let files = status_files(feat);
     let mut args: Vec<String> = vec!["status".into(), "--porcelain".into(), "--".into()];
     args.extend(files.iter().map(|p| p.to_string_lossy().into_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -836,10 +880,11 @@ fn dry_run(
     Ok(())
 }
 
-/// `--abort`: drop an in-progress git merge, put the target branch back on
-/// its commit from before the merge, recreate deleted branches and removed
-/// worktrees, switch back to the branch the checkout was on, and clear the
-/// state.
+/// `--abort`: drop an in-progress git merge, revert the merge's done moves
+/// through the status path, put the target branch back on its commit from
+/// before the merge (plus one commit of the status files, whose log keeps
+/// the history), recreate deleted branches and removed worktrees, switch
+/// back to the branch the checkout was on, and clear the state.
 fn abort(ctx: &Ctx, root: &Path) -> Result<(), CliError> {
     let out = &ctx.out;
     let had_git_merge = git(root, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]).is_ok();
@@ -858,23 +903,27 @@ fn abort(ctx: &Ctx, root: &Path) -> Result<(), CliError> {
     let mut restored = Vec::new();
     if let (Some(u), Some(s)) = (&undo, &state) {
         let feat = ctx.feature(Some(&u.feature_slug))?;
-        // Status files written but not committed are ours: drop them so
-        // the reset below is not refused.
-        let mut files: Vec<String> = vec![
-            log::path(&feat.dir),
-            feat.dir.join(crate::status::reducer::SNAPSHOT_FILE),
-            feat.dir.join("tasks.md"),
-        ]
-        .into_iter()
-        .chain(feature::wp_paths(&feat).unwrap_or_default())
-        .filter(|p| git(root, &["ls-files", "--error-unmatch", &p.to_string_lossy()]).is_ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-        if !files.is_empty() {
-            files.insert(0, "--".into());
-            files.insert(0, "HEAD".into());
-            files.insert(0, "checkout".into());
-            let args: Vec<&str> = files.iter().map(String::as_str).collect();
+        // The status log is append-only and its events are on the wire:
+        // the merge's done moves are reverted through the status path
+        // (one forced done → approved each), and the status files keep
+        // that history across the reset below.
+        let reverted = revert_done_moves(ctx, &feat, s)?;
+        let files = status_files(&feat);
+        let saved: Vec<(PathBuf, Vec<u8>)> = files
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok().map(|b| (p.clone(), b)))
+            .collect();
+        let mut args: Vec<String> = vec!["checkout".into(), "HEAD".into(), "--".into()];
+        args.extend(
+            files
+                .iter()
+                .filter(|p| {
+                    git(root, &["ls-files", "--error-unmatch", &p.to_string_lossy()]).is_ok()
+                })
+                .map(|p| p.to_string_lossy().into_owned()),
+        );
+        if args.len() > 3 {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let _ = git(root, &args);
         }
         let current = git(root, &["symbolic-ref", "-q", "--short", "HEAD"]).unwrap_or_default();
@@ -887,6 +936,16 @@ fn abort(ctx: &Ctx, root: &Path) -> Result<(), CliError> {
                 s.target_branch, u.start_head
             ))
         })?;
+        if !reverted.is_empty() {
+            for (p, bytes) in &saved {
+                fsutil::write_repo_file(root, p, bytes)?;
+            }
+            commit_status(
+                ctx,
+                &feat,
+                &format!("chore: status of {} after merge abort", feat.slug),
+            );
+        }
         for (branch, tip) in &u.branches {
             if !branch_exists(root, branch) {
                 git(root, &["branch", branch, tip])?;
