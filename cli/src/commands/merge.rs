@@ -616,34 +616,50 @@ fn mark_done(
 ) -> Result<Option<Value>, CliError> {
     let target = landing.target;
     let evidence = evidence(ctx, feat, wp_files, wp_id, landing);
+    let note = format!("Merged {wp_id} into {target}");
     let mv = Move {
-        wp_id: wp_id.to_string(),
-        to: Some(Lane::Done),
-        actor: "merge".into(),
-        reason: Some(format!("Merged {wp_id} into {target}")),
         evidence: Some(evidence),
-        workspace_context: Some(format!("merge:{}", ctx.project.root.display())),
-        execution_mode: "worktree".into(),
         walk_forward: true,
-        ..Move::default()
+        ..merge_move(ctx, wp_id, Lane::Done, &note)
     };
-    let edit = |w: &WpFile, _: Lane, text: &str| -> Result<String, CliError> {
-        let shell = w.meta.shell_pid.clone().unwrap_or_default();
-        Ok(lane_move::with_activity(
-            text,
-            "merge",
-            &shell,
-            Lane::Done,
-            &format!("Merged {wp_id} into {target}"),
-        ))
-    };
-    match lane_move::apply(ctx, feat, &mv, &edit, &|_| Ok(Vec::new()), None) {
-        Ok(applied) => Ok(Some(json!({
+    Ok(apply_move(ctx, feat, &mv, &note)?.map(|applied| {
+        json!({
             "wp_id": wp_id,
             "from_lane": applied.from.as_wire(),
             "to_lane": "done",
             "event_id": applied.event.event_id,
-        }))),
+        })
+    }))
+}
+
+/// A move made by `merge` (actor `merge`, its workspace context).
+fn merge_move(ctx: &Ctx, wp_id: &str, to: Lane, reason: &str) -> Move {
+    Move {
+        wp_id: wp_id.to_string(),
+        to: Some(to),
+        actor: "merge".into(),
+        reason: Some(reason.to_string()),
+        workspace_context: Some(format!("merge:{}", ctx.project.root.display())),
+        execution_mode: "worktree".into(),
+        ..Move::default()
+    }
+}
+
+/// Records `mv` through the status path (one event, not committed), with
+/// an activity line saying `note`; `None` when the WP already is there.
+fn apply_move(
+    ctx: &Ctx,
+    feat: &Feature,
+    mv: &Move,
+    note: &str,
+) -> Result<Option<lane_move::Applied>, CliError> {
+    let to = mv.to.unwrap_or(Lane::Planned);
+    let edit = |w: &WpFile, _: Lane, text: &str| -> Result<String, CliError> {
+        let shell = w.meta.shell_pid.clone().unwrap_or_default();
+        Ok(lane_move::with_activity(text, "merge", &shell, to, note))
+    };
+    match lane_move::apply(ctx, feat, mv, &edit, &|_| Ok(Vec::new()), None) {
+        Ok(applied) => Ok(Some(applied)),
         Err(Failure::Unchanged(_)) => Ok(None),
         Err(Failure::Error(e)) => Err(e),
     }
@@ -744,30 +760,13 @@ fn revert_done_moves(ctx: &Ctx, feat: &Feature, s: &MergeState) -> Result<Vec<St
         if !last.is_some_and(|l| l.event.to_lane == Lane::Done && l.event.actor == "merge") {
             continue;
         }
+        let reason = format!("merge of {} aborted", feat.slug);
         let mv = Move {
-            wp_id: id.clone(),
-            to: Some(Lane::Approved),
-            actor: "merge".into(),
             force: true,
-            reason: Some(format!("merge of {} aborted", feat.slug)),
-            workspace_context: Some(format!("merge:{}", ctx.project.root.display())),
-            execution_mode: "worktree".into(),
-            ..Move::default()
+            ..merge_move(ctx, id, Lane::Approved, &reason)
         };
-        let edit = |w: &WpFile, _: Lane, text: &str| -> Result<String, CliError> {
-            let shell = w.meta.shell_pid.clone().unwrap_or_default();
-            Ok(lane_move::with_activity(
-                text,
-                "merge",
-                &shell,
-                Lane::Approved,
-                "Merge aborted",
-            ))
-        };
-        match lane_move::apply(ctx, feat, &mv, &edit, &|_| Ok(Vec::new()), None) {
-            Ok(_) | Err(Failure::Unchanged(_)) => reverted.push(id.clone()),
-            Err(Failure::Error(e)) => return Err(e),
-        }
+        apply_move(ctx, feat, &mv, "Merge aborted")?;
+        reverted.push(id.clone());
     }
     Ok(reverted)
 }
