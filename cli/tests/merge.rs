@@ -430,11 +430,37 @@ fn unreviewed_work_and_dirty_worktrees_are_refused_before_anything_changes() {
         feedback.to_str().unwrap(),
     ]);
     fs::write(worktree(&w, "WP03").join("wip.txt"), "not committed\n").unwrap();
+    // WP01 back for review after changes were requested, its frontmatter
+    // approval cleared: no approval on record (2.1.3's rule).
+    w.ok(&[
+        "agent",
+        "tasks",
+        "move-task",
+        "WP01",
+        "--to",
+        "in_progress",
+        "--review-feedback-file",
+        feedback.to_str().unwrap(),
+    ]);
+    w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "for_review"]);
+    let wp1 = w.wp_path("WP01");
+    let text = w.read(&wp1);
+    assert!(text.contains("review_status: 'approved'"), "{text}");
+    fs::write(
+        &wp1,
+        text.replace("review_status: 'approved'", "review_status: ''"),
+    )
+    .unwrap();
+    w.git(&["commit", "-q", "-am", "WP01 approval withdrawn"]);
     let head = w.git(&["rev-parse", "HEAD"]);
     let o = w.run(&["merge"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("WP02: in lane in_progress"), "{err}");
+    assert!(
+        err.contains("WP01: in for_review with no approval"),
+        "{err}"
+    );
     assert!(
         err.contains("WP03: worktree") && err.contains("uncommitted"),
         "{err}"

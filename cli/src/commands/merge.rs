@@ -218,6 +218,11 @@ pub fn run(out: &Out, a: MergeArgs) -> Result<(), CliError> {
                 w.wp_id,
                 lane.as_wire()
             ));
+        } else if lane == Lane::ForReview && recorded_review(&feat, &wp_files, &w.wp_id).is_none() {
+            errors.push(format!(
+                "  - {}: in for_review with no approval on record (review_status: approved and reviewed_by); approve it first (agent tasks move-task {} --to approved --reviewer NAME)",
+                w.wp_id, w.wp_id
+            ));
         }
         if !branch_exists(&root, &w.branch) {
             errors.push(format!(
@@ -665,6 +670,28 @@ fn apply_move(
     }
 }
 
+/// The approval on record: the evidence of the event that made the WP
+/// approved (its last event), else the frontmatter's `review_status:
+/// approved` with `reviewed_by` (2.1.3's `extract_done_evidence`).
+fn recorded_review(feat: &Feature, wp_files: &[WpFile], wp_id: &str) -> Option<ReviewApproval> {
+    let logged = log::read(&feat.dir).ok().and_then(|events| {
+        let last = events.into_iter().rev().find(|l| l.event.wp_id == wp_id)?;
+        (last.event.to_lane == Lane::Approved)
+            .then_some(last.event.evidence)
+            .flatten()
+    });
+    if let Some(e) = logged {
+        return Some(e.review);
+    }
+    let wp = wp_files.iter().find(|w| w.meta.wp_id == wp_id)?;
+    let reviewer = wp.scalar("reviewed_by").filter(|r| !r.trim().is_empty())?;
+    (wp.scalar("review_status").as_deref() == Some("approved")).then(|| ReviewApproval {
+        reviewer,
+        verdict: "approved".into(),
+        reference: format!("frontmatter-migration:{wp_id}"),
+    })
+}
+
 /// The done guard's evidence: the review the log recorded for the WP's
 /// approval, else the frontmatter's `reviewed_by`, else 2.1.3's
 /// `lane-approved:WPnn` with the WP's agent; plus the target commit and
@@ -676,39 +703,18 @@ fn evidence(
     wp_id: &str,
     landing: &Landing<'_>,
 ) -> DoneEvidence {
-    let logged = log::read(&feat.dir).ok().and_then(|events| {
-        events
-            .into_iter()
-            .rev()
-            .filter(|l| l.event.wp_id == wp_id)
-            .find_map(|l| l.event.evidence)
-    });
-    let wp = wp_files.iter().find(|w| w.meta.wp_id == wp_id);
-    let review = match logged {
-        Some(e) => e.review,
-        None => {
-            let approved =
-                wp.is_some_and(|w| w.scalar("review_status").as_deref() == Some("approved"));
-            match wp
-                .and_then(|w| w.scalar("reviewed_by"))
-                .filter(|r| approved && !r.trim().is_empty())
-            {
-                Some(r) => ReviewApproval {
-                    reviewer: r,
-                    verdict: "approved".into(),
-                    reference: format!("frontmatter-migration:{wp_id}"),
-                },
-                None => ReviewApproval {
-                    reviewer: wp
-                        .and_then(|w| w.scalar("agent"))
-                        .filter(|s| !s.trim().is_empty())
-                        .unwrap_or_else(|| "unknown".into()),
-                    verdict: "approved".into(),
-                    reference: format!("lane-approved:{wp_id}"),
-                },
-            }
+    let review = recorded_review(feat, wp_files, wp_id).unwrap_or_else(|| {
+        // In `approved` with no evidence anywhere: 2.1.3's own fallback.
+        let wp = wp_files.iter().find(|w| w.meta.wp_id == wp_id);
+        ReviewApproval {
+            reviewer: wp
+                .and_then(|w| w.scalar("agent"))
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| "unknown".into()),
+            verdict: "approved".into(),
+            reference: format!("lane-approved:{wp_id}"),
         }
-    };
+    });
     let root = &ctx.project.root;
     DoneEvidence {
         review,
