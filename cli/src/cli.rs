@@ -59,6 +59,9 @@ pub enum Command {
     /// Kanban board of a feature's work packages.
     #[command(after_help = EXIT_CODES_HELP)]
     Status(StatusArgs),
+    /// Merge a feature's work-package branches into the target branch (dependency order), mark them done, remove worktrees and branches.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
     /// The per-user sync daemon: status, start, stop, restart, logs, service unit.
     #[command(subcommand)]
     Sync(crate::commands::sync::SyncCommand),
@@ -281,6 +284,9 @@ pub enum AgentFeatureCommand {
     /// Read tasks.md, write dependencies, requirement refs and branch fields into every WP, commit, announce.
     #[command(after_help = EXIT_CODES_HELP)]
     FinalizeTasks(PlanningArgs),
+    /// Merge the feature's work-package branches into the target branch (same as `spec-kitty merge`).
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
 }
 
 impl AgentFeatureCommand {
@@ -291,6 +297,7 @@ impl AgentFeatureCommand {
             AgentFeatureCommand::CheckPrerequisites(a) => a.json,
             AgentFeatureCommand::BranchContext(a) => a.json,
             AgentFeatureCommand::FinalizeTasks(a) => a.json,
+            AgentFeatureCommand::Merge(a) => a.json,
         }
     }
 }
@@ -385,6 +392,64 @@ pub enum AgentCommand {
     /// Feature planning commands for agents (create-feature, setup-plan, finalize-tasks, ...).
     #[command(subcommand)]
     Feature(AgentFeatureCommand),
+}
+
+/// `merge`'s help epilogue: the state files, the test hook, exit codes.
+pub const MERGE_HELP: &str = "\
+State: .kittify/merge-state.json (2.1.3's resume file) and .kittify/merge-undo.json
+(what --abort restores). A merge stopped by a conflict or a crash resumes with
+`spec-kitty merge` or `spec-kitty merge --resume`; nothing is ever pushed.
+
+Test hook: SPEC_KITTY_TEST_CRASH_AT=after-wp-merge|after-status-write|between-merges|
+during-worktree-removal|during-branch-deletion aborts the process at that point
+(inert unless set; used by the crash-safety tests).
+
+Exit codes: 0 success, 1 git or I/O failure, 4 invalid input, 5 refused (a
+conflict, uncommitted changes, a work package not reviewed).";
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Merge strategy: merge (a --no-ff merge commit per WP) or squash (one commit per WP); rebase is refused as in 2.1.3.
+    #[arg(long, default_value = "merge")]
+    pub strategy: String,
+    /// Delete the WP branches after the merge (default).
+    #[arg(long, overrides_with = "keep_branch")]
+    pub delete_branch: bool,
+    /// Keep the WP branches.
+    #[arg(long, overrides_with = "delete_branch")]
+    pub keep_branch: bool,
+    /// Remove the WP worktrees after the merge (default).
+    #[arg(long, overrides_with = "keep_worktree")]
+    pub remove_worktree: bool,
+    /// Keep the WP worktrees.
+    #[arg(long, overrides_with = "remove_worktree")]
+    pub keep_worktree: bool,
+    /// Accepted for 2.1.3 compatibility; merge never pushes (a warning says so).
+    #[arg(long)]
+    pub push: bool,
+    /// Target branch (default: meta.json's target_branch, else main/master).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Show the planned git steps without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Resume an interrupted merge from .kittify/merge-state.json (a plain `merge` resumes too).
+    #[arg(long)]
+    pub resume: bool,
+    /// Abort: drop a git merge in progress, move WPs the merge made done back to approved (one event each), put the target branch (plus that status commit), WP branches and worktrees back as they were, clear the state.
+    #[arg(long, conflicts_with_all = ["resume", "dry_run"])]
+    pub abort: bool,
+    /// Accepted for 2.1.3 compatibility (`agent feature merge`); no effect.
+    #[arg(long, hide = true, overrides_with = "no_auto_retry")]
+    pub auto_retry: bool,
+    #[arg(long, hide = true, overrides_with = "auto_retry")]
+    pub no_auto_retry: bool,
+    /// Print the result as one JSON object on stdout (the plan with --dry-run).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

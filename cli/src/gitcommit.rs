@@ -111,11 +111,6 @@ fn head(repo_root: &Path) -> Result<String, CommitError> {
     if let Some(sha) = crate::gitmeta::GitMeta::read(repo_root).head_sha {
         return Ok(sha);
     }
-    // The new HEAD from the repository's files (no third git process),
-    // else from git.
-    if let Some(sha) = crate::gitmeta::GitMeta::read(repo_root).head_sha {
-        return Ok(Committed::Yes(sha));
-    }
     let o = Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(repo_root)

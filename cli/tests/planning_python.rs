@@ -34,7 +34,9 @@ fn python_cli(test: &str) -> Option<PathBuf> {
         "{test}: the Python spec-kitty 2.1.3 is not installed at {} (run scripts/setup-python-cli), and SK_REQUIRE_ALL/CI require every test to run",
         bin.display()
     );
-    eprintln!("SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)");
+    eprintln!(
+        "SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)"
+    );
     None
 }
 

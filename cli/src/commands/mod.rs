@@ -12,6 +12,7 @@ pub mod implement;
 pub mod init;
 pub mod lane_move;
 pub mod mark_status;
+pub mod merge;
 pub mod move_task;
 pub mod not_provided;
 pub mod plan;

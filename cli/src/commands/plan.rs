@@ -24,6 +24,7 @@ pub fn agent_feature(out: &Out, c: AgentFeatureCommand) -> Result<(), CliError> 
         AgentFeatureCommand::FinalizeTasks(a) => {
             super::finalize::run(out, a, super::finalize::Mode::Feature)
         }
+        AgentFeatureCommand::Merge(a) => super::merge::run(out, a),
     }
 }
 
