@@ -29,7 +29,6 @@ pub const NOT_PROVIDED: &[(&str, &str)] = &[
     ("agent release", "2.1.3 has no release commands either"),
     ("agent check-prerequisites", "use `spec-kitty agent feature check-prerequisites`"),
     ("agent feature accept", "use `spec-kitty accept --feature SLUG`"),
-    ("agent feature merge", "use `spec-kitty merge --feature SLUG`"),
     ("sync workspace", "update a worktree with git itself (`git rebase` or `git merge` of the feature's target branch inside it)"),
 ];
 
@@ -65,9 +64,9 @@ mod tests {
 
     #[test]
     fn longest_path_wins_and_flags_end_the_path() {
-        assert!(explain(&args("agent feature merge --feature x"))
+        assert!(explain(&args("agent feature accept --feature x"))
             .unwrap()
-            .contains("`spec-kitty agent feature merge`"));
+            .contains("`spec-kitty agent feature accept`"));
         assert!(explain(&args("constitution context --json"))
             .unwrap()
             .starts_with("`spec-kitty constitution`"));
