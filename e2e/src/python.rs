@@ -103,6 +103,7 @@ impl Sandbox {
             &dir,
             &["init", "--here", "--ai", "claude", "--no-git", "--force"],
         );
+        stop_python_dashboard(&dir);
         self.git(&dir, &["add", "-A"]);
         self.git(&dir, &["commit", "-q", "-m", "spec-kitty init"]);
         self.py(
@@ -141,6 +142,27 @@ impl Sandbox {
         c.current_dir(dir).args(args);
         self.env(&mut c);
         crate::run_ok(&mut c)
+    }
+}
+
+/// 2.1.3's `init` leaves a dashboard server running, detached in its own
+/// session (so killing the command's process group misses it): stop it by
+/// the pid its record (`.kittify/.dashboard`: url, port, token, pid) names,
+/// so no test leaves a server behind.
+pub fn stop_python_dashboard(project: &Path) {
+    let record =
+        std::fs::read_to_string(project.join(".kittify").join(".dashboard")).unwrap_or_default();
+    let lines: Vec<&str> = record.lines().collect();
+    if let Some(pid) = lines
+        .get(2..)
+        .and_then(|l| l.last())
+        .and_then(|l| l.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+    {
+        // SAFETY: kill(2) on a pid we read; a wrong or dead pid only errs.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
     }
 }
 
