@@ -155,10 +155,16 @@ fn implement_moves_to_doing_creates_worktree_and_emits_exactly_one_status_change
     assert_eq!(ctx["base_branch"], "main");
     assert_eq!(ctx["worktree_path"], ".worktrees/001-demo-WP01");
     assert_eq!(ctx["base_commit"].as_str().unwrap().len(), 40);
-    // Committed with 2.1.3's subject.
+    // Committed with 2.1.3's subject; the workspace context stays out of git.
     assert_eq!(
         w.git(&["log", "-1", "--format=%s"]).trim(),
         "chore: WP01 claimed for implementation"
+    );
+    assert!(
+        !w.git(&["status", "--porcelain"])
+            .contains(".kittify/workspaces"),
+        "{}",
+        w.git(&["status", "--porcelain"])
     );
     // Again: already doing → no event.
     w.clear_spool();
