@@ -685,7 +685,7 @@ pub struct MoveTaskArgs {
     /// Note for the activity line (and the event's reason).
     #[arg(long)]
     pub note: Option<String>,
-    /// Review feedback file: required for --to planned (even with --force) and to send reviewed work back to in_progress.
+    /// Review feedback file: needed to send reviewed work (for_review, approved) back to in_progress or planned; copied under the git dir, its feedback:// pointer recorded as the event's review_ref.
     #[arg(long, value_name = "PATH")]
     pub review_feedback_file: Option<PathBuf>,
     /// Approval reference for approved/done (e.g. PR#42; default: the note, else auto-approval:WPnn:DATE).

@@ -155,10 +155,16 @@ fn implement_moves_to_doing_creates_worktree_and_emits_exactly_one_status_change
     assert_eq!(ctx["base_branch"], "main");
     assert_eq!(ctx["worktree_path"], ".worktrees/001-demo-WP01");
     assert_eq!(ctx["base_commit"].as_str().unwrap().len(), 40);
-    // Committed with 2.1.3's subject.
+    // Committed with 2.1.3's subject; the workspace context stays out of git.
     assert_eq!(
         w.git(&["log", "-1", "--format=%s"]).trim(),
         "chore: WP01 claimed for implementation"
+    );
+    assert!(
+        !w.git(&["status", "--porcelain"])
+            .contains(".kittify/workspaces"),
+        "{}",
+        w.git(&["status", "--porcelain"])
     );
     // Again: already doing → no event.
     w.clear_spool();
@@ -783,6 +789,16 @@ fn an_event_that_cannot_be_made_durable_rolls_the_file_change_back() {
     fs::remove_file(w.spool_dir()).unwrap();
     w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "doing"]);
     assert_eq!(w.events().len(), 1);
+    // With a log already there, its new line is taken back too.
+    let log = w.feature_dir().join("status.events.jsonl");
+    let log_before = w.read(&log);
+    fs::rename(w.spool_dir(), w.tmp.path().join("spool-aside")).unwrap();
+    fs::write(w.spool_dir(), "not a directory").unwrap();
+    let before = w.snapshot();
+    let o = w.run(&["agent", "tasks", "move-task", "WP01", "--to", "blocked"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(w.read(&log), log_before, "the log line was taken back");
+    assert_eq!(w.snapshot(), before, "and every view");
 }
 
 #[test]

@@ -235,6 +235,13 @@ fn write_workspace_context(
         .join(format!("{slug}-{wp_id}.json"));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io_at("create", dir, &e))?;
+        // Machine-local state, as 2.1.3 keeps it out of git (its init
+        // ignores `workspaces/`): a `*` ignore file in the directory hides
+        // it whatever the project's own .gitignore says.
+        let ignore = dir.join(".gitignore");
+        if fsutil::read_repo_file(&ctx.project.root, &ignore)?.is_none() {
+            fsutil::write_repo_file(&ctx.project.root, &ignore, b"*\n")?;
+        }
     }
     fsutil::write_repo_file(&ctx.project.root, &path, text.as_bytes())
 }

@@ -17,7 +17,7 @@
 //! one `WPStatusChanged`.
 
 use super::lane_move::{self, Failure};
-use super::{rel, Ctx};
+use super::Ctx;
 use crate::cli::MoveTaskArgs;
 use crate::emit::events_json;
 use crate::error::CliError;
@@ -274,7 +274,6 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
     if let Some(p) = &pointer {
         result["review_feedback"] = serde_json::json!(p);
     }
-    let _ = rel(&ctx, &path);
     out.json(&result);
     Ok(())
 }
