@@ -90,10 +90,20 @@ impl KeyLine {
 }
 
 /// Finds the top-level line `key:` (column 0). The key may not be quoted.
+/// Lines inside a quoted scalar that spans lines (`title: 'a` … `b'`) are
+/// part of that value, never a key, even when one reads `lane: done`.
 pub fn find_key(text: &str, key: &str) -> Option<KeyLine> {
+    let mut open_quote: Option<u8> = None;
     for r in lines(text) {
         let line = &text[r.clone()];
+        if let Some(q) = open_quote {
+            if closes_quote(strip_eol(line), q) {
+                open_quote = None;
+            }
+            continue;
+        }
         let Some(rest) = line.strip_prefix(key) else {
+            open_quote = opens_quote(strip_eol(line));
             continue;
         };
         let Some(after) = rest.strip_prefix(':') else {
@@ -101,6 +111,7 @@ pub fn find_key(text: &str, key: &str) -> Option<KeyLine> {
         };
         let body = strip_eol(after);
         if !(body.is_empty() || body.starts_with([' ', '\t'])) {
+            open_quote = opens_quote(strip_eol(line));
             continue;
         }
         let value_start = r.start + key.len() + 1 + (body.len() - body.trim_start().len());
@@ -113,6 +124,38 @@ pub fn find_key(text: &str, key: &str) -> Option<KeyLine> {
         });
     }
     None
+}
+
+/// The quote a `key: 'value…` line leaves open at its end, if any.
+fn opens_quote(line: &str) -> Option<u8> {
+    let (_, value) = line.split_once(": ")?;
+    let v = value.trim_start();
+    let q = *v.as_bytes().first()?;
+    if q != b'\'' && q != b'"' {
+        return None;
+    }
+    // scalar_extent reports an unterminated quote as a plain scalar.
+    (scalar_extent(v).1 == Quote::Plain).then_some(q)
+}
+
+/// Whether `line`, inside a scalar quoted with `q`, holds its closing quote.
+fn closes_quote(line: &str, q: u8) -> bool {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if q == b'"' => i += 2,
+            c if c == q => {
+                if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                    continue;
+                }
+                return true;
+            }
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 /// Length of the scalar at the start of `v` (up to a closing quote, or up
@@ -333,6 +376,21 @@ pub fn set_key(text: &str, key: &str, value: &str, after: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_line_inside_a_multi_line_quoted_value_is_not_the_key() {
+        // Found by the frontmatter property test: the title's second line
+        // reads like a lane, the real lane comes after the value closes.
+        for (text, want) in [
+            ("title: 'multi\nlane: done # c\n  line'\n", None),
+            ("title: 'it''s\nlane: x'\nlane: planned\n", Some("planned")),
+            ("title: \"a \\\" b\nlane: x\"\nlane: doing\n", Some("doing")),
+            ("title: 'one line'\nlane: for_review\n", Some("for_review")),
+        ] {
+            let got = find_key(text, "lane").map(|k| k.inner(text).to_string());
+            assert_eq!(got.as_deref(), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn finds_and_replaces_all_quote_styles_with_comments() {

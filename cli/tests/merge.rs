@@ -499,6 +499,9 @@ fn a_stacked_branch_lands_its_base_with_it_as_2_1_3_does() {
     w.ok(&["specify", "demo"]);
     w.ok(&["tasks", "add", "Base"]);
     w.ok(&["tasks", "add", "On top", "--depends", "WP01"]);
+    // `tasks add` does not commit its files (meta.json's announced list).
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "work packages"]);
     implement_and_approve(&w, "WP01", false);
     w.git(&["branch", "001-demo-WP02", "001-demo-WP01"]);
     implement_and_approve(&w, "WP02", false);
