@@ -494,3 +494,44 @@ fn both_clis_send_the_same_wire_events_for_the_same_transitions() {
     assert_eq!(rust.len(), 5, "one event per move: {rust:#?}");
     assert_eq!(rust, python, "the same transitions, the same wire events");
 }
+
+#[test]
+fn python_accepts_a_feature_rust_drove_through_implement_review_and_done() {
+    // The whole path a user takes with this CLI: plan, tasks, implement
+    // (agent, shell_pid, workspace), review, done. Then 2.1.3's `accept`,
+    // with all its readiness checks, accepts the feature and commits.
+    let test = "python_accepts_a_feature_rust_drove_through_implement_review_and_done";
+    let Some(py) = require_python(test) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let dir = sb.project("accepted", "shipped");
+    let feature = "001-shipped";
+    sb.sk(&dir, &["plan"]);
+    sb.sk(&dir, &["tasks", "add", "Second work package"]);
+    std::fs::write(
+        feature_dir(&dir, feature).join("tasks.md"),
+        "# Work Packages\n\n## WP01: First work package\n\n- [x] T001 do it\n\n\
+         ## WP02: Second work package\n\n- [x] T002 do it too\n",
+    )
+    .unwrap();
+    sb.git(&dir, &["add", "-A"]);
+    sb.git(&dir, &["commit", "-q", "-m", "work packages"]);
+    for wp in ["WP01", "WP02"] {
+        sb.sk(
+            &dir,
+            &["implement", wp, "--agent", "claude", "--no-worktree"],
+        );
+        rust_move(&sb, &dir, feature, wp, "for_review", &["--agent", "claude"]);
+        rust_move(&sb, &dir, feature, wp, "approved", &REVIEW);
+        rust_move(&sb, &dir, feature, wp, "done", &DONE);
+    }
+    python_validates(&sb, &py, &dir, feature);
+    sb.py(&py, &dir, &["accept", "--feature", feature, "--json"]);
+    let subject = sb.git(&dir, &["log", "-1", "--format=%s"]);
+    assert_eq!(
+        String::from_utf8_lossy(&subject.stdout).trim(),
+        format!("Accept {feature}"),
+        "2.1.3's accept commit"
+    );
+}
