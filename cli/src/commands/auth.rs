@@ -357,36 +357,3 @@ fn status(out: &Out, a: JsonFlag) -> Result<(), CliError> {
     }
     Ok(())
 }
-
-/// Prints "Events queued locally; run spec-kitty auth login ..." on stderr
-/// at most once an hour (stamp file `Paths::login_hint_stamp()`), and only
-/// when not logged in. Called after an event was handed off.
-pub fn login_hint(paths: &Paths) {
-    const HOUR: Duration = Duration::from_secs(3600);
-    let logged_in = credentials::read(paths)
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.logged_in());
-    if logged_in {
-        return;
-    }
-    let stamp = paths.login_hint_stamp();
-    let recent = std::fs::metadata(&stamp)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age < HOUR);
-    if recent {
-        return;
-    }
-    if let Some(dir) = stamp.parent() {
-        // run/ is also the daemon's socket directory: create it 0700.
-        use std::os::unix::fs::DirBuilderExt;
-        let _ = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir);
-    }
-    let _ = std::fs::write(&stamp, spec_kitty_protocol::time::now_utc());
-    eprintln!("Events queued locally; run spec-kitty auth login to enable real-time sync");
-}
