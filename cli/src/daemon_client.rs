@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 pub const SYNCD_BIN_ENV: &str = "SPEC_KITTY_SYNCD_BIN";
 
 /// The longest a hand-off may add to a user's command, all failure modes
-/// included (issue 4).
+/// included (README: "What is guaranteed").
 pub const HANDOFF_BUDGET: Duration = Duration::from_millis(1500);
 
 #[cfg(unix)]

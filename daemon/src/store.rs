@@ -747,7 +747,7 @@ impl Store {
     }
 
     // -----------------------------------------------------------------------
-    // For the transport (issue 5).
+    // The queue operations the transport calls.
 
     /// Up to `limit` pending events with `seq > after_seq`, in `seq` order.
     /// Held and parked rows are never returned.
