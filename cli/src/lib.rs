@@ -5,15 +5,17 @@
 //! - [`agentfiles`]: the agents `init --ai` sets up and their command files;
 //! - [`commands`]: one module per command, each validate → build events →
 //!   write files → deliver;
-//! - [`project`], [`identity`], [`feature`], [`wpfile`]: the repository's
-//!   files (project root, `.kittify/config.yaml`, `kitty-specs/`, WP files);
+//! - [`project`], [`identity`], [`feature`], [`wpfile`], [`tasksmd`]: the
+//!   repository's files (project root, `.kittify/config.yaml`,
+//!   `kitty-specs/`, WP files, the work packages `tasks.md` describes);
 //! - [`gitmeta`]: branch/HEAD/origin read directly from `.git`;
 //! - [`gitcommit`]: committing exactly the files a command wrote;
 //! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
 //! - [`handoff`]: how one event leaves this process (daemon, else spool);
 //! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
 //! - [`status`]: the canonical status model of 2.1.3 (event log, lane
-//!   rules, reducer), with [`pyjson`] writing its files as Python does;
+//!   rules, reducer, views, the one write path), with [`pyjson`] writing
+//!   its files as Python does;
 //! - [`fsutil`]: the one rule for links and special files in the
 //!   repository, atomic writes under it, and locks;
 //! - [`yamltext`], [`output`], [`error`]: helpers.
