@@ -488,7 +488,8 @@ impl Transport {
     /// Uploads `events` through the batch endpoint and applies the results
     /// in one transaction per request. A batch the server refuses as too
     /// large is split in halves (in `seq` order) until it fits; a single
-    /// event refused for its size is a failure like any other (backoff).
+    /// event refused for its size is rejected (and parked after
+    /// `MAX_ATTEMPTS`) so the events behind it still go.
     async fn upload(&mut self, events: Vec<(String, String)>) -> Result<(), End> {
         let mut chunks = vec![events];
         while let Some(chunk) = chunks.pop() {
@@ -502,6 +503,15 @@ impl Transport {
                 .with_access(
                     move |a, base, access| match saas::batch(a, base, access, &ev) {
                         Err(SaasError::TooLarge { .. }) if ev.len() > 1 => Ok(None),
+                        // One event too large on its own can never be sent
+                        // as it is: a rejection (parked after MAX_ATTEMPTS,
+                        // kept, and re-queued by `sync retry-parked`), not a
+                        // failure that would stall the queue behind it.
+                        Err(e @ SaasError::TooLarge { .. }) => Ok(Some(
+                            ev.iter()
+                                .map(|(id, _)| (id.clone(), Outcome::Rejected(e.to_string())))
+                                .collect(),
+                        )),
                         other => other.map(Some),
                     },
                 )

@@ -951,6 +951,48 @@ fn a_batch_refused_as_too_large_is_split_and_sent() {
 }
 
 #[test]
+fn an_event_too_large_on_its_own_is_parked_and_the_rest_still_go() {
+    // A single event the server refuses for its size used to fail the whole
+    // session, so it was retried with backoff forever and the events behind
+    // it never went. It is now rejected like a refused event: parked with the
+    // server's reason, kept, and sent again after `sync retry-parked`.
+    let rs = RefServer::start(&["--user", USER]);
+    let sb = Sandbox::new();
+    login(&sb, &rs);
+    sb.stop_daemon();
+    let huge = vec!["word"; 2000].join(" ");
+    spooled_project(&sb, "huge", "huge-event", &["One", &huge, "Three"]);
+    let all = spooled_ids(&sb);
+    let big: HashSet<String> = sb
+        .spooled()
+        .iter()
+        .filter(|e| e.to_string().len() > 8000)
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(big.len(), 1, "one event carries the long title: {all:?}");
+    let small: Vec<String> = all
+        .iter()
+        .map(|(id, _)| id.clone())
+        .filter(|id| !big.contains(id))
+        .collect();
+    assert!(small.len() >= 3, "{all:?}");
+    control(&rs, serde_json::json!({"max_body_bytes": 6000}));
+    let st = drive_until_drained(&sb);
+    assert_eq!(parked_ids(&st, "too large"), big, "{st}");
+    let got = assert_delivered_once(&rs, &small);
+    assert!(big.iter().all(|id| !got.contains_key(id)));
+    assert!(stats(&rs)["batch_rejected_requests"].as_u64().unwrap() >= 3);
+    // The server's limit goes up; the user asks for another try.
+    control(&rs, serde_json::json!({"max_body_bytes": null}));
+    let o = sb.sk(sb.root(), &["sync", "retry-parked", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["requeued"], 1, "{v}");
+    let ids: Vec<String> = all.into_iter().map(|(id, _)| id).collect();
+    wait_delivered(&rs, &ids);
+    assert_delivered_once(&rs, &ids);
+}
+
+#[test]
 fn events_left_out_of_a_batch_answer_are_sent_again_not_counted_delivered() {
     // Audit M5: an event with no result in a 200 answer must stay queued.
     // The server neither stores nor answers those events, so counting them

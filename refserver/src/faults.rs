@@ -44,6 +44,9 @@ pub struct Faults {
     /// Answer a batch of more than this many events with 400 "Batch too
     /// large" (a server whose limit is below the contract's 1000).
     pub max_batch: Option<u64>,
+    /// Answer a batch request whose (decoded) body is larger than this many
+    /// bytes with 413 "Batch too large": an event too big on its own.
+    pub max_body_bytes: Option<u64>,
     /// Milliseconds left of the current refused-connections window (read only).
     pub refusing_ms_remaining: u64,
 }
@@ -63,6 +66,7 @@ impl Default for Faults {
             omit_results: 0,
             partial_400: None,
             max_batch: None,
+            max_body_bytes: None,
             refusing_ms_remaining: 0,
         }
     }
@@ -96,6 +100,8 @@ pub struct FaultPatch {
     pub partial_400: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub max_batch: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_body_bytes: Option<Option<u64>>,
 }
 
 /// Distinguishes a key that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -164,6 +170,12 @@ impl Faults {
                 return Err("max_batch: must be at least 1 (null switches it off)".into());
             }
             self.max_batch = n;
+        }
+        if let Some(n) = patch.max_body_bytes {
+            if n == Some(0) {
+                return Err("max_body_bytes: must be at least 1 (null switches it off)".into());
+            }
+            self.max_body_bytes = n;
         }
         Ok(())
     }

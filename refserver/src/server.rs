@@ -408,6 +408,18 @@ async fn batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         Ok(t) => t,
         Err(e) => return reject("Invalid request body", json!(e)),
     };
+    if let Some(max) = s.faults().max_body_bytes {
+        if text.len() as u64 > max {
+            bump(&s.stats.batch_rejected_requests);
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Batch too large: the request has {} bytes, at most {max} are accepted (fault injection)",
+                    text.len()
+                ),
+            );
+        }
+    }
     let mut parsed: Value = match serde_json::from_slice(&text) {
         Ok(v) => v,
         Err(e) => {
@@ -699,15 +711,20 @@ async fn session(s: AppState, mut socket: WebSocket, user: User) {
         }
         frames += 1;
         bump(&s.stats.ws_frames_received);
-        let (reject_all, partial_400) = {
+        let (reject_all, partial_400, max_bytes) = {
             let f = s.faults();
-            (f.reject_all, f.partial_400.clone())
+            (f.reject_all, f.partial_400.clone(), f.max_body_bytes)
         };
         let named = partial_400
             .filter(|a| value.get("aggregate_id").and_then(Value::as_str) == Some(a.as_str()));
-        let outcome = match named {
-            Some(aggregate) => Ok(Outcome::Rejected(partial_400_reason(&aggregate))),
-            None => s
+        let too_large = max_bytes.filter(|m| text.len() as u64 > *m);
+        let outcome = match (named, too_large) {
+            (Some(aggregate), _) => Ok(Outcome::Rejected(partial_400_reason(&aggregate))),
+            (None, Some(max)) => Ok(Outcome::Rejected(format!(
+                "Event too large: {} bytes, at most {max} are accepted (fault injection max_body_bytes)",
+                text.len()
+            ))),
+            (None, None) => s
                 .store()
                 .ingest(
                     std::slice::from_ref(&value),
