@@ -2,15 +2,17 @@
 //!
 //! Start-up order is chosen so a half-started daemon can never do harm:
 //! 1. take the exclusive lock `syncd/syncd.lock` (liveness = lock held, for
-//!    the whole life; a second daemon stops here and says so);
+//!    the whole life; a second daemon stops here and says so, as it does
+//!    when a live daemon answers on the socket though the lock file was
+//!    deleted under it);
 //! 2. open the store (migrations; newer schema refused; corrupt file moved
 //!    aside), adopt the Python CLI's queue and clock (and its new rows every
 //!    [`crate::legacy::POLL_EVERY`] while running), requeue in-flight rows,
 //!    prune sent rows older than [`SENT_RETENTION`] (again every
 //!    [`HOUSEKEEPING_EVERY`] while running);
 //! 3. ingest the spool (older events get their Lamport values first);
-//! 4. verify the socket directory, remove a stale socket (we hold the lock,
-//!    so it is stale), bind — or take the socket systemd passed us;
+//! 4. verify the socket directory, remove a stale socket (we hold the lock
+//!    and nothing answers on it, so it is stale), bind — or take the socket systemd passed us;
 //! 5. report readiness: `READY ...` on stdout for an auto-spawned daemon,
 //!    `READY=1` to systemd (`Type=notify`), a log line otherwise.
 //!
@@ -137,14 +139,44 @@ pub fn run(opts: RunOptions) -> i32 {
         }
     }
 
-    // 1. The lock, for life.
-    let lock = match take_lock(&paths.daemon_lock()) {
-        Ok(Some(f)) => f,
-        Ok(None) => {
-            let holder = holder_pid(&paths.daemon_lock());
+    // 1. The lock, for life. A daemon that answers on our socket is running
+    // even when its lock file is gone (someone deleted `syncd/` under it):
+    // taking a fresh lock must not start a second one beside it. (Under
+    // systemd the socket is the manager's, so there is nothing to probe.)
+    let lock_path = paths.daemon_lock();
+    let taken = match take_lock(&lock_path) {
+        Ok(Some(mut f)) => match std::env::var_os("LISTEN_FDS")
+            .is_none()
+            .then(|| sockdir::live_daemon(&paths.socket()))
+            .flatten()
+        {
+            None => Ok(f),
+            Some(pid) => Err((
+                {
+                    // The file names the live daemon, not us, once we let go.
+                    let _ = f.set_len(0);
+                    let _ = f.rewind();
+                    let _ = writeln!(f, "{pid}");
+                    Some(pid)
+                },
+                format!(
+                    "answers on {} though its lock file {} was removed",
+                    paths.socket().display(),
+                    lock_path.display()
+                ),
+            )),
+        },
+        Ok(None) => Err((
+            holder_pid(&lock_path),
+            format!("holds {}", lock_path.display()),
+        )),
+        Err(e) => return reporter.fail(&e),
+    };
+    let lock = match taken {
+        Ok(f) => f,
+        Err((holder, why)) => {
             let msg = format!(
-                "another spec-kitty-syncd holds {} (pid {}); connect to it",
-                paths.daemon_lock().display(),
+                "another spec-kitty-syncd {why} (pid {}); connect to it",
                 holder.map_or("unknown".to_string(), |p| p.to_string())
             );
             tracing::info!("{msg}");
@@ -155,7 +187,6 @@ pub fn run(opts: RunOptions) -> i32 {
             eprintln!("spec-kitty-syncd: {msg}");
             return 1;
         }
-        Err(e) => return reporter.fail(&e),
     };
 
     // 2. The store.

@@ -134,3 +134,12 @@ pub fn remove_if_ours(socket: &Path, ours: Option<(u64, u64)>) {
         }
     }
 }
+
+/// The pid of a daemon of ours that answers on `socket`, if one does. A
+/// connect that succeeds means a live listener (a crashed daemon's socket
+/// refuses); its SO_PEERCRED must be our uid, or it is not ours to reuse.
+pub fn live_daemon(socket: &Path) -> Option<u32> {
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let cred = rustix::net::sockopt::socket_peercred(&stream).ok()?;
+    (cred.uid == rustix::process::geteuid()).then(|| cred.pid.as_raw_nonzero().get() as u32)
+}

@@ -213,6 +213,31 @@ fn spawned_mode_reports_ready_and_second_spawn_reports_running() {
 }
 
 #[test]
+fn a_daemon_whose_lock_file_was_removed_is_not_joined_by_a_second() {
+    // Deleting `syncd/` under a running daemon removes its lock file too; a
+    // new daemon used to take a fresh lock and replace the live socket, so
+    // two daemons ran with two clocks. It now sees the live one and stands
+    // back, naming it.
+    let home = Home::new();
+    let (d, line) = home.spawn(&[]);
+    let d = d.unwrap_or_else(|| panic!("not ready: {line}"));
+    std::fs::remove_file(home.paths.daemon_lock()).unwrap();
+    let (second, line2) = home.spawn(&[]);
+    assert!(second.is_none(), "a second daemon started: {line2}");
+    assert_eq!(line2, format!("RUNNING pid={}", d.pid));
+    let out = home.cmd().arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("though its lock file") && err.contains(&d.pid.to_string()),
+        "{err}"
+    );
+    // The first one still serves, on the same socket.
+    let mut c = Client::connect(&home.paths).unwrap();
+    assert_eq!(c.status().pid, d.pid);
+}
+
+#[test]
 fn spawned_daemon_exits_when_idle_and_removes_its_socket() {
     let home = Home::new();
     let (d, line) = home.spawn(&["--idle-exit-secs", "1"]);
