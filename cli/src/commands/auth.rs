@@ -267,7 +267,7 @@ fn tell_daemon(paths: &Paths, start_if_queued: bool) -> String {
                     .map(|mut d| d.any(|e| e.is_ok()))
                     .unwrap_or(false);
             if start_if_queued && queued {
-                match daemon_client::start(paths, Duration::from_secs(10)) {
+                match daemon_client::launch::start(paths, Duration::from_secs(10)) {
                     Ok(_) => "Started the sync daemon to send queued events.".into(),
                     Err(e) => format!("Queued events will be sent when the daemon starts ({e})."),
                 }

@@ -460,7 +460,7 @@ fn blocked_socket(socket: &Path) -> Option<String> {
 /// `spec-kitty sync retry-parked`: starts the daemon if needed (parked
 /// events live in its store) and asks it to queue every parked event again.
 fn retry_parked(out: &Out, paths: &Paths) -> Result<(), CliError> {
-    daemon_client::start(paths, START_TIMEOUT).map_err(client_err)?;
+    daemon_client::launch::start(paths, START_TIMEOUT).map_err(client_err)?;
     let count = match daemon_client::request(paths, Request::RetryParked, STATUS_TIMEOUT)
         .map_err(client_err)?
     {
@@ -488,7 +488,7 @@ fn retry_parked(out: &Out, paths: &Paths) -> Result<(), CliError> {
 // ------------------------------------------------------- start/stop
 
 fn start(out: &Out, paths: &Paths) -> Result<(), CliError> {
-    let s = daemon_client::start(paths, START_TIMEOUT).map_err(client_err)?;
+    let s = daemon_client::launch::start(paths, START_TIMEOUT).map_err(client_err)?;
     // Anything a fallback left behind goes in now.
     let ingest = if daemon_client::request(paths, Request::IngestSpool, STATUS_TIMEOUT).is_ok() {
         "ok"
@@ -519,7 +519,7 @@ fn start(out: &Out, paths: &Paths) -> Result<(), CliError> {
 
 fn stop(out: &Out, paths: &Paths) -> Result<Option<u32>, CliError> {
     let reason = format!("spec-kitty sync stop (pid {})", std::process::id());
-    match daemon_client::stop(paths, &reason, STOP_TIMEOUT) {
+    match daemon_client::launch::stop(paths, &reason, STOP_TIMEOUT) {
         Ok(Some(w)) => {
             out.json(&json!({"stopped": true, "pid": w.pid}));
             out.line(&format!("Sync daemon stopped (pid {})", w.pid));
@@ -728,7 +728,7 @@ const DISABLE_HINT: &str =
 const DISABLE_HINT: &str = "launchctl bootout gui/$(id -u)/dev.spec-kitty.syncd";
 
 fn service_install(out: &Out, paths: &Paths) -> Result<(), CliError> {
-    let syncd = daemon_client::locate_syncd().map_err(client_err)?;
+    let syncd = daemon_client::launch::locate_syncd().map_err(client_err)?;
     let syncd = std::fs::canonicalize(&syncd).unwrap_or(syncd);
     let units = render_units(paths, &syncd)?;
     for u in &units {

@@ -67,7 +67,7 @@ fn synced(resp: Response) -> Result<SyncSummary, CliError> {
 pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
     let paths = super::state_paths(out)?;
     // Start the daemon if needed: it owns the queue and the connection.
-    daemon_client::start(&paths, Duration::from_secs(10))
+    daemon_client::launch::start(&paths, Duration::from_secs(10))
         .map_err(|e| CliError::io(e.to_string()))?;
     let kick = daemon_client::request(
         &paths,
