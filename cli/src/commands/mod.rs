@@ -22,8 +22,6 @@ pub mod status_check;
 pub mod status_read;
 pub mod status_reconcile;
 pub mod sync;
-pub mod sync_checks;
-pub mod sync_remote;
 pub mod tasks;
 
 use crate::emit::{self, Emitter};

@@ -65,7 +65,7 @@ fn synced(resp: Response) -> Result<SyncSummary, CliError> {
 }
 
 pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
-    let paths = super::state_paths(out)?;
+    let paths = crate::commands::state_paths(out)?;
     // Start the daemon if needed: it owns the queue and the connection.
     daemon_client::launch::start(&paths, Duration::from_secs(10))
         .map_err(|e| CliError::io(e.to_string()))?;
@@ -153,7 +153,7 @@ fn report(out: &Out, path: &std::path::Path, s: &SyncSummary) -> Result<(), CliE
         out.line("No failures to report.");
         return Ok(());
     }
-    let text = serde_json::to_string_pretty(&crate::commands::sync_checks::failure_report(s))
+    let text = serde_json::to_string_pretty(&crate::commands::sync::checks::failure_report(s))
         .expect("a report serialises");
     spec_kitty_protocol::fsutil::write_atomic(path, text.as_bytes(), None)
         .map_err(|e| CliError::io_at("write", path, &e))?;
@@ -203,7 +203,7 @@ fn progress(paths: &Paths) {
 }
 
 pub fn server(out: &Out, a: ServerArgs) -> Result<(), CliError> {
-    let paths = super::state_paths(out)?;
+    let paths = crate::commands::state_paths(out)?;
     let Some(url) = a.url else {
         let effective = server_url(&paths, None);
         let source = if std::env::var(SERVER_URL_ENV).is_ok_and(|v| !v.trim().is_empty()) {

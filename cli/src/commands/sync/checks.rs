@@ -156,7 +156,7 @@ fn daemon_status(paths: &Paths) -> Result<DaemonStatus, String> {
 pub fn doctor(out: &Out, paths: &Paths) -> Result<(), CliError> {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut issues: Vec<String> = Vec::new();
-    let spool = super::sync::spool_backlog(paths);
+    let spool = super::spool_backlog(paths);
     match daemon_status(paths) {
         Ok(d) => {
             rows.push((
@@ -299,7 +299,7 @@ pub fn check_envelope(text: &str) -> (String, String, Vec<String>) {
 /// holds as pending were checked when it accepted them and are counted.
 pub fn diagnose(out: &Out, paths: &Paths) -> Result<(), CliError> {
     let mut checked = Vec::new();
-    let names = super::sync::spool_files(paths);
+    let names = super::spool_files(paths);
     for path in names {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,

@@ -10,6 +10,9 @@
 //! [`SyncCommand`] and ONE arm in [`run`]; their handlers live in their own
 //! module.
 
+pub mod checks;
+pub mod remote;
+
 use crate::daemon_client::{self, ClientError};
 use crate::error::CliError;
 use crate::output::Out;
@@ -59,12 +62,12 @@ pub enum SyncCommand {
     #[command(subcommand)]
     Service(ServiceCommand),
     /// Send queued events to the SaaS now (`--wait`: until drained) and summarise.
-    Now(crate::commands::sync_remote::NowArgs),
+    Now(crate::commands::sync::remote::NowArgs),
     /// Put events the server rejected (parked) back in the queue, to be sent again.
     #[command(after_help = SYNC_HELP)]
     RetryParked(JsonArgs),
     /// Show or set the SaaS server URL ([sync] server_url in config.toml).
-    Server(crate::commands::sync_remote::ServerArgs),
+    Server(crate::commands::sync::remote::ServerArgs),
     /// Check the sync health (daemon, queue, spool, login, server) and say what to do about each problem.
     #[command(after_help = SYNC_HELP)]
     Doctor(JsonArgs),
@@ -150,11 +153,11 @@ pub fn run(out: &Out, cmd: SyncCommand) -> Result<(), CliError> {
         SyncCommand::Service(ServiceCommand::Install(_)) => service_install(out, &paths),
         SyncCommand::Service(ServiceCommand::Uninstall(_)) => service_uninstall(out),
         SyncCommand::Service(ServiceCommand::Status(_)) => service_status(out),
-        SyncCommand::Now(a) => crate::commands::sync_remote::now(out, a),
+        SyncCommand::Now(a) => crate::commands::sync::remote::now(out, a),
         SyncCommand::RetryParked(_) => retry_parked(out, &paths),
-        SyncCommand::Server(a) => crate::commands::sync_remote::server(out, a),
-        SyncCommand::Doctor(_) => crate::commands::sync_checks::doctor(out, &paths),
-        SyncCommand::Diagnose(_) => crate::commands::sync_checks::diagnose(out, &paths),
+        SyncCommand::Server(a) => crate::commands::sync::remote::server(out, a),
+        SyncCommand::Doctor(_) => crate::commands::sync::checks::doctor(out, &paths),
+        SyncCommand::Diagnose(_) => crate::commands::sync::checks::diagnose(out, &paths),
     }
 }
 
@@ -213,7 +216,7 @@ fn age(secs: u64) -> String {
 const OPTED_OUT: &str = "sync opted out (sync.auto_start: false): commands here never start the daemon; events go to a running daemon, else to the spool";
 
 fn status(out: &Out, paths: &Paths, check: bool) -> Result<(), CliError> {
-    let ping = check.then(|| crate::commands::sync_checks::probe(paths));
+    let ping = check.then(|| crate::commands::sync::checks::probe(paths));
     let spool = spool_backlog(paths);
     let project = current_project();
     let opted_out = project
@@ -278,7 +281,7 @@ fn status(out: &Out, paths: &Paths, check: bool) -> Result<(), CliError> {
             "project": project,
             "opted_out": opted_out,
             "warnings": warnings,
-            "check": ping.as_ref().map(crate::commands::sync_checks::probe_json),
+            "check": ping.as_ref().map(crate::commands::sync::checks::probe_json),
         }));
         return Ok(());
     }
@@ -603,10 +606,11 @@ fn logs(paths: &Paths, a: LogsArgs) -> Result<(), CliError> {
 
 // ------------------------------------------------------------- service
 
-const SYSTEMD_SERVICE: &str = include_str!("../../../systemd/spec-kitty-syncd.service");
-const SYSTEMD_SOCKET: &str = include_str!("../../../systemd/spec-kitty-syncd.socket");
+const SYSTEMD_SERVICE: &str = include_str!("../../../../systemd/spec-kitty-syncd.service");
+const SYSTEMD_SOCKET: &str = include_str!("../../../../systemd/spec-kitty-syncd.socket");
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
-const LAUNCHD_PLIST: &str = include_str!("../../../packaging/launchd/dev.spec-kitty.syncd.plist");
+const LAUNCHD_PLIST: &str =
+    include_str!("../../../../packaging/launchd/dev.spec-kitty.syncd.plist");
 
 /// One file `service install` writes.
 struct UnitFile {
