@@ -159,7 +159,7 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             if !e.message.is_empty() {
-                out.error(&e.message);
+                out.error(&e.for_user());
             }
             e.exit_code()
         }

@@ -114,7 +114,7 @@ pub fn rel(ctx: &Ctx, p: &std::path::Path) -> String {
 /// The sync state root ([`Paths::from_env`]), with the one-release notice
 /// when it came from the old variable name.
 pub fn state_paths(out: &Out) -> Result<Paths, CliError> {
-    let paths = Paths::from_env().map_err(|e| CliError::io(e.to_string()))?;
+    let paths = Paths::from_env().map_err(CliError::io_from)?;
     if let Some(notice) = paths.legacy_notice() {
         out.warn(&notice);
     }

@@ -198,7 +198,7 @@ pub fn doctor(out: &Out, paths: &Paths) -> Result<(), CliError> {
         issues.push(format!("{spool} event file(s) wait in the spool for the daemon: `spec-kitty sync start` takes them in."));
     }
     let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
-    let creds = credentials::read(paths).map_err(|e| CliError::io(e.to_string()))?;
+    let creds = credentials::read(paths).map_err(CliError::io_from)?;
     match &creds {
         None => {
             rows.push(("Auth".into(), "no credentials".into()));

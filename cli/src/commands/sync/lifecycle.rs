@@ -16,7 +16,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A failure to reach, start or stop the daemon, as the command's error (exit 1).
 pub(super) fn client_err(e: ClientError) -> CliError {
-    CliError::io(e.to_string())
+    CliError::io_from(e)
 }
 
 pub(super) fn start(out: &Out, paths: &Paths) -> Result<(), CliError> {

@@ -32,14 +32,13 @@ fn synced(resp: Response) -> Result<SyncSummary, CliError> {
 pub(super) fn run(out: &Out, a: NowArgs) -> Result<(), CliError> {
     let paths = crate::commands::state_paths(out)?;
     // Start the daemon if needed: it owns the queue and the connection.
-    daemon_client::launch::start(&paths, Duration::from_secs(10))
-        .map_err(|e| CliError::io(e.to_string()))?;
+    daemon_client::launch::start(&paths, Duration::from_secs(10)).map_err(CliError::io_from)?;
     let kick = daemon_client::request(
         &paths,
         Request::SyncNow { wait: false },
         Duration::from_secs(10),
     )
-    .map_err(|e| CliError::io(e.to_string()))?;
+    .map_err(CliError::io_from)?;
     let wait = a.wait || a.report.is_some() || a.strict;
     let summary = if !wait {
         synced(kick)?
@@ -49,7 +48,7 @@ pub(super) fn run(out: &Out, a: NowArgs) -> Result<(), CliError> {
         }
         synced(
             daemon_client::request(&paths, Request::SyncNow { wait: true }, WAIT_LIMIT)
-                .map_err(|e| CliError::io(e.to_string()))?,
+                .map_err(CliError::io_from)?,
         )?
     };
     if let Some(path) = &a.report {
