@@ -122,7 +122,7 @@ pub fn run() -> i32 {
         Command::Tasks(TasksArgs { finalize: a, .. }) => {
             commands::finalize::run(&out, a, commands::finalize::Mode::Feature)
         }
-        Command::Agent(AgentCommand::Feature(c)) => commands::plan::agent_feature(&out, c),
+        Command::Agent(AgentCommand::Feature(c)) => commands::agent_feature::run(&out, c),
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::FinalizeTasks(a))) => {
             commands::finalize::run(&out, a, commands::finalize::Mode::Tasks)
         }

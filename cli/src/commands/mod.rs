@@ -2,6 +2,7 @@
 //! project starts from (project root, ensured identity, git facts, emitter).
 
 pub mod accept;
+pub mod agent_feature;
 pub mod agent_status;
 pub mod auth;
 pub mod completions;
