@@ -64,7 +64,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// The per-user sync daemon: status, start, stop, restart, logs, service unit.
     #[command(subcommand)]
-    Sync(crate::commands::sync::SyncCommand),
+    Sync(SyncCommand),
     /// Log in to the SaaS, log out, or show the login (never a token).
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -818,6 +818,148 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+// ------------------------------------------------------------------ sync
+
+/// Exit codes and environment of the `sync` commands (appended to `--help`).
+pub const SYNC_HELP: &str = "\
+Exit codes:
+  0  success (`status` also exits 0 when no daemon runs; see \"running\" in --json)
+  1  the daemon could not be reached, started or stopped, or a file could not be written
+  2  usage error
+
+Environment:
+  SPEC_KITTY_SYNC_HOME  state directory (default ~/.spec-kitty): socket, store, spool, logs
+  SPEC_KITTY_SYNCD_BIN  spec-kitty-syncd to start (default: next to spec-kitty, then PATH)";
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Show the sync daemon, its queue per project, held and parked events, connection, login and spool.
+    #[command(after_help = SYNC_HELP)]
+    Status(SyncStatusArgs),
+    /// Start the sync daemon if it is not running (or replace an older one) and report its pid.
+    #[command(after_help = SYNC_HELP)]
+    Start(SyncJsonArgs),
+    /// Ask the sync daemon to finish in-flight work and exit; waits until it is gone.
+    #[command(after_help = SYNC_HELP)]
+    Stop(SyncJsonArgs),
+    /// Stop the sync daemon, then start it again.
+    #[command(after_help = SYNC_HELP)]
+    Restart(SyncJsonArgs),
+    /// Show the newest daemon log file (SPEC_KITTY_SYNC_HOME/syncd/logs/).
+    #[command(after_help = SYNC_HELP)]
+    Logs(SyncLogsArgs),
+    /// Install, remove or inspect the per-user service unit (systemd --user on Linux, launchd on macOS).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Send queued events to the SaaS now (`--wait`: until drained) and summarise.
+    Now(NowArgs),
+    /// Put events the server rejected (parked) back in the queue, to be sent again.
+    #[command(after_help = SYNC_HELP)]
+    RetryParked(SyncJsonArgs),
+    /// Show or set the SaaS server URL ([sync] server_url in config.toml).
+    Server(ServerArgs),
+    /// Check the sync health (daemon, queue, spool, login, server) and say what to do about each problem.
+    #[command(after_help = SYNC_HELP)]
+    Doctor(SyncJsonArgs),
+    /// Validate the events waiting to be sent (spooled files, events the server rejected).
+    #[command(after_help = SYNC_HELP)]
+    Diagnose(SyncJsonArgs),
+}
+
+impl SyncCommand {
+    /// Whether the command prints JSON (for error output).
+    pub fn json(&self) -> bool {
+        match self {
+            SyncCommand::Status(a) => a.json,
+            SyncCommand::Start(a)
+            | SyncCommand::Stop(a)
+            | SyncCommand::Restart(a)
+            | SyncCommand::RetryParked(a)
+            | SyncCommand::Doctor(a)
+            | SyncCommand::Diagnose(a) => a.json,
+            SyncCommand::Logs(_) => false,
+            SyncCommand::Now(a) => a.json,
+            SyncCommand::Server(a) => a.json,
+            SyncCommand::Service(s) => match s {
+                ServiceCommand::Install(a) | ServiceCommand::Uninstall(a) => a.json,
+                ServiceCommand::Status(a) => a.json,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SyncStatusArgs {
+    /// Also probe the server with the saved login (up to 5 s when it does not answer).
+    #[arg(short = 'c', long)]
+    pub check: bool,
+    /// Print the status as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncJsonArgs {
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncLogsArgs {
+    /// Keep printing new lines as they are written (Ctrl-C to stop).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// How many of the last lines to show.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub lines: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the user service unit(s) pointing at this spec-kitty-syncd (no root needed).
+    #[command(after_help = SYNC_HELP)]
+    Install(SyncJsonArgs),
+    /// Remove the user service unit(s) written by `install`.
+    #[command(after_help = SYNC_HELP)]
+    Uninstall(SyncJsonArgs),
+    /// Say whether the user service unit is installed, and where.
+    #[command(after_help = SYNC_HELP)]
+    Status(SyncJsonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NowArgs {
+    /// Wait until the queue is drained or sending stopped, then summarise.
+    #[arg(long)]
+    pub wait: bool,
+    /// Write each event the server rejected, with its error category, to FILE as JSON (waits, as --wait).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Exit 1 when the server rejected events or nothing could be sent (waits, as --wait).
+    #[arg(long, overrides_with = "no_strict")]
+    pub strict: bool,
+    /// Exit 0 whatever happened to the events (the default).
+    #[arg(long)]
+    pub no_strict: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// New server base URL; without it, show the current one and where it comes from.
+    pub url: Option<String>,
+    /// Allow plain http:// to a host that is not loopback.
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+// ------------------------------------------------------------------ auth
 
 const AUTH_HELP: &str = "\
 Server URL: --server, else $SPEC_KITTY_SERVER_URL, else [sync] server_url in

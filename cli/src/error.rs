@@ -35,15 +35,23 @@ Exit codes:
 Environment:
   SPEC_KITTY_SYNC_HOME  sync state directory (default ~/.spec-kitty): spool, credentials
   NO_COLOR              disable colour (colour is also off when stdout is not a terminal)
-  SPECIFY_FEATURE       feature slug to use when --feature is not given";
+  SPECIFY_FEATURE       feature slug to use when --feature is not given
+  SPEC_KITTY_ERROR_CAUSES  set to 1: an error also prints the causes its message does not say";
 
-/// A failed command: what kind, and a message for the user that names the
-/// file and the rule.
+/// Set to a non-empty value, a failed command also prints the causes of its
+/// error that the message does not already say ([`CliError::report`]).
+pub const ERROR_CAUSES_ENV: &str = "SPEC_KITTY_ERROR_CAUSES";
+
+/// A failed command: what kind, a message for the user that names the
+/// file and the rule, and the error it came from (kept, not flattened, so
+/// the binary's edge can print the chain; see [`CliError::for_user`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct CliError {
     pub kind: Kind,
     pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl CliError {
@@ -51,6 +59,7 @@ impl CliError {
         CliError {
             kind,
             message: message.into(),
+            source: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> CliError {
@@ -62,19 +71,96 @@ impl CliError {
     pub fn io(message: impl Into<String>) -> CliError {
         CliError::new(Kind::Io, message)
     }
+    /// An I/O or internal failure whose message is the error's own text;
+    /// the error is kept as the source.
+    pub fn io_from(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+        CliError::io(e.to_string()).with_source(e)
+    }
+    /// Keeps `e` as the cause of this error.
+    pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+        self.source = Some(Box::new(e));
+        self
+    }
     /// A failure the command has already reported in full (e.g. `status`
     /// showing the board with its unreadable WP files): only the exit code
     /// is left, and nothing more is printed.
     pub fn reported(kind: Kind) -> CliError {
         CliError::new(kind, "")
     }
-    /// An I/O error on `path`, phrased for the user.
+    /// An I/O error on `path`, phrased for the user; the error is kept as
+    /// the source (an OS error by its code, so nothing of it is lost).
     pub fn io_at(what: &str, path: &std::path::Path, e: &std::io::Error) -> CliError {
-        CliError::io(format!("cannot {what} {}: {e}", path.display()))
+        let kept = e.raw_os_error().map_or_else(
+            || std::io::Error::new(e.kind(), e.to_string()),
+            std::io::Error::from_raw_os_error,
+        );
+        CliError::io(format!("cannot {what} {}: {e}", path.display())).with_source(kept)
     }
     pub fn exit_code(&self) -> i32 {
         self.kind as i32
     }
+    /// What the binary prints: the message, or with [`ERROR_CAUSES_ENV`]
+    /// set, the [`report`](CliError::report) with its causes.
+    pub fn for_user(&self) -> String {
+        if std::env::var_os(ERROR_CAUSES_ENV).is_some_and(|v| !v.is_empty()) {
+            self.report()
+        } else {
+            self.message.clone()
+        }
+    }
+    /// The message, then each cause in the source chain that the message
+    /// does not already contain (most messages quote their direct cause).
+    pub fn report(&self) -> String {
+        let mut text = self.message.clone();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            let said = cause.to_string();
+            if !said.is_empty() && !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            next = cause.source();
+        }
+        text
+    }
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_source_is_kept_and_only_unsaid_causes_are_added() {
+        let gone = || std::io::Error::from_raw_os_error(2);
+        // A message that quotes its cause reads as before.
+        let e = CliError::io_at("read", std::path::Path::new("/x/WP01.md"), &gone());
+        assert!(
+            e.report().starts_with("cannot read /x/WP01.md: "),
+            "{}",
+            e.report()
+        );
+        assert_eq!(e.report(), e.message);
+        let source = std::error::Error::source(&e).expect("kept");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .unwrap()
+                .raw_os_error(),
+            Some(2)
+        );
+        assert_eq!(CliError::io_from(gone()).report(), gone().to_string());
+        // A cause the message does not say is printed after it, down the chain.
+        let e = CliError::io("cannot send the event").with_source(Outer(gone()));
+        assert_eq!(
+            e.report(),
+            format!("cannot send the event: outer: {}", gone())
+        );
+        assert_eq!(CliError::invalid("bad").report(), "bad");
+    }
+}

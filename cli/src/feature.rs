@@ -378,6 +378,31 @@ pub fn read_meta(
     }
 }
 
+/// 2.1.3's status phase: `status_phase` in meta.json, else `status.phase`
+/// in `.kittify/config.yaml`, else 1.
+pub fn resolve_phase(feat: &Feature) -> (u8, String) {
+    let valid = |v: &serde_json::Value| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|p| *p <= 2)
+            .map(|p| p as u8)
+    };
+    if let Ok((_, meta)) = read_meta(feat) {
+        if let Some(p) = meta.get("status_phase").and_then(valid) {
+            return (p, format!("meta.json override for {}", feat.slug));
+        }
+    }
+    let config = feat.root.join(".kittify").join("config.yaml");
+    if let Some(p) = fs::read_to_string(config)
+        .ok()
+        .and_then(|t| crate::yamltext::from_str_sized::<serde_json::Value>(&t).ok())
+        .and_then(|d| d.get("status")?.get("phase").and_then(valid))
+    {
+        return (p, "global default from .kittify/config.yaml".into());
+    }
+    (1, "built-in default (Phase 1: dual-write)".into())
+}
+
 /// Returns `text` (a JSON object written by spec-kitty) with top-level
 /// `key` set to `value`: the old value replaced in place, or the key added
 /// before the closing brace. Other keys keep their order and formatting.

@@ -67,7 +67,7 @@ impl From<RepoPathError> for CliError {
             RepoPathError::NotAFile { .. } | RepoPathError::Dangling { .. } => Kind::Invalid,
             RepoPathError::Io { .. } => Kind::Io,
         };
-        CliError::new(kind, e.to_string())
+        CliError::new(kind, e.to_string()).with_source(e)
     }
 }
 

@@ -179,8 +179,9 @@ fn via_daemon(
             }
             // No daemon, or an incompatible one: the full path decides.
             Ok(None) => {
-                let conn = daemon_client::connect_or_spawn(paths, policy.auto_start, s.deadline)
-                    .map_err(|e| Fail::Other(reason_for(&e, policy)))?;
+                let conn =
+                    daemon_client::launch::connect_or_spawn(paths, policy.auto_start, s.deadline)
+                        .map_err(|e| Fail::Other(reason_for(&e, policy)))?;
                 s.conn = Some(conn);
             }
             Err(e) => return Err(Fail::Other(reason_for(&e, policy))),

@@ -122,7 +122,7 @@ pub fn run() -> i32 {
         Command::Tasks(TasksArgs { finalize: a, .. }) => {
             commands::finalize::run(&out, a, commands::finalize::Mode::Feature)
         }
-        Command::Agent(AgentCommand::Feature(c)) => commands::plan::agent_feature(&out, c),
+        Command::Agent(AgentCommand::Feature(c)) => commands::agent_feature::run(&out, c),
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::FinalizeTasks(a))) => {
             commands::finalize::run(&out, a, commands::finalize::Mode::Tasks)
         }
@@ -159,7 +159,7 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             if !e.message.is_empty() {
-                out.error(&e.message);
+                out.error(&e.for_user());
             }
             e.exit_code()
         }

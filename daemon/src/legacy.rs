@@ -8,7 +8,11 @@
 //! `{value, node_id, updated_at}`. We adopt the rows (unknown event types
 //! too) and raise our clock above `clock.json`, so Lamport values on this
 //! node keep rising. A row numbered below our clock (Python's clock knows
-//! nothing of ours) is stamped after it ([`Store::adopt_legacy`]).
+//! nothing of ours) is stamped after it ([`Store::insert_adopted`]).
+//!
+//! This module is the only one that knows Python's files: it reads a row
+//! and decides what it is ([`adopted_row`]: the Lamport value it brings,
+//! its project, held, pending or parked); the store inserts typed rows.
 //!
 //! Both CLIs are used side by side, so a running daemon polls the files
 //! ([`Watcher`], every [`POLL_EVERY`]): a stat per file when nothing
@@ -19,7 +23,7 @@
 //! noticed by its `sqlite_sequence` falling below the watermark). The
 //! Python files are opened read-only and never modified.
 
-use crate::store::{Store, StoreError};
+use crate::store::{AdoptedRow, AdoptedState, Store, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use spec_kitty_protocol::Paths;
 use std::collections::HashMap;
@@ -158,9 +162,11 @@ fn adopt_file(file: &QueueFile, store: &mut Store) -> Result<u64, StoreError> {
         return Ok(0);
     }
     let max_id = rows.iter().map(|r| r.0).max().unwrap_or(watermark);
-    let triples: Vec<(String, String, String)> =
-        rows.into_iter().map(|(_, a, b, c)| (a, b, c)).collect();
-    let adopted = store.adopt_legacy(&triples, Some((&file.key, max_id.to_string())))?;
+    let rows: Vec<AdoptedRow> = rows
+        .into_iter()
+        .map(|(_, event_id, event_type, data)| adopted_row(event_id, event_type, data))
+        .collect();
+    let adopted = store.insert_adopted(&rows, Some((&file.key, max_id.to_string())))?;
     if adopted > 0 {
         tracing::info!(
             "adopted {adopted} unsent event(s) from the Python queue {}",
@@ -219,6 +225,46 @@ fn read_rows(db: &Path, after_id: i64) -> rusqlite::Result<Vec<Row>> {
 /// largest integer every JSON reader keeps exact). Anything above is a
 /// corrupt file: adopting `i64::MAX` would make the next tick overflow.
 pub const MAX_ADOPTED_LAMPORT: u64 = (1 << 53) - 1;
+
+/// What one row of Python's `queue` table is: its `data` parsed, the
+/// Lamport value it brings (only when in `0..=`[`MAX_ADOPTED_LAMPORT`]), its
+/// project, and its first state: held without a `project_uuid` (never
+/// sent), parked when `data` is not a JSON object.
+pub fn adopted_row(event_id: String, event_type: String, data: String) -> AdoptedRow {
+    let object = serde_json::from_str::<serde_json::Value>(&data)
+        .ok()
+        .filter(serde_json::Value::is_object);
+    let get_str = |k: &str| {
+        object
+            .as_ref()
+            .and_then(|o| o.get(k))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let lamport = object
+        .as_ref()
+        .and_then(|v| v.get("lamport_clock"))
+        .and_then(serde_json::Value::as_i64)
+        .filter(|l| (0..=MAX_ADOPTED_LAMPORT as i64).contains(l));
+    let project_uuid = get_str("project_uuid");
+    let state = match (&object, &project_uuid) {
+        (None, _) => AdoptedState::Parked(
+            "adopted from the Python queue: data is not a JSON object".to_string(),
+        ),
+        (Some(_), None) => AdoptedState::Held,
+        (Some(_), Some(_)) => AdoptedState::Pending,
+    };
+    AdoptedRow {
+        event_id,
+        event_type,
+        project_slug: get_str("project_slug"),
+        project_uuid,
+        lamport,
+        object,
+        text: data,
+        state,
+    }
+}
 
 /// `value` of `clock.json`, if the file exists and holds a non-negative
 /// integer up to [`MAX_ADOPTED_LAMPORT`]; anything else is logged.
@@ -310,5 +356,35 @@ mod tests {
         python_row(&db);
         assert_eq!(w.poll(&paths, &mut store).unwrap(), 1);
         assert_eq!(stored(&store), 4);
+    }
+
+    #[test]
+    fn a_python_row_is_classified_before_the_store_sees_it() {
+        let row = |data: &str| adopted_row("E".into(), "T".into(), data.to_string());
+        let ok = row(&format!(
+            r#"{{"lamport_clock": 7, "project_uuid": "{P}", "project_slug": "demo"}}"#
+        ));
+        assert_eq!(ok.state, AdoptedState::Pending);
+        assert_eq!(ok.lamport, Some(7));
+        assert_eq!(ok.project_slug.as_deref(), Some("demo"));
+        let held = row(r#"{"lamport_clock": 7}"#);
+        assert_eq!(held.state, AdoptedState::Held);
+        // Above 2^53 - 1 is a corrupt file: the store stamps it anew.
+        let huge = row(&format!(
+            r#"{{"lamport_clock": {}, "project_uuid": "{P}"}}"#,
+            MAX_ADOPTED_LAMPORT + 1
+        ));
+        assert_eq!(huge.lamport, None);
+        assert_eq!(row(r#"{"lamport_clock": -1}"#).lamport, None);
+        for bad in ["[1, 2]", "not json"] {
+            let parked = row(bad);
+            assert!(parked.object.is_none(), "{bad}");
+            assert!(
+                matches!(&parked.state, AdoptedState::Parked(r) if r.contains("not a JSON object")),
+                "{bad}: {:?}",
+                parked.state
+            );
+            assert_eq!(parked.text, bad, "kept as found");
+        }
     }
 }

@@ -182,6 +182,34 @@ pub struct StoreCounts {
     pub parked_total: u64,
 }
 
+/// An envelope taken in from another queue (the Python CLI's), already read
+/// and classified by its reader ([`crate::legacy`]); the store only numbers
+/// and inserts it ([`Store::insert_adopted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdoptedRow {
+    pub event_id: String,
+    pub event_type: String,
+    /// The envelope text as found: stored byte for byte unless restamped.
+    pub text: String,
+    /// `text` parsed, when it is a JSON object; `None` stores `text` as is,
+    /// with Lamport value 0 (such a row must be [`AdoptedState::Parked`]).
+    pub object: Option<Value>,
+    /// The Lamport value the row brings, when its reader accepts it.
+    pub lamport: Option<i64>,
+    pub project_uuid: Option<String>,
+    pub project_slug: Option<String>,
+    pub state: AdoptedState,
+}
+
+/// The state an adopted row starts in (see the module docs' row states).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdoptedState {
+    Pending,
+    Held,
+    /// Never sent; the text says why (`last_error`).
+    Parked(String),
+}
+
 /// Who stamps events: identity the daemon adds to every envelope it stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
@@ -635,20 +663,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Adopts envelopes of the Python CLI's queue, in Python's row order.
-    /// An envelope is kept *untouched* (its `lamport_clock`, `node_id` and
-    /// unknown keys, byte for byte) when its Lamport value is above the
-    /// store's clock and not taken by an earlier row of the same call; any
-    /// other is stamped `clock + 1` (its `lamport_clock` rewritten, other
-    /// keys kept). Python numbers from its own `clock.json`, which knows
-    /// nothing of ours: a row Python queued while the daemon ran (or after
-    /// it stopped) would otherwise repeat a value this node already sent.
-    /// Ids already stored are skipped without ticking, so adopting twice
-    /// adds nothing. The clock ends at or above every adopted value.
-    /// Returns how many rows were added.
-    pub fn adopt_legacy(
+    /// Inserts rows taken in from another queue (read and classified by
+    /// their reader), in the order given. A row keeps its own Lamport value
+    /// (and its text, byte for byte) when that value is above the store's
+    /// clock and not taken by an earlier row of the same call; any other
+    /// object is stamped `clock + 1` (its `lamport_clock` rewritten, other
+    /// keys kept): the other queue's clock knows nothing of ours, and its
+    /// value could repeat one this node already sent. Ids already stored
+    /// are skipped without ticking, so inserting twice adds nothing. The
+    /// clock ends at or above every kept value; `watermark` is written to
+    /// `meta` in the same transaction. Returns how many rows were added.
+    pub fn insert_adopted(
         &mut self,
-        rows: &[(String, String, String)],
+        rows: &[AdoptedRow],
         watermark: Option<(&str, String)>,
     ) -> Result<u64, StoreError> {
         let now = now_micros();
@@ -665,56 +692,40 @@ impl Store {
                          project_slug, envelope, state, last_error, origin, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'legacy', ?9, ?9)",
                 )?;
-                for (event_id, event_type, data) in rows {
-                    let mut value: Option<Value> = serde_json::from_str(data).ok();
-                    let is_object = value.as_ref().is_some_and(Value::is_object);
-                    let own = value
-                        .as_ref()
-                        .and_then(|v| v.get("lamport_clock"))
-                        .and_then(Value::as_i64)
-                        .filter(|l| (0..=crate::legacy::MAX_ADOPTED_LAMPORT as i64).contains(l));
-                    let (lamport, envelope) = match own {
-                        _ if !is_object => (0, data.clone()),
-                        Some(l) if l > floor && !taken.contains(&l) => (l, data.clone()),
-                        _ => {
+                for row in rows {
+                    let (lamport, envelope) = match (&row.object, row.lamport) {
+                        (None, _) => (0, row.text.clone()),
+                        (Some(_), Some(l)) if l > floor && !taken.contains(&l) => {
+                            (l, row.text.clone())
+                        }
+                        (Some(object), _) => {
                             let next = clock.checked_add(1).ok_or_else(|| {
                                 rusqlite::Error::ToSqlConversionFailure(
                                     "the Lamport clock is at its maximum and cannot tick (corrupt clock row)".into(),
                                 )
                             })?;
-                            let v = value.as_mut().expect("checked: an object");
+                            let mut v = object.clone();
                             v["lamport_clock"] = Value::from(next);
                             (next, v.to_string())
                         }
                     };
-                    let get_str = |k: &str| {
-                        value
-                            .as_ref()
-                            .and_then(|o| o.get(k))
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    };
-                    let project_uuid = get_str("project_uuid");
-                    let (state, reason) = match (is_object, &project_uuid) {
-                        (false, _) => (
-                            "parked",
-                            Some("adopted from the Python queue: data is not a JSON object"),
-                        ),
-                        (true, None) => ("held", None),
-                        (true, Some(_)) => ("pending", None),
+                    let (state, reason) = match &row.state {
+                        AdoptedState::Pending => ("pending", None),
+                        AdoptedState::Held => ("held", None),
+                        AdoptedState::Parked(reason) => ("parked", Some(reason.as_str())),
                     };
                     let inserted = insert.execute(params![
-                        event_id,
+                        row.event_id,
                         lamport,
-                        event_type,
-                        project_uuid,
-                        get_str("project_slug"),
+                        row.event_type,
+                        row.project_uuid,
+                        row.project_slug,
                         envelope,
                         state,
                         reason,
                         now
                     ])?;
-                    if inserted == 1 && is_object {
+                    if inserted == 1 && row.object.is_some() {
                         taken.insert(lamport);
                         clock = clock.max(lamport);
                     }
@@ -1068,7 +1079,16 @@ mod tests {
             let data = format!(
                 "{{\"event_id\": \"{id}\", \"event_type\": \"WPStatusChanged\", \"project_uuid\": \"{P}\", \"x_extra\": [1, 2]{l}}}"
             );
-            (id, "WPStatusChanged".to_string(), data)
+            AdoptedRow {
+                event_id: id,
+                event_type: "WPStatusChanged".to_string(),
+                object: Some(serde_json::from_str(&data).unwrap()),
+                text: data,
+                lamport,
+                project_uuid: Some(P.to_string()),
+                project_slug: None,
+                state: AdoptedState::Pending,
+            }
         };
         let rows = vec![
             row(Some(12)), // above the clock: kept
@@ -1077,7 +1097,7 @@ mod tests {
             row(None),     // none: 15
             row(Some(13)), // above the clock but given to row 2 already: 16
         ];
-        assert_eq!(s.adopt_legacy(&rows, None).unwrap(), 5);
+        assert_eq!(s.insert_adopted(&rows, None).unwrap(), 5);
         let stored: Vec<(i64, String)> = s
             .conn
             .prepare("SELECT lamport_clock, envelope FROM events ORDER BY seq")
@@ -1089,18 +1109,18 @@ mod tests {
         let lamports: Vec<i64> = stored.iter().map(|r| r.0).collect();
         assert_eq!(lamports, [12, 13, 14, 15, 16]);
         assert_eq!(
-            stored[0].1, rows[0].2,
+            stored[0].1, rows[0].text,
             "a kept row is byte for byte Python's"
         );
         for (i, (l, text)) in stored.iter().enumerate().skip(1) {
             let v: Value = serde_json::from_str(text).unwrap();
             assert_eq!(v["lamport_clock"], *l, "row {i}: {text}");
             assert_eq!(v["x_extra"], serde_json::json!([1, 2]), "row {i}: {text}");
-            assert_eq!(v["event_id"], rows[i].0.as_str());
+            assert_eq!(v["event_id"], rows[i].event_id.as_str());
         }
         assert_eq!(s.clock().unwrap(), 16);
         // Again (a re-read): nothing added, the clock does not tick.
-        assert_eq!(s.adopt_legacy(&rows, None).unwrap(), 0);
+        assert_eq!(s.insert_adopted(&rows, None).unwrap(), 0);
         assert_eq!(s.clock().unwrap(), 16);
     }
 

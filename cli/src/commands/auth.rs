@@ -143,9 +143,9 @@ fn login(out: &Out, a: LoginArgs) -> Result<(), CliError> {
         insecure: a.insecure,
     };
     {
-        let _lock = credentials::lock(&paths, Duration::from_secs(10))
-            .map_err(|e| CliError::io(e.to_string()))?;
-        credentials::write(&paths, &creds).map_err(|e| CliError::io(e.to_string()))?;
+        let _lock =
+            credentials::lock(&paths, Duration::from_secs(10)).map_err(CliError::io_from)?;
+        credentials::write(&paths, &creds).map_err(CliError::io_from)?;
     }
     let daemon = tell_daemon(&paths, true);
     let team = creds.team_slug_or_local();
@@ -192,7 +192,7 @@ pub fn http_agent(connect: Duration, global: Duration) -> ureq::Agent {
 /// `POST /api/v1/token/` → the JSON answer; errors in words for the user.
 fn post_login(server: &str, username: &str, password: &str) -> Result<Value, CliError> {
     // A bad SSL_CERT_FILE is named before anything is sent.
-    spec_kitty_protocol::tls::trusted_roots().map_err(|e| CliError::io(e.to_string()))?;
+    spec_kitty_protocol::tls::trusted_roots().map_err(CliError::io_from)?;
     let agent = http_agent(Duration::from_secs(10), Duration::from_secs(30));
     let url = format!("{server}/api/v1/token/");
     let resp = agent
@@ -267,7 +267,7 @@ fn tell_daemon(paths: &Paths, start_if_queued: bool) -> String {
                     .map(|mut d| d.any(|e| e.is_ok()))
                     .unwrap_or(false);
             if start_if_queued && queued {
-                match daemon_client::start(paths, Duration::from_secs(10)) {
+                match daemon_client::launch::start(paths, Duration::from_secs(10)) {
                     Ok(_) => "Started the sync daemon to send queued events.".into(),
                     Err(e) => format!("Queued events will be sent when the daemon starts ({e})."),
                 }
@@ -282,9 +282,9 @@ fn tell_daemon(paths: &Paths, start_if_queued: bool) -> String {
 fn logout(out: &Out, a: JsonFlag) -> Result<(), CliError> {
     let paths = super::state_paths(out)?;
     let removed = {
-        let _lock = credentials::lock(&paths, Duration::from_secs(10))
-            .map_err(|e| CliError::io(e.to_string()))?;
-        credentials::remove(&paths).map_err(|e| CliError::io(e.to_string()))?
+        let _lock =
+            credentials::lock(&paths, Duration::from_secs(10)).map_err(CliError::io_from)?;
+        credentials::remove(&paths).map_err(CliError::io_from)?
     };
     let daemon = tell_daemon(&paths, false);
     if a.json {
@@ -302,7 +302,7 @@ fn logout(out: &Out, a: JsonFlag) -> Result<(), CliError> {
 fn status(out: &Out, a: JsonFlag) -> Result<(), CliError> {
     let paths = super::state_paths(out)?;
     let creds = credentials::read(&paths)
-        .map_err(|e| CliError::io(e.to_string()))?
+        .map_err(CliError::io_from)?
         .unwrap_or_default();
     let fmt = |t: Option<i64>| t.map(spec_kitty_protocol::time::format_micros);
     let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());

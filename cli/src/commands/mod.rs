@@ -2,6 +2,7 @@
 //! project starts from (project root, ensured identity, git facts, emitter).
 
 pub mod accept;
+pub mod agent_feature;
 pub mod agent_status;
 pub mod auth;
 pub mod completions;
@@ -22,8 +23,6 @@ pub mod status_check;
 pub mod status_read;
 pub mod status_reconcile;
 pub mod sync;
-pub mod sync_checks;
-pub mod sync_remote;
 pub mod tasks;
 
 use crate::emit::{self, Emitter};
@@ -116,7 +115,7 @@ pub fn rel(ctx: &Ctx, p: &std::path::Path) -> String {
 /// The sync state root ([`Paths::from_env`]), with the one-release notice
 /// when it came from the old variable name.
 pub fn state_paths(out: &Out) -> Result<Paths, CliError> {
-    let paths = Paths::from_env().map_err(|e| CliError::io(e.to_string()))?;
+    let paths = Paths::from_env().map_err(CliError::io_from)?;
     if let Some(notice) = paths.legacy_notice() {
         out.warn(&notice);
     }

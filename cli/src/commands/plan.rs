@@ -6,27 +6,12 @@
 //! every `--json` answer, and committing only the files a command wrote.
 
 use super::{rel, Ctx};
-use crate::cli::{
-    AgentFeatureCommand, BranchContextArgs, CheckPrerequisitesArgs, PlanningArgs, ResearchArgs,
-};
+use crate::cli::{BranchContextArgs, CheckPrerequisitesArgs, PlanningArgs, ResearchArgs};
 use crate::error::CliError;
 use crate::feature::Feature;
 use crate::output::Out;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-
-pub fn agent_feature(out: &Out, c: AgentFeatureCommand) -> Result<(), CliError> {
-    match c {
-        AgentFeatureCommand::CreateFeature(a) => super::specify::create_feature(out, a),
-        AgentFeatureCommand::SetupPlan(a) => setup_plan(out, a),
-        AgentFeatureCommand::CheckPrerequisites(a) => check_prerequisites(out, a),
-        AgentFeatureCommand::BranchContext(a) => branch_context(out, a),
-        AgentFeatureCommand::FinalizeTasks(a) => {
-            super::finalize::run(out, a, super::finalize::Mode::Feature)
-        }
-        AgentFeatureCommand::Merge(a) => super::merge::run(out, a),
-    }
-}
 
 /// Adds 2.1.3's branch contract to a `--json` answer (an object): the same
 /// keys in lower and upper case, `runtime_vars` and `branch_context`, so

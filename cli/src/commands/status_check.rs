@@ -475,31 +475,6 @@ fn parse_block_line(l: &str) -> Option<(String, String)> {
     ok.then(|| (format!("WP{num}"), lane.to_string()))
 }
 
-/// 2.1.3's status phase: `status_phase` in meta.json, else `status.phase`
-/// in `.kittify/config.yaml`, else 1.
-pub fn resolve_phase(feat: &Feature) -> (u8, String) {
-    let valid = |v: &Value| {
-        v.as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .filter(|p| *p <= 2)
-            .map(|p| p as u8)
-    };
-    if let Ok((_, meta)) = feature::read_meta(feat) {
-        if let Some(p) = meta.get("status_phase").and_then(valid) {
-            return (p, format!("meta.json override for {}", feat.slug));
-        }
-    }
-    let config = feat.root.join(".kittify").join("config.yaml");
-    if let Some(p) = fs::read_to_string(config)
-        .ok()
-        .and_then(|t| crate::yamltext::from_str_sized::<Value>(&t).ok())
-        .and_then(|d| d.get("status")?.get("phase").and_then(valid))
-    {
-        return (p, "global default from .kittify/config.yaml".into());
-    }
-    (1, "built-in default (Phase 1: dual-write)".into())
-}
-
 // ---------------------------------------------------------------------------
 // agent status validate
 
@@ -511,7 +486,7 @@ fn validate(out: &Out, a: StatusValidateArgs) -> Result<(), CliError> {
             feat.dir.display()
         )));
     }
-    let (phase, phase_source) = resolve_phase(&feat);
+    let (phase, phase_source) = feature::resolve_phase(&feat);
     let raw = read_raw(&feat.dir)?.unwrap_or_default();
     let mut errors: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -770,7 +745,7 @@ fn doctor(out: &Out, a: StatusDoctorArgs) -> Result<(), CliError> {
             });
         }
         if state.has_log() {
-            let (phase, _) = resolve_phase(&feat);
+            let (phase, _) = feature::resolve_phase(&feat);
             for m in view_findings(&feat, &state.events, phase) {
                 findings.push(Finding {
                     severity: "warning",

@@ -205,7 +205,7 @@ pub fn run(out: &Out, a: StatusReconcileArgs) -> Result<(), CliError> {
         )));
     }
     let apply = a.apply && !a.dry_run;
-    if apply && super::status_check::resolve_phase(&feat).0 < 1 {
+    if apply && crate::feature::resolve_phase(&feat).0 < 1 {
         return Err(CliError::refused(
             "Cannot apply reconciliation events at Phase 0 (status_phase in meta.json or status.phase in .kittify/config.yaml). Upgrade to Phase 1+ to enable event persistence. Use --dry-run to preview without persisting.",
         ));

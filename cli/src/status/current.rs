@@ -105,7 +105,8 @@ impl From<ReadError> for CliError {
         match e {
             ReadError::Log(l) => CliError::invalid(format!(
                 "{l} (the status log is refused as a whole so no lane is guessed; `spec-kitty agent status doctor` explains the repair)"
-            )),
+            ))
+            .with_source(l),
             ReadError::Feature(c) => c,
         }
     }

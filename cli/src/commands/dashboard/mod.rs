@@ -169,7 +169,7 @@ fn start(project: &Project, preferred: Option<u16>, token: &str) -> Result<(u16,
         .map_err(|e| CliError::io(format!("cannot run {}: {e}", exe.display())))?;
     let stdout = child.stdout.take().expect("piped stdout");
     let t0 = Instant::now();
-    let line = match crate::daemon_client::first_line_within(stdout, START_TIMEOUT) {
+    let line = match crate::daemon_client::launch::first_line_within(stdout, START_TIMEOUT) {
         Some(Ok(line)) => line,
         Some(Err(e)) => return Err(CliError::io(format!("dashboard start-up: {e}"))),
         None => {
@@ -274,7 +274,9 @@ fn stop(project: &Project) -> (bool, String) {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        let gone = rec.pid.is_none_or(|p| !crate::daemon_client::alive(p));
+        let gone = rec
+            .pid
+            .is_none_or(|p| !crate::daemon_client::launch::alive(p));
         if gone && !record::healthy(port, root, rec.token.as_deref()) {
             record::clear(root);
             return (

@@ -27,7 +27,7 @@ pub fn status(project: &Project) -> Value {
             return json!({"daemon": "unknown", "message": e.to_string(), "project": ident});
         }
     };
-    let spool = crate::commands::sync::spool_backlog(&paths);
+    let spool = crate::commands::sync::spool::spool_backlog(&paths);
     let (state, message, d) = match daemon_client::request(&paths, Request::Status, TIMEOUT) {
         Ok(Response::Status { json }) => match serde_json::from_str::<DaemonStatus>(&json) {
             Ok(d) => ("running", None, Some(d)),

@@ -142,6 +142,13 @@ pub fn probe_json(p: &Probe) -> Value {
     json!({"state": p.state, "note": p.note, "server_url": p.server_url, "healthy": p.healthy()})
 }
 
+/// As [`probe_json`]: `healthy` is derived, so it is written, not stored.
+impl serde::Serialize for Probe {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        probe_json(self).serialize(s)
+    }
+}
+
 fn daemon_status(paths: &Paths) -> Result<DaemonStatus, String> {
     match daemon_client::request(paths, Request::Status, Duration::from_secs(2)) {
         Ok(Response::Status { json }) => serde_json::from_str(&json).map_err(|e| e.to_string()),
@@ -156,7 +163,7 @@ fn daemon_status(paths: &Paths) -> Result<DaemonStatus, String> {
 pub fn doctor(out: &Out, paths: &Paths) -> Result<(), CliError> {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut issues: Vec<String> = Vec::new();
-    let spool = super::sync::spool_backlog(paths);
+    let spool = super::spool::spool_backlog(paths);
     match daemon_status(paths) {
         Ok(d) => {
             rows.push((
@@ -191,7 +198,7 @@ pub fn doctor(out: &Out, paths: &Paths) -> Result<(), CliError> {
         issues.push(format!("{spool} event file(s) wait in the spool for the daemon: `spec-kitty sync start` takes them in."));
     }
     let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
-    let creds = credentials::read(paths).map_err(|e| CliError::io(e.to_string()))?;
+    let creds = credentials::read(paths).map_err(CliError::io_from)?;
     match &creds {
         None => {
             rows.push(("Auth".into(), "no credentials".into()));
@@ -299,7 +306,7 @@ pub fn check_envelope(text: &str) -> (String, String, Vec<String>) {
 /// holds as pending were checked when it accepted them and are counted.
 pub fn diagnose(out: &Out, paths: &Paths) -> Result<(), CliError> {
     let mut checked = Vec::new();
-    let names = super::sync::spool_files(paths);
+    let names = super::spool::spool_files(paths);
     for path in names {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,

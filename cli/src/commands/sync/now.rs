@@ -1,54 +1,19 @@
-//! `spec-kitty sync now [--wait]` and `spec-kitty sync server [URL]`: the
-//! SaaS side of `sync`.
+//! `spec-kitty sync now [--wait] [--report FILE] [--strict]`: the SaaS side
+//! of `sync` as the user drives it.
 //!
 //! `now` asks the daemon to send at once (skipping any backoff) and reports
 //! what happened; the daemon does the sending, the CLI only watches. With
 //! `--wait` on a terminal a progress bar follows the queue depth (polled
-//! through `Status`), elsewhere plain lines. `server` shows or sets
-//! `[sync] server_url` in `$SPEC_KITTY_SYNC_HOME/config.toml`, the file the
-//! Python CLI reads too (other keys kept).
+//! through `Status`), elsewhere plain lines.
 
-use crate::commands::auth::{configured_server_url, server_url, SERVER_URL_ENV};
+use crate::cli::NowArgs;
 use crate::daemon_client;
 use crate::error::CliError;
 use crate::output::Out;
-use clap::Args;
-use serde_json::json;
-use spec_kitty_protocol::credentials;
 use spec_kitty_protocol::ipc::{DaemonStatus, Request, Response, SyncSummary};
 use spec_kitty_protocol::Paths;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Args)]
-pub struct NowArgs {
-    /// Wait until the queue is drained or sending stopped, then summarise.
-    #[arg(long)]
-    pub wait: bool,
-    /// Write each event the server rejected, with its error category, to FILE as JSON (waits, as --wait).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<std::path::PathBuf>,
-    /// Exit 1 when the server rejected events or nothing could be sent (waits, as --wait).
-    #[arg(long, overrides_with = "no_strict")]
-    pub strict: bool,
-    /// Exit 0 whatever happened to the events (the default).
-    #[arg(long)]
-    pub no_strict: bool,
-    /// Print the summary as one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ServerArgs {
-    /// New server base URL; without it, show the current one and where it comes from.
-    pub url: Option<String>,
-    /// Allow plain http:// to a host that is not loopback.
-    #[arg(long)]
-    pub insecure: bool,
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// Longest `sync now --wait` waits for the daemon.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
@@ -64,17 +29,16 @@ fn synced(resp: Response) -> Result<SyncSummary, CliError> {
     }
 }
 
-pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
-    let paths = super::state_paths(out)?;
+pub(super) fn run(out: &Out, a: NowArgs) -> Result<(), CliError> {
+    let paths = crate::commands::state_paths(out)?;
     // Start the daemon if needed: it owns the queue and the connection.
-    daemon_client::start(&paths, Duration::from_secs(10))
-        .map_err(|e| CliError::io(e.to_string()))?;
+    daemon_client::launch::start(&paths, Duration::from_secs(10)).map_err(CliError::io_from)?;
     let kick = daemon_client::request(
         &paths,
         Request::SyncNow { wait: false },
         Duration::from_secs(10),
     )
-    .map_err(|e| CliError::io(e.to_string()))?;
+    .map_err(CliError::io_from)?;
     let wait = a.wait || a.report.is_some() || a.strict;
     let summary = if !wait {
         synced(kick)?
@@ -84,7 +48,7 @@ pub fn now(out: &Out, a: NowArgs) -> Result<(), CliError> {
         }
         synced(
             daemon_client::request(&paths, Request::SyncNow { wait: true }, WAIT_LIMIT)
-                .map_err(|e| CliError::io(e.to_string()))?,
+                .map_err(CliError::io_from)?,
         )?
     };
     if let Some(path) = &a.report {
@@ -153,7 +117,7 @@ fn report(out: &Out, path: &std::path::Path, s: &SyncSummary) -> Result<(), CliE
         out.line("No failures to report.");
         return Ok(());
     }
-    let text = serde_json::to_string_pretty(&crate::commands::sync_checks::failure_report(s))
+    let text = serde_json::to_string_pretty(&crate::commands::sync::checks::failure_report(s))
         .expect("a report serialises");
     spec_kitty_protocol::fsutil::write_atomic(path, text.as_bytes(), None)
         .map_err(|e| CliError::io_at("write", path, &e))?;
@@ -200,59 +164,4 @@ fn progress(paths: &Paths) {
         std::thread::sleep(Duration::from_millis(200));
     }
     bar.finish_and_clear();
-}
-
-pub fn server(out: &Out, a: ServerArgs) -> Result<(), CliError> {
-    let paths = super::state_paths(out)?;
-    let Some(url) = a.url else {
-        let effective = server_url(&paths, None);
-        let source = if std::env::var(SERVER_URL_ENV).is_ok_and(|v| !v.trim().is_empty()) {
-            format!("${SERVER_URL_ENV}")
-        } else if configured_server_url(&paths).is_some() {
-            paths.config_toml().display().to_string()
-        } else {
-            "default".to_string()
-        };
-        if a.json {
-            out.json(&json!({"server_url": effective, "source": source}));
-        } else {
-            out.line(&format!("{effective} (from {source})"));
-        }
-        return Ok(());
-    };
-    let url = url.trim().trim_end_matches('/').to_string();
-    credentials::check_server_url(&url, a.insecure).map_err(CliError::invalid)?;
-    let path = paths.config_toml();
-    let mut doc: toml::Table = match std::fs::read_to_string(&path) {
-        Ok(t) => t.parse().map_err(|_| {
-            CliError::invalid(format!(
-                "{} is not valid TOML; fix or remove it before setting the server",
-                path.display()
-            ))
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
-        Err(e) => return Err(CliError::io_at("read", &path, &e)),
-    };
-    let sync = doc
-        .entry("sync")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let Some(sync) = sync.as_table_mut() else {
-        return Err(CliError::invalid(format!(
-            "{}: `sync` is not a table",
-            path.display()
-        )));
-    };
-    sync.insert("server_url".into(), toml::Value::String(url.clone()));
-    let text = toml::to_string(&doc).expect("a TOML table serialises");
-    credentials::write_private(&path, text.as_bytes())
-        .map_err(|e| CliError::io_at("write", &path, &e))?;
-    if a.json {
-        out.json(&json!({"server_url": url, "source": path.display().to_string()}));
-    } else {
-        out.line(&format!(
-            "Server set to {url} in {}; log in to it with spec-kitty auth login.",
-            path.display()
-        ));
-    }
-    Ok(())
 }
