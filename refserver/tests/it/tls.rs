@@ -6,21 +6,7 @@ use crate::common;
 
 use std::path::Path;
 
-use common::Server;
-
-fn agent_trusting(ca_pem: &[u8]) -> ureq::Agent {
-    let ca = ureq::tls::Certificate::from_pem(ca_pem).expect("a PEM certificate");
-    ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .timeout_global(Some(common::DEADLINE))
-        .build()
-        .into()
-}
+use common::{http_agent, Server};
 
 fn projects_status(agent: &ureq::Agent, base: &str) -> Result<u16, String> {
     agent
@@ -41,25 +27,20 @@ fn tls_serves_https_with_the_ca_it_writes_and_only_that_ca_verifies() {
         "{}",
         server.base
     );
-    let pem = std::fs::read(&ca).unwrap();
     assert_eq!(
-        projects_status(&agent_trusting(&pem), &server.base),
+        projects_status(&http_agent(Some(&ca)), &server.base),
         Ok(200)
     );
     // localhost is in the certificate too.
     let localhost = server.base.replace("127.0.0.1", "localhost");
-    assert_eq!(projects_status(&agent_trusting(&pem), &localhost), Ok(200));
+    assert_eq!(projects_status(&http_agent(Some(&ca)), &localhost), Ok(200));
     // Another run's CA does not verify this server.
     let _other = Server::start(&["--tls", "--ca-out", other_ca.to_str().unwrap()]);
-    let err = projects_status(
-        &agent_trusting(&std::fs::read(&other_ca).unwrap()),
-        &server.base,
-    )
-    .unwrap_err();
+    let err = projects_status(&http_agent(Some(&other_ca)), &server.base).unwrap_err();
     assert!(err.contains("UnknownIssuer"), "{err}");
 }
 
-fn write_self_signed(dir: &Path) -> (String, String, Vec<u8>) {
+fn write_self_signed(dir: &Path) -> (String, String) {
     let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
@@ -68,18 +49,17 @@ fn write_self_signed(dir: &Path) -> (String, String, Vec<u8>) {
     (
         cert.to_str().unwrap().to_string(),
         key.to_str().unwrap().to_string(),
-        ck.cert.pem().into_bytes(),
     )
 }
 
 #[test]
 fn cert_and_key_files_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, pem) = write_self_signed(dir.path());
+    let (cert, key) = write_self_signed(dir.path());
     let server = Server::start(&["--cert", &cert, "--key", &key]);
     assert!(server.base.starts_with("https://"), "{}", server.base);
     assert_eq!(
-        projects_status(&agent_trusting(&pem), &server.base),
+        projects_status(&http_agent(Some(Path::new(&cert))), &server.base),
         Ok(200)
     );
 }
@@ -87,7 +67,7 @@ fn cert_and_key_files_are_served() {
 #[test]
 fn a_key_file_without_a_key_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, _, _) = write_self_signed(dir.path());
+    let (cert, _) = write_self_signed(dir.path());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spec-kitty-refserver"))
         .args(["--port", "0", "--cert", &cert, "--key", &cert])
         .output()

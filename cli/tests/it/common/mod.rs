@@ -1,8 +1,11 @@
-//! Shared harness for the integration tests: a temp home, a temp git
+//! Shared harness for the CLI's integration tests: a temp home, a temp git
 //! repository, the real `spec-kitty` binary run inside it, and the spool
-//! read back as validated envelopes.
+//! read back as validated envelopes. The environment and the git fixture
+//! are the shared test layer's (`spec_kitty_e2e`), as the end-to-end and
+//! daemon tests use them.
 #![allow(dead_code)]
 
+use spec_kitty_e2e::{git_init, isolated_env};
 use spec_kitty_protocol::EventEnvelope;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,21 +25,14 @@ pub struct World {
     pub repo: PathBuf,
 }
 
+/// The shared test layer's isolated environment ([`isolated_env`]) with
+/// `home` as both `HOME` and the state root, and no daemon: these tests
+/// check files and the spool; the daemon hand-off is tested over both
+/// binaries in `e2e/`. No binary → spool, and no daemon is left running
+/// after a test.
 pub fn git_env(cmd: &mut Command, home: &Path) {
-    cmd.env("HOME", home)
-        .env("SPEC_KITTY_SYNC_HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .env("NO_COLOR", "1")
-        // These tests check files and the spool; the daemon hand-off is
-        // tested over both binaries in tests/. No binary → spool, and no
-        // daemon is left running after a test.
-        .env("SPEC_KITTY_SYNCD_BIN", "/nonexistent/spec-kitty-syncd")
-        .env_remove("SPECIFY_FEATURE");
+    isolated_env(cmd, home, home);
+    cmd.env("SPEC_KITTY_SYNCD_BIN", "/nonexistent/spec-kitty-syncd");
 }
 
 impl World {
@@ -53,8 +49,7 @@ impl World {
     /// A git repository with one commit, `spec-kitty init --here` done.
     pub fn project() -> World {
         let w = World::bare("demo-repo");
-        w.git(&["init", "-q", "-b", "main"]);
-        w.git(&["commit", "-q", "--allow-empty", "-m", "root"]);
+        git_init(&w.repo, "root", |c| git_env(c, &w.home));
         w.ok(&["init", "--here"]);
         w
     }

@@ -1,163 +1,69 @@
-//! Shared helpers for the refserver's integration tests: spawn the real
-//! binary on port 0, parse its `listening on` line, talk HTTP (ureq) and
-//! WebSocket (tungstenite) to it, and kill it in `Drop` even when a test
-//! panics.
+//! Shared helpers for the refserver's integration tests: the server
+//! process itself is the shared test layer's [`RefServer`] (spawned on port
+//! 0, its `listening on` line parsed, killed in `Drop` even when a test
+//! panics); this module adds the calls these tests make to its API over
+//! HTTP (ureq) and WebSocket (tungstenite), and sample events.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+pub use spec_kitty_e2e::{http_agent, wait_for, RefServer, DEADLINE};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-pub const DEADLINE: Duration = Duration::from_secs(20);
 pub const PROJECT_A: &str = "550e8400-e29b-41d4-a716-446655440000";
 pub const PROJECT_B: &str = "6f1c2a4e-9d3b-4c1e-8a7f-0b2d4e6f8a9c";
 
-/// A running `spec-kitty-refserver`, killed on drop.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    pub base: String,
-    stderr: Arc<Mutex<String>>,
+/// A running `spec-kitty-refserver` ([`RefServer`]: `base`, `port`, `get`,
+/// `stats`, `terminate`, `stderr`… through `Deref`) with the API calls
+/// these tests make.
+pub struct Server(RefServer);
+
+impl std::ops::Deref for Server {
+    type Target = RefServer;
+    fn deref(&self) -> &RefServer {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut RefServer {
+        &mut self.0
+    }
 }
 
 impl Server {
     /// Starts the server with `args` (plus `--port 0` unless they name a port) and waits for its
     /// `listening on` line.
     pub fn start(args: &[&str]) -> Server {
-        Self::spawn(args, false)
+        Server(RefServer::start(args))
     }
 
     /// As [`start`](Self::start), keeping everything the server writes to
-    /// stderr for [`stderr`](Self::stderr).
+    /// stderr for [`RefServer::stderr`].
     pub fn start_capturing_stderr(args: &[&str]) -> Server {
-        Self::spawn(args, true)
+        Server(RefServer::start_capturing_stderr(args))
     }
 
-    /// What the server wrote to stderr so far (only when captured).
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn spawn(args: &[&str], capture: bool) -> Server {
-        let port_args: &[&str] = if args.contains(&"--port") {
-            &[]
-        } else {
-            &["--port", "0"]
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spec-kitty-refserver"))
-            .args(port_args)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(if capture {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            })
-            .spawn()
-            .expect("spawn spec-kitty-refserver");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(pipe) = child.stderr.take() {
-            let sink = stderr.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut s = sink.lock().unwrap();
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            });
-        }
-        let stdout = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(DEADLINE) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("refserver printed no `listening on` line within {DEADLINE:?}");
-            }
-        };
-        let base = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let port: u16 = base
-            .strip_prefix("http://127.0.0.1:")
-            .or_else(|| base.strip_prefix("https://127.0.0.1:"))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Server {
-            child,
-            port,
-            base,
-            stderr,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "refserver did not exit within {DEADLINE:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn get(&self, path: &str) -> (u16, Value) {
-        read(agent().get(&self.url(path)).call())
-    }
-
+    /// `POST path` with a JSON body and no token.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        read(agent().post(&self.url(path)).send_json(body))
+        self.0.post(path, None, body)
     }
 
     pub fn post_auth(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        read(
-            agent()
-                .post(&self.url(path))
-                .header("Authorization", &format!("Bearer {token}"))
-                .send_json(body),
-        )
+        self.0.post(path, Some(token), body)
     }
 
     /// `POST /api/v1/events/batch/` with a gzip body.
     pub fn batch_gzip(&self, token: &str, body: &Value) -> (u16, Value) {
-        read(
-            agent()
+        spec_kitty_e2e::http_read(
+            http_agent(None)
                 .post(&self.url("/api/v1/events/batch/"))
                 .header("Authorization", &format!("Bearer {token}"))
                 .header("Content-Type", "application/json")
@@ -183,28 +89,13 @@ impl Server {
 
     /// Logs in and returns the access token.
     pub fn access(&self, user: &str, password: &str) -> String {
-        self.login(user, password)["access"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.access_token(user, password)
     }
 
     pub fn set_faults(&self, patch: Value) -> Value {
         let (status, body) = self.post("/__control/faults", &patch);
         assert_eq!(status, 200, "faults {patch}: {body}");
         body
-    }
-
-    pub fn stats(&self) -> Value {
-        let (status, body) = self.get("/__control/stats");
-        assert_eq!(status, 200);
-        body
-    }
-
-    pub fn stat(&self, name: &str) -> u64 {
-        self.stats()[name]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no counter {name}"))
     }
 
     /// Stored events of one project (or all).
@@ -247,26 +138,8 @@ impl Server {
     }
 
     /// Polls `f` until it returns `Some`, failing with `what` after [`DEADLINE`].
-    pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-        wait_for(what, &mut f)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn wait_for<T>(what: &str, f: &mut impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+    pub fn wait_for<T>(&self, what: &str, f: impl FnMut() -> Option<T>) -> T {
+        wait_for(what, f)
     }
 }
 
@@ -335,20 +208,9 @@ impl Ws {
     }
 }
 
+/// An HTTP client bounded by [`DEADLINE`] that answers every status.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(DEADLINE))
-        .build()
-        .into()
-}
-
-fn read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
-    let mut resp = r.expect("HTTP request");
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().expect("read body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
+    http_agent(None)
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
