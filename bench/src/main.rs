@@ -229,7 +229,7 @@ fn main() -> Result<()> {
     // A wedged daemon (SIGSTOPped: it holds its socket and lock but never
     // answers): the command must still finish within the hand-off budget,
     // spooling the event after the daemon's share of the wait. Tests check
-    // the behaviour (e2e/tests/handoff.rs); the time is measured here.
+    // the behaviour (e2e/tests/it/handoff.rs); the time is measured here.
     let n_wedged = (20 / scale).max(5);
     let wedged = cli::time_move_task_wedged(
         &cli::our_project(scratch.path(), &cli_bin, "ours-wedged")?,

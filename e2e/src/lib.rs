@@ -15,6 +15,7 @@ use spec_kitty_protocol::Paths;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long any wait in a test may take before it fails with a message.
@@ -111,6 +112,39 @@ fn skip_unless_required(required: bool, test: &str, reason: &str) {
     eprintln!("SKIP {test}: {reason}");
 }
 
+/// The environment every test's processes run with, whichever crate's
+/// tests start them: `HOME` and the state root in the test's temp dir, a
+/// fixed git identity, no system or global git config (a developer's own
+/// config cannot change a result), no colour, no `XDG_RUNTIME_DIR` (the
+/// socket lives under the state root) and no `SPECIFY_FEATURE`.
+pub fn isolated_env(cmd: &mut Command, home: &Path, state_root: &Path) {
+    cmd.env("HOME", home)
+        .env("SPEC_KITTY_SYNC_HOME", state_root)
+        .env("NO_COLOR", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("SPECIFY_FEATURE");
+}
+
+/// Makes `dir` (which must exist) a git repository on `main` with one
+/// empty commit `message`; `env` gives git the test's environment.
+pub fn git_init(dir: &Path, message: &str, env: impl Fn(&mut Command)) {
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["commit", "-q", "--allow-empty", "-m", message],
+    ] {
+        let mut c = Command::new("git");
+        c.current_dir(dir).args(args);
+        env(&mut c);
+        run_ok(&mut c);
+    }
+}
+
 /// An isolated user: temp `HOME` and `SPEC_KITTY_SYNC_HOME`, and the projects
 /// made in it. Dropping it stops the daemon that served it, if any.
 pub struct Sandbox {
@@ -165,15 +199,7 @@ impl Sandbox {
 
     /// Applies the sandbox's environment to any command.
     pub fn env(&self, cmd: &mut Command) {
-        cmd.env("HOME", self.home())
-            .env("SPEC_KITTY_SYNC_HOME", self.sk_home())
-            .env("NO_COLOR", "1")
-            .env("GIT_AUTHOR_NAME", "e2e")
-            .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
-            .env("GIT_COMMITTER_NAME", "e2e")
-            .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env_remove("XDG_RUNTIME_DIR");
+        isolated_env(cmd, &self.home(), &self.sk_home());
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
@@ -198,16 +224,12 @@ impl Sandbox {
     pub fn git_repo(&self, name: &str, origin: Option<&str>) -> PathBuf {
         let dir = self.dir.path().join("repos").join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let git = |args: &[&str]| {
+        git_init(&dir, "init", |c| self.env(c));
+        if let Some(url) = origin {
             let mut c = Command::new("git");
-            c.current_dir(&dir).args(args);
+            c.current_dir(&dir).args(["remote", "add", "origin", url]);
             self.env(&mut c);
             run_ok(&mut c);
-        };
-        git(&["init", "-q", "-b", "main"]);
-        git(&["commit", "-q", "--allow-empty", "-m", "init"]);
-        if let Some(url) = origin {
-            git(&["remote", "add", "origin", url]);
         }
         dir
     }
@@ -382,6 +404,8 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 }
 
 /// A running `spec-kitty-refserver` on a free loopback port, killed on drop.
+/// The one way every crate's tests start it (the end-to-end tests and the
+/// server's own tests alike).
 pub struct RefServer {
     child: Child,
     pub base: String,
@@ -389,12 +413,29 @@ pub struct RefServer {
     /// The CA certificate of a `--tls --ca-out PATH` server, trusted by
     /// [`RefServer::get`] and [`RefServer::post`].
     ca: Option<PathBuf>,
+    /// What the server wrote to stderr, when started capturing it.
+    stderr: Arc<Mutex<String>>,
 }
 
 impl RefServer {
     /// Starts the server with `args` (`--port 0` is added unless a port is
     /// given) and waits for its `listening on http://127.0.0.1:PORT` line.
     pub fn start(args: &[&str]) -> RefServer {
+        Self::spawn(args, false)
+    }
+
+    /// As [`RefServer::start`], keeping everything the server writes to
+    /// stderr for [`RefServer::stderr`].
+    pub fn start_capturing_stderr(args: &[&str]) -> RefServer {
+        Self::spawn(args, true)
+    }
+
+    /// What the server wrote to stderr so far (only when captured).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn spawn(args: &[&str], capture: bool) -> RefServer {
         let mut cmd = Command::new(bin("spec-kitty-refserver"));
         if !args.contains(&"--port") {
             cmd.args(["--port", "0"]);
@@ -403,9 +444,24 @@ impl RefServer {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("spawn spec-kitty-refserver");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut s = sink.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -439,6 +495,7 @@ impl RefServer {
             base,
             port,
             ca,
+            stderr,
         }
     }
 
@@ -491,20 +548,37 @@ impl RefServer {
     /// the first of each (`event_receipts - events_stored`, kept in the
     /// server's database across restarts on the same `--db`).
     pub fn resends(&self) -> u64 {
+        // One snapshot: both counters from the same answer.
+        let body = self.stats();
+        counter(&body, "event_receipts") - counter(&body, "events_stored")
+    }
+
+    /// The server's counters (`GET /__control/stats`).
+    pub fn stats(&self) -> serde_json::Value {
         let (status, body) = self.get("/__control/stats");
         assert_eq!(status, 200, "stats: {body}");
-        let n = |k: &str| {
-            body[k]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no counter {k} in {body}"))
-        };
-        n("event_receipts") - n("events_stored")
+        body
+    }
+
+    /// One counter of [`RefServer::stats`].
+    pub fn stat(&self, name: &str) -> u64 {
+        counter(&self.stats(), name)
     }
 
     /// Kills the server now (as a crash would); the guard then has nothing to do.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits, at most [`DEADLINE`], for the exit status
+    /// (the guard kills the server if the wait fails the test).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), libc::SIGTERM);
+        let child = &mut self.child;
+        wait_for("the reference server to exit after SIGTERM", || {
+            child.try_wait().expect("try_wait")
+        })
     }
 }
 
@@ -514,7 +588,15 @@ impl Drop for RefServer {
     }
 }
 
-fn http_agent(ca: Option<&Path>) -> ureq::Agent {
+fn counter(stats: &serde_json::Value, name: &str) -> u64 {
+    stats[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name} in {stats}"))
+}
+
+/// An HTTP client bounded by [`DEADLINE`] that answers every status (no
+/// error for 4xx/5xx) and trusts only `ca` (a PEM file) when given.
+pub fn http_agent(ca: Option<&Path>) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder();
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("CA {}: {e}", ca.display()));
@@ -533,7 +615,11 @@ fn http_agent(ca: Option<&Path>) -> ureq::Agent {
         .into()
 }
 
-fn http_read(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, serde_json::Value) {
+/// (status, JSON body) of an answer; a body that is not JSON comes back as
+/// a JSON string.
+pub fn http_read(
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> (u16, serde_json::Value) {
     let mut resp = r.expect("HTTP request to the reference server");
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().expect("read body");
