@@ -280,10 +280,25 @@ fn one_dependency_branches_from_its_branch_after_it_started() {
     assert!(fm.contains("base_branch: \"001-demo-WP01\"\n"), "{fm}");
     assert_eq!(subject(&w), "chore: WP02 claimed for implementation");
 
+    // WP01 moves on: a re-run reuses WP02's workspace and says to rebase.
+    let fs_before = w.read(&w.wp_path("WP02"));
+    fs::write(worktree(&w, "WP01").join("more.txt"), "more\n").unwrap();
+    git_in(&w, &worktree(&w, "WP01"), &["add", "-A"]);
+    git_in(&w, &worktree(&w, "WP01"), &["commit", "-q", "-m", "more"]);
+    let o = w.run(&["implement", "WP02"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("git rebase 001-demo-WP01"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(rev(&w, "001-demo-WP02"), wp01_tip, "nothing rebased by us");
+    assert_eq!(w.read(&w.wp_path("WP02")), fs_before);
+
     // --base overrides: WP03 declares nothing and starts from WP01's work.
     let v = w.json(&["implement", "WP03", "--base", "WP01"]);
     assert_eq!(v["base"], "WP01");
-    assert_eq!(rev(&w, "001-demo-WP03"), wp01_tip);
+    assert_eq!(rev(&w, "001-demo-WP03"), rev(&w, "001-demo-WP01"));
 }
 
 #[test]

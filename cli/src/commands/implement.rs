@@ -208,6 +208,13 @@ pub fn start(ctx: &Ctx, feat: &Feature, opts: &StartOpts) -> Result<Started, Cli
                 base_branch = b;
                 base_commit = c;
             }
+            // 2.1.3's stale-base note: the base moved on since.
+            if branch_exists(root, &base_branch) && !is_ancestor(root, &base_branch, &branch) {
+                ctx.out.warn(&format!(
+                    "base branch {base_branch} has changed since {wp_id}'s workspace was made; to take it: cd {} && git rebase {base_branch}",
+                    dir.display()
+                ));
+            }
         } else {
             if dir.exists() {
                 return Err(CliError::invalid(format!(
