@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod dashboard;
 mod floors;
+mod implement;
 mod planning;
 mod saas;
 mod stats;
@@ -403,6 +404,41 @@ fn main() -> Result<()> {
                     json!(py),
                 );
             }
+        }
+    }
+    println!("\nCLI: implement (sparse worktree, lane move, commit; a new WP per run)");
+    {
+        let n = (30 / scale).max(3);
+        let p = implement::project(scratch.path(), &cli_bin, "ours-implement", n)?;
+        let ours_t = implement::time_implement(&p, &cli_bin, n)?;
+        let git_t = implement::time_git_alone(&p, n)?;
+        r.add(
+            "cli_implement",
+            "ours, implement WPnn (commit included)",
+            fmt_ms(&ours_t),
+            format!(
+                "git alone {:.1} ms ({:.0}%)",
+                git_t.p50_ms,
+                100.0 * git_t.p50_ms / ours_t.p50_ms
+            ),
+            json!({"implement": ours_t, "git_steps_alone": git_t}),
+        );
+        if args.python {
+            let py = cli::python_cli()?;
+            let m = (n / 2).max(3);
+            let pp = implement::project(scratch.path(), &cli_bin, "python-implement", m)?;
+            let py_t = implement::time_implement(&pp, &py, m)?;
+            r.add(
+                "python_implement",
+                "Python 2.1.3, implement WPnn",
+                fmt_ms(&py_t),
+                format!(
+                    "{:.0}x ours; {:.1}x ours without git",
+                    py_t.p50_ms / ours_t.p50_ms,
+                    (py_t.p50_ms - git_t.p50_ms) / (ours_t.p50_ms - git_t.p50_ms).max(0.1)
+                ),
+                json!(py_t),
+            );
         }
     }
     dashboard_section(&mut r, scratch.path(), &cli_bin, scale)?;

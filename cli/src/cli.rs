@@ -47,8 +47,8 @@ pub enum Command {
     /// Alone: finalize the tasks (tasks.md → each WP's dependencies, requirement refs, branch fields; commit; WPCreated), as 2.1.3's `tasks`. Or `add` one work package.
     #[command(after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
     Tasks(TasksArgs),
-    /// Start a work package: lane planned → doing, and a git worktree .worktrees/<feature>-WPnn.
-    #[command(after_help = EXIT_CODES_HELP)]
+    /// Start a work package: lane planned → doing, and a sparse git worktree .worktrees/<feature>-WPnn branched from its dependencies' work.
+    #[command(after_help = IMPLEMENT_HELP)]
     Implement(ImplementArgs),
     /// Commands for agents.
     #[command(subcommand)]
@@ -368,6 +368,12 @@ pub struct ImplementArgs {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
+    /// Base WP to branch from (e.g. WP01); default: from the `dependencies:` frontmatter.
+    #[arg(long, value_name = "WP")]
+    pub base: Option<String>,
+    /// Branch from a merge of several dependencies even when all of them are done.
+    #[arg(long)]
+    pub force: bool,
     /// Agent taking the work package (emits WPAssigned).
     #[arg(long)]
     pub agent: Option<String>,
@@ -393,6 +399,18 @@ pub enum AgentCommand {
     #[command(subcommand)]
     Feature(AgentFeatureCommand),
 }
+
+/// `implement`'s help epilogue: how the base is chosen, exit codes.
+pub const IMPLEMENT_HELP: &str = "\
+Base: no dependency → the current branch; one dependency (or --base WPnn) → that WP's
+branch (the target branch once it is done and merged); several → a branch
+<feature>-WPnn-merge-base merging theirs. A dependency neither started nor done is refused
+(exit 5) with what to run; several dependencies all done are refused unless --force
+(merge them first). The worktree leaves kitty-specs/ out (sparse checkout): status files
+stay in the main checkout.
+
+Exit codes: 0 success, 1 git or I/O failure, 4 invalid input, 5 refused (a dependency
+not far enough along, uncommitted planning files off the target branch).";
 
 /// `merge`'s help epilogue: the state files, the test hook, exit codes.
 pub const MERGE_HELP: &str = "\

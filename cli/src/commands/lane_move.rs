@@ -28,6 +28,8 @@ pub struct Applied {
     pub deliveries: Vec<Delivery>,
     /// `None`: not asked to commit.
     pub committed: Option<Committed>,
+    /// The files the move wrote (what a commit of it takes).
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// What went wrong, for the caller's output.
@@ -97,6 +99,7 @@ pub fn apply(
         envs,
         deliveries,
         committed,
+        files,
     })
 }
 

@@ -1169,7 +1169,7 @@ fn remove_worktree(root: &Path, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, CliError> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, CliError> {
     let o = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -1185,7 +1185,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, CliError> {
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-fn branch_exists(root: &Path, branch: &str) -> bool {
+pub(crate) fn branch_exists(root: &Path, branch: &str) -> bool {
     git(
         root,
         &[
@@ -1198,7 +1198,7 @@ fn branch_exists(root: &Path, branch: &str) -> bool {
     .is_ok()
 }
 
-fn tip(root: &Path, rev: &str) -> Option<String> {
+pub(crate) fn tip(root: &Path, rev: &str) -> Option<String> {
     git(
         root,
         &["rev-parse", "-q", "--verify", &format!("{rev}^{{commit}}")],
@@ -1207,7 +1207,7 @@ fn tip(root: &Path, rev: &str) -> Option<String> {
     .map(|s| s.trim().to_string())
 }
 
-fn is_ancestor(root: &Path, a: &str, b: &str) -> bool {
+pub(crate) fn is_ancestor(root: &Path, a: &str, b: &str) -> bool {
     git(root, &["merge-base", "--is-ancestor", a, b]).is_ok()
 }
 

@@ -16,10 +16,7 @@ use std::path::Path;
 /// does not accept yet, by prefix, with who builds them. The test fails
 /// both ways: an invocation outside this list that does not parse, and an
 /// entry here that nothing needs any more (then delete the entry).
-const PENDING: &[(&str, &str)] = &[(
-    "spec-kitty implement WP02 --base",
-    "issue 12: dependency-aware --base",
-)];
+const PENDING: &[(&str, &str)] = &[];
 
 fn init_all(w: &World) {
     let all: Vec<&str> = AGENTS.iter().map(|a| a.key).collect();

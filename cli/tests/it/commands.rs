@@ -807,7 +807,15 @@ fn inside_a_worktree_with_its_own_checkout_the_main_repo_files_are_the_truth() {
     // Commit the spec files so the worktree checks out its own (stale) copy.
     w.git(&["add", "-A"]);
     w.git(&["commit", "-q", "-m", "specs"]);
-    w.ok(&["implement", "WP01"]);
+    // A worktree made by hand (implement's is sparse, without kitty-specs/).
+    w.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "001-demo-WP01",
+        ".worktrees/001-demo-WP01",
+    ]);
     let wt = w.repo.join(".worktrees/001-demo-WP01");
     let stale = wt
         .join("kitty-specs/001-demo/tasks")

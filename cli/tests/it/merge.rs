@@ -12,11 +12,19 @@ use std::path::PathBuf;
 /// Feature 001-demo with WP01..WP03, WP01 depending on WP03; each WP
 /// implemented in its worktree (one committed file `wpN.txt`, plus
 /// `shared.txt` when `conflict` names it), reviewed and approved by alice.
+/// The dependency is declared after the WPs started (implement would
+/// branch WP01 from WP03's work otherwise): three independent branches,
+/// ordered by `dependencies:` alone.
 fn feature(conflicting: &[&str]) -> World {
     let w = World::project();
     w.ok(&["specify", "demo"]);
     for i in 1..=3 {
         w.ok(&["tasks", "add", &format!("Task {i}")]);
+    }
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "work packages"]);
+    for wp in ["WP01", "WP02", "WP03"] {
+        implement_and_approve(&w, wp, conflicting.contains(&wp));
     }
     let wp1 = w.wp_path("WP01");
     let text = w
@@ -26,9 +34,6 @@ fn feature(conflicting: &[&str]) -> World {
     fs::write(&wp1, text).unwrap();
     w.git(&["add", "-A"]);
     w.git(&["commit", "-q", "-m", "WP01 depends on WP03"]);
-    for wp in ["WP01", "WP02", "WP03"] {
-        implement_and_approve(&w, wp, conflicting.contains(&wp));
-    }
     assert_eq!(tracked_changes(&w), "");
     w.clear_spool();
     w
