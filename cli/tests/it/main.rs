@@ -9,6 +9,7 @@ mod common;
 mod corpus;
 mod hostile_input;
 mod identity;
+mod implement_deps;
 mod malformed_files;
 mod merge;
 mod packaging;

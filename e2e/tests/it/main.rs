@@ -18,6 +18,7 @@ mod hostile_files;
 mod lifecycle;
 mod local_dashboard;
 mod python_client;
+mod python_implement;
 mod python_mixed;
 mod python_queue_live;
 mod security;

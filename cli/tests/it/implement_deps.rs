@@ -4,7 +4,7 @@
 //! it, status files in the main checkout), the commits with 2.1.3's
 //! subjects and only our files, `--json`'s keys, and a re-run.
 
-mod common;
+use crate::common;
 
 use common::{stderr, World};
 use serde_json::Value;
