@@ -287,6 +287,9 @@ pub enum AgentFeatureCommand {
     /// Merge the feature's work-package branches into the target branch (same as `spec-kitty merge`).
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
+    /// Accept the feature (as `spec-kitty accept`, with no --actor, --test or --allow-fail).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Accept(AgentAcceptArgs),
 }
 
 impl AgentFeatureCommand {
@@ -298,6 +301,7 @@ impl AgentFeatureCommand {
             AgentFeatureCommand::BranchContext(a) => a.json,
             AgentFeatureCommand::FinalizeTasks(a) => a.json,
             AgentFeatureCommand::Merge(a) => a.json,
+            AgentFeatureCommand::Accept(a) => a.json,
         }
     }
 }
@@ -788,6 +792,42 @@ pub struct AcceptArgs {
     /// When checks fail, print the checklist and exit 0 instead of refusing.
     #[arg(long)]
     pub allow_fail: bool,
+}
+
+/// `agent feature accept`: 2.1.3's agent wrapper of `accept`.
+#[derive(Debug, Args)]
+pub struct AgentAcceptArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// auto (pr when the repository has a remote, else local), pr, local, or checklist.
+    #[arg(long, value_name = "MODE", default_value = "auto", ignore_case = true,
+          value_parser = ["auto", "pr", "local", "checklist"])]
+    pub mode: String,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the frontmatter metadata checks.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Report only: nothing moved, recorded or committed.
+    #[arg(long)]
+    pub no_commit: bool,
+}
+
+impl From<AgentAcceptArgs> for AcceptArgs {
+    fn from(a: AgentAcceptArgs) -> AcceptArgs {
+        AcceptArgs {
+            feature: a.feature,
+            mode: a.mode,
+            actor: None,
+            test: Vec::new(),
+            json: a.json,
+            lenient: a.lenient,
+            no_commit: a.no_commit,
+            allow_fail: false,
+        }
+    }
 }
 
 const DASHBOARD_HELP: &str = "\

@@ -468,3 +468,30 @@ fn auto_mode_is_pr_with_a_remote_and_the_actor_defaults_to_user() {
     // An unknown mode is a usage error.
     assert_eq!(w2.run(&["accept", "--mode", "yolo"]).status.code(), Some(2));
 }
+
+#[test]
+fn agent_feature_accept_is_accept_with_the_agent_flags() {
+    let w = ready(1);
+    // 2.1.3's agent wrapper has no --actor, --test or --allow-fail.
+    assert_eq!(
+        w.run(&["agent", "feature", "accept", "--allow-fail"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let v = w.json(&[
+        "agent",
+        "feature",
+        "accept",
+        "--feature",
+        "001-demo",
+        "--mode",
+        "local",
+    ]);
+    assert_eq!(v["commit_created"], true);
+    assert_eq!(v["moved_to_done"], json!(["WP01"]));
+    assert_eq!(
+        w.git(&["log", "-1", "--format=%s"]).trim(),
+        "Accept 001-demo"
+    );
+}

@@ -25,6 +25,7 @@ pub fn agent_feature(out: &Out, c: AgentFeatureCommand) -> Result<(), CliError> 
             super::finalize::run(out, a, super::finalize::Mode::Feature)
         }
         AgentFeatureCommand::Merge(a) => super::merge::run(out, a),
+        AgentFeatureCommand::Accept(a) => super::accept::run(out, a.into()),
     }
 }
 
