@@ -53,7 +53,7 @@ pub enum Command {
     /// Commands for agents.
     #[command(subcommand)]
     Agent(AgentCommand),
-    /// Accept a feature: every work package in for_review or approved moves to done.
+    /// Accept a feature: check its readiness (2.1.3's checklist), finish work packages in for_review or approved, record the acceptance in meta.json and commit it.
     #[command(after_help = EXIT_CODES_HELP)]
     Accept(AcceptArgs),
     /// Kanban board of a feature's work packages.
@@ -287,6 +287,9 @@ pub enum AgentFeatureCommand {
     /// Merge the feature's work-package branches into the target branch (same as `spec-kitty merge`).
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
+    /// Accept the feature (as `spec-kitty accept`, with no --actor, --test or --allow-fail).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Accept(AgentAcceptArgs),
 }
 
 impl AgentFeatureCommand {
@@ -298,6 +301,7 @@ impl AgentFeatureCommand {
             AgentFeatureCommand::BranchContext(a) => a.json,
             AgentFeatureCommand::FinalizeTasks(a) => a.json,
             AgentFeatureCommand::Merge(a) => a.json,
+            AgentFeatureCommand::Accept(a) => a.json,
         }
     }
 }
@@ -784,9 +788,64 @@ pub struct AcceptArgs {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
+    /// auto (pr when the repository has a remote, else local), pr, local, or checklist (report only, nothing written).
+    #[arg(long, value_name = "MODE", default_value = "auto", ignore_case = true,
+          value_parser = ["auto", "pr", "local", "checklist"])]
+    pub mode: String,
+    /// Name recorded as the acceptance actor (default: $USER, else $USERNAME, else "system").
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// A validation command that was run, listed in the result's notes (repeatable).
+    #[arg(long = "test", value_name = "COMMAND")]
+    pub test: Vec<String>,
+    /// Print the result as one JSON object on stdout (2.1.3's keys).
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the frontmatter metadata checks (lane, agent, assignee, shell_pid).
+    #[arg(long)]
+    pub lenient: bool,
+    /// Report only: no work package moves, no meta.json record, no commit.
+    #[arg(long)]
+    pub no_commit: bool,
+    /// When checks fail, print the checklist and exit 0 instead of refusing.
+    #[arg(long)]
+    pub allow_fail: bool,
+}
+
+/// `agent feature accept`: 2.1.3's agent wrapper of `accept`.
+#[derive(Debug, Args)]
+pub struct AgentAcceptArgs {
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// auto (pr when the repository has a remote, else local), pr, local, or checklist.
+    #[arg(long, value_name = "MODE", default_value = "auto", ignore_case = true,
+          value_parser = ["auto", "pr", "local", "checklist"])]
+    pub mode: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Skip the frontmatter metadata checks.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Report only: nothing moved, recorded or committed.
+    #[arg(long)]
+    pub no_commit: bool,
+}
+
+impl From<AgentAcceptArgs> for AcceptArgs {
+    fn from(a: AgentAcceptArgs) -> AcceptArgs {
+        AcceptArgs {
+            feature: a.feature,
+            mode: a.mode,
+            actor: None,
+            test: Vec::new(),
+            json: a.json,
+            lenient: a.lenient,
+            no_commit: a.no_commit,
+            allow_fail: false,
+        }
+    }
 }
 
 const DASHBOARD_HELP: &str = "\

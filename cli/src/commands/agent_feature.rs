@@ -17,5 +17,6 @@ pub fn run(out: &Out, c: AgentFeatureCommand) -> Result<(), CliError> {
             super::finalize::run(out, a, super::finalize::Mode::Feature)
         }
         AgentFeatureCommand::Merge(a) => super::merge::run(out, a),
+        AgentFeatureCommand::Accept(a) => super::accept::run(out, a.into()),
     }
 }

@@ -28,7 +28,6 @@ pub const NOT_PROVIDED: &[(&str, &str)] = &[
     ("agent context", "the agent command files carry the context; `spec-kitty agent feature check-prerequisites --json` gives a feature's paths"),
     ("agent release", "2.1.3 has no release commands either"),
     ("agent check-prerequisites", "use `spec-kitty agent feature check-prerequisites`"),
-    ("agent feature accept", "use `spec-kitty accept --feature SLUG`"),
     ("sync workspace", "update a worktree with git itself (`git rebase` or `git merge` of the feature's target branch inside it)"),
 ];
 
@@ -64,9 +63,9 @@ mod tests {
 
     #[test]
     fn longest_path_wins_and_flags_end_the_path() {
-        assert!(explain(&args("agent feature accept --feature x"))
+        assert!(explain(&args("agent context resolve --json"))
             .unwrap()
-            .contains("`spec-kitty agent feature accept`"));
+            .contains("`spec-kitty agent context`"));
         assert!(explain(&args("constitution context --json"))
             .unwrap()
             .starts_with("`spec-kitty constitution`"));

@@ -403,6 +403,21 @@ impl Drop for ChildGuard {
     }
 }
 
+/// What 2.1.3's acceptance checks want besides lanes and the WPs'
+/// metadata (the tests pass `--lenient`): plan.md, a ticked tasks.md, a
+/// clean working tree. The spool starts empty.
+fn acceptable(w: &World) {
+    fs::write(w.feature_dir().join("plan.md"), "# Plan\n").unwrap();
+    fs::write(
+        w.feature_dir().join("tasks.md"),
+        "# Tasks\n\n- [x] T001 done\n",
+    )
+    .unwrap();
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "ready to accept"]);
+    w.clear_spool();
+}
+
 #[test]
 fn accept_not_ready_lists_blockers_logs_one_error_and_changes_nothing() {
     let w = World::with_wps(3);
@@ -413,9 +428,8 @@ fn accept_not_ready_lists_blockers_logs_one_error_and_changes_nothing() {
     assert_eq!(o.status.code(), Some(5));
     let err = stderr(&o);
     assert!(
-        err.contains("WP01 (planned")
-            && err.contains("WP02 (doing")
-            && err.contains("WP03 (planned"),
+        err.contains("not_done:\n    - WP01\n    - WP03")
+            && err.contains("WP02: canonical lane is 'in_progress', expected 'done'"),
         "{err}"
     );
     let evs = w.events();
@@ -426,7 +440,7 @@ fn accept_not_ready_lists_blockers_logs_one_error_and_changes_nothing() {
     assert!(evs[0].payload["error_message"]
         .as_str()
         .unwrap()
-        .contains("WP02 (doing"));
+        .contains("WP02: canonical lane is 'in_progress'"));
     assert_identity(&w, &evs);
     assert_eq!(w.snapshot(), before, "nothing changed");
 }
@@ -451,8 +465,8 @@ fn accept_moves_each_for_review_wp_once_resolves_dependencies_and_completes() {
         "--done-override-reason",
         "merged by hand",
     ]);
-    w.clear_spool();
-    let out = w.json(&["accept"]);
+    acceptable(&w);
+    let out = w.json(&["accept", "--lenient"]);
     assert_eq!(out["moved_to_done"], json!(["WP01", "WP02"]));
     let evs = w.events();
     let types: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
@@ -542,8 +556,8 @@ fn approved_is_a_lane_of_its_own_on_the_board_and_on_the_wire() {
     );
     assert_eq!(board["lanes"]["for_review"].as_array().unwrap().len(), 1);
     // accept finishes approved and for_review work packages, each from its own lane.
-    w.clear_spool();
-    w.json(&["accept"]);
+    acceptable(&w);
+    w.json(&["accept", "--lenient"]);
     let froms: Vec<(String, String)> = w
         .events()
         .iter()

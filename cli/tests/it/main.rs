@@ -3,6 +3,7 @@
 //! topic and opens with what it covers; `common` is the shared `World`.
 //! Run one topic: `cargo nextest run -p spec-kitty -E 'test(/^merge::/)'`.
 
+mod accept;
 mod agent_commands;
 mod commands;
 mod common;

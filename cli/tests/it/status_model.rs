@@ -746,8 +746,14 @@ fn implement_then_python_style_history_validates_and_accept_finishes_through_the
     for wp in ["WP01", "WP02"] {
         w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
     }
+    // 2.1.3's other readiness checks: plan.md, a ticked tasks.md, a clean
+    // tree (the WP metadata ones are skipped with --lenient).
+    fs::write(w.feature_dir().join("plan.md"), "# Plan\n").unwrap();
+    fs::write(w.feature_dir().join("tasks.md"), "- [x] T001 done\n").unwrap();
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "ready"]);
     w.clear_spool();
-    w.ok(&["accept"]);
+    w.ok(&["accept", "--lenient"]);
     let evs = log_events(&w, "001-demo");
     let done: Vec<&Value> = evs.iter().filter(|e| e["to_lane"] == "done").collect();
     assert_eq!(done.len(), 2);

@@ -4,6 +4,7 @@
 //! `faults_common` is what the fault tests share. Run one topic:
 //! `cargo nextest run -p spec-kitty-e2e -E 'test(/^faults_crash::/)'`.
 
+mod accept_python;
 mod dashboard;
 mod faults_common;
 mod faults_crash;
