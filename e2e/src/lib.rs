@@ -1,4 +1,8 @@
-//! Harness for end-to-end tests over the real binaries.
+//! Harness for end-to-end tests over the real binaries, and the one
+//! test-support layer of the workspace: the CLI's, the daemon's and the
+//! reference server's integration tests take their environment, git
+//! fixture, process guards and HTTP client from here (a dev-dependency of
+//! each; this crate depends only on `protocol`, so no cycle).
 //!
 //! Everything a test starts is torn down by a `Drop` guard, bounded in
 //! time, even when the test panics: a [`Sandbox`] stops any daemon that ran

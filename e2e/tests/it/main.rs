@@ -27,4 +27,5 @@ mod store_lost;
 mod sync_checks;
 mod sync_messages;
 mod sync_saas;
+mod test_layout;
 mod tls;

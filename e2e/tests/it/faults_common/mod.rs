@@ -5,7 +5,7 @@
 //! writes the credentials file the way `spec-kitty auth login` does, and
 //! readers of the daemon's store, logs and the reference server's events.
 //!
-//! Why a `e2e/tests/` sub-module and not the harness crate: only the fault
+//! Why a module of `e2e/tests/it/` and not the harness crate: only the fault
 //! suites use these.
 #![allow(dead_code)]
 
