@@ -1024,30 +1024,16 @@ pub enum OrchestratorCommand {
     },
     /// Composite transition: planned→claimed→in_progress (idempotent); the caller creates the worktree.
     StartImplementation {
-        /// Feature slug.
-        #[arg(long)]
-        feature: String,
-        /// Work package ID (e.g. WP01).
-        #[arg(long)]
-        wp: String,
-        /// Actor identity.
-        #[arg(long)]
-        actor: String,
+        #[command(flatten)]
+        target: OrchestratorWp,
         /// Policy metadata JSON (required).
         #[arg(long)]
         policy: Option<String>,
     },
     /// Transition a WP from for_review back to in_progress (reviewer rollback).
     StartReview {
-        /// Feature slug.
-        #[arg(long)]
-        feature: String,
-        /// Work package ID.
-        #[arg(long)]
-        wp: String,
-        /// Actor identity.
-        #[arg(long)]
-        actor: String,
+        #[command(flatten)]
+        target: OrchestratorWp,
         /// Policy metadata JSON (required).
         #[arg(long)]
         policy: Option<String>,
@@ -1057,18 +1043,11 @@ pub enum OrchestratorCommand {
     },
     /// Emit a single lane transition for a WP.
     Transition {
-        /// Feature slug.
-        #[arg(long)]
-        feature: String,
-        /// Work package ID.
-        #[arg(long)]
-        wp: String,
+        #[command(flatten)]
+        target: OrchestratorWp,
         /// Target lane (planned, claimed, in_progress, for_review, approved, done, blocked, canceled; doing = in_progress).
         #[arg(long)]
         to: String,
-        /// Actor identity.
-        #[arg(long)]
-        actor: String,
         /// Reason/note for the transition.
         #[arg(long)]
         note: Option<String>,
@@ -1084,15 +1063,8 @@ pub enum OrchestratorCommand {
     },
     /// Append a history entry to a WP prompt file (and commit it).
     AppendHistory {
-        /// Feature slug.
-        #[arg(long)]
-        feature: String,
-        /// Work package ID.
-        #[arg(long)]
-        wp: String,
-        /// Actor identity.
-        #[arg(long)]
-        actor: String,
+        #[command(flatten)]
+        target: OrchestratorWp,
         /// History note to append.
         #[arg(long)]
         note: String,
@@ -1121,4 +1093,18 @@ pub enum OrchestratorCommand {
         #[arg(long)]
         push: bool,
     },
+}
+
+/// The work package an `orchestrator-api` command acts on, and who acts.
+#[derive(Debug, Args)]
+pub struct OrchestratorWp {
+    /// Feature slug (its directory name under kitty-specs/).
+    #[arg(long)]
+    pub feature: String,
+    /// Work package ID (e.g. WP01).
+    #[arg(long)]
+    pub wp: String,
+    /// Actor identity.
+    #[arg(long)]
+    pub actor: String,
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{git_env, stderr, stdout, World};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +33,23 @@ fn project() -> World {
     w
 }
 
+/// A command line: words split at spaces, `~` a space inside a word, `{P}`
+/// the policy, `{S}` a policy with a secret-like value.
+fn words(line: &str) -> Vec<String> {
+    let secret = POLICY.replace("\"container\"", "\"vault-token\"");
+    line.split_whitespace()
+        .map(|a| {
+            a.replace("{P}", POLICY)
+                .replace("{S}", &secret)
+                .replace('~', " ")
+        })
+        .collect()
+}
+
+fn strs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
 /// Runs `spec-kitty orchestrator-api ARGS` in `dir`: (exit code, the one
 /// stdout line, it parsed).
 fn api_in(w: &World, dir: &Path, args: &[&str]) -> (i32, String, Value) {
@@ -51,28 +68,33 @@ fn api_in(w: &World, dir: &Path, args: &[&str]) -> (i32, String, Value) {
     (o.status.code().unwrap(), out.trim().to_string(), v)
 }
 
-fn api(w: &World, args: &[&str]) -> (i32, Value) {
-    let (code, _, v) = api_in(w, &w.repo, args);
+/// Runs `line` (see [`words`]) in the repository: (exit code, envelope).
+fn api(w: &World, line: &str) -> (i32, Value) {
+    let args = words(line);
+    let (code, _, v) = api_in(w, &w.repo, &strs(&args));
     (code, v)
 }
 
-/// Asserts a success envelope of `command`; returns its data.
-fn ok(w: &World, args: &[&str]) -> Value {
-    let (code, v) = api(w, args);
-    assert_eq!(code, 0, "{args:?}: {v}");
+/// Asserts a success envelope of `line`'s command; returns its data.
+fn ok(w: &World, line: &str) -> Value {
+    let (code, v) = api(w, line);
+    assert_eq!(code, 0, "{line}: {v}");
     assert_eq!(v["success"], true, "{v}");
     assert_eq!(v["error_code"], Value::Null);
-    assert_eq!(v["command"], format!("orchestrator-api.{}", args[0]));
+    assert_eq!(
+        v["command"],
+        format!("orchestrator-api.{}", line.split(' ').next().unwrap())
+    );
     v["data"].clone()
 }
 
 /// Asserts a failure with `code` (exit 1); returns its data.
-fn fails(w: &World, args: &[&str], code: &str) -> Value {
-    let (exit, v) = api(w, args);
+fn fails(w: &World, line: &str, code: &str) -> Value {
+    let (exit, v) = api(w, line);
     assert_eq!(
         (exit, v["error_code"].as_str()),
         (1, Some(code)),
-        "{args:?}: {v}"
+        "{line}: {v}"
     );
     assert_eq!(v["success"], false);
     v["data"].clone()
@@ -90,12 +112,10 @@ fn wire_moves(w: &World) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn strs(a: &[String]) -> Vec<&str> {
-    a.iter().map(String::as_str).collect()
-}
-
-fn join<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<&'a str> {
-    a.iter().chain(b).copied().collect()
+fn moves(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    list.iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect()
 }
 
 fn log_lines(w: &World) -> Vec<Value> {
@@ -107,10 +127,18 @@ fn log_lines(w: &World) -> Vec<Value> {
 }
 
 fn head_subject(dir: &Path, w: &World) -> String {
-    let mut c = Command::new("git");
-    c.args(["log", "-1", "--format=%s"]).current_dir(dir);
-    git_env(&mut c, &w.home);
-    stdout(&c.output().unwrap()).trim().to_string()
+    w.git_in(dir, &["log", "-1", "--format=%s"])
+        .trim()
+        .to_string()
+}
+
+/// (wp_id, `key`) of each entry of the array `list`.
+fn pairs(list: &Value, key: &str) -> Vec<(String, Value)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["wp_id"].as_str().unwrap().to_string(), p[key].clone()))
+        .collect()
 }
 
 #[test]
@@ -118,58 +146,39 @@ fn the_envelope_has_2_1_3s_keys_in_its_order_and_usage_errors_are_envelopes() {
     let w = World::bare("x");
     let (code, line, _) = api_in(&w, &w.repo, &["contract-version"]);
     assert_eq!(code, 0);
-    let keys: Vec<&str> = [
-        "contract_version",
-        "command",
-        "timestamp",
-        "correlation_id",
-        "success",
-        "error_code",
-        "data",
-    ]
-    .to_vec();
-    let mut at = 0;
-    for k in &keys {
-        let i = line[at..]
-            .find(&format!("\"{k}\": "))
-            .unwrap_or_else(|| panic!("{k} after byte {at} in {line}"));
-        at += i;
-    }
     assert!(line.starts_with(r#"{"contract_version": "1.0.0", "command": "orchestrator-api.contract-version", "timestamp": ""#), "{line}");
-    assert!(line.ends_with(r#""success": true, "error_code": null, "data": {"api_version": "1.0.0", "min_supported_provider_version": "0.1.0"}}"#), "{line}");
+    let rest = &line[line.find("\"correlation_id\": \"corr-").expect(&line)..];
+    assert!(rest.ends_with(r#""success": true, "error_code": null, "data": {"api_version": "1.0.0", "min_supported_provider_version": "0.1.0"}}"#), "{line}");
 
     let d = fails(
         &w,
-        &["contract-version", "--provider-version", "0.0.9"],
+        "contract-version --provider-version 0.0.9",
         "CONTRACT_VERSION_MISMATCH",
     );
     assert_eq!(d["min_supported_provider_version"], "0.1.0");
     let d = fails(
         &w,
-        &["contract-version", "--provider-version", "not a version"],
+        "contract-version --provider-version not~a~version",
         "CONTRACT_VERSION_MISMATCH",
     );
-    assert_eq!(d, serde_json::json!({"provider_version": "not a version"}));
-    ok(&w, &["contract-version", "--provider-version", "1.2.3"]);
+    assert_eq!(d, json!({"provider_version": "not a version"}));
+    ok(&w, "contract-version --provider-version 1.2.3");
 
-    for (args, message) in [
-        (&["feature-state"][..], "Missing option '--feature'."),
-        (&["bogus"][..], "No such command 'bogus'."),
+    for (line, message) in [
+        ("feature-state", "Missing option '--feature'."),
+        ("bogus", "No such command 'bogus'."),
+        ("list-ready --feature x --frob", "No such option '--frob'."),
         (
-            &["list-ready", "--feature", "x", "--frob"][..],
-            "No such option '--frob'.",
-        ),
-        (
-            &["feature-state", "--feature"][..],
+            "feature-state --feature",
             "Option '--feature' requires an argument.",
         ),
-        (&[][..], ""),
+        ("", ""),
     ] {
-        let (code, _, v) = api_in(&w, &w.repo, args);
-        assert_eq!(code, 2, "{args:?}: {v}");
+        let (code, v) = api(&w, line);
+        assert_eq!(code, 2, "{line}: {v}");
         assert_eq!(v["command"], "orchestrator-api.unknown");
         assert_eq!(v["error_code"], "USAGE_ERROR");
-        assert_eq!(v["data"]["message"], message, "{args:?}");
+        assert_eq!(v["data"]["message"], message, "{line}");
     }
     // Help is still help.
     let o = w.run(&["orchestrator-api", "transition", "--help"]);
@@ -180,89 +189,59 @@ fn the_envelope_has_2_1_3s_keys_in_its_order_and_usage_errors_are_envelopes() {
 #[test]
 fn feature_state_and_list_ready_follow_the_log_and_the_dependencies() {
     let w = project();
-    let d = ok(&w, &["feature-state", "--feature", "001-demo"]);
+    let d = ok(&w, "feature-state --feature 001-demo");
     assert_eq!(
         d["summary"]["planned"], 0,
         "no events yet: 2.1.3 counts none"
     );
-    let wps: Vec<(String, Value)> = d["work_packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["wp_id"].as_str().unwrap().to_string(),
-                p["dependencies"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        wps,
-        vec![
-            ("WP01".into(), serde_json::json!([])),
-            ("WP02".into(), serde_json::json!(["WP01"])),
-            ("WP03".into(), serde_json::json!([])),
+        pairs(&d["work_packages"], "dependencies"),
+        [
+            ("WP01".into(), json!([])),
+            ("WP02".into(), json!(["WP01"])),
+            ("WP03".into(), json!([]))
         ]
     );
-    let ready = |w: &World| -> Vec<(String, Value)> {
-        ok(w, &["list-ready", "--feature", "001-demo"])["ready_work_packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["wp_id"].as_str().unwrap().to_string(),
-                    p["recommended_base"].clone(),
-                )
-            })
-            .collect()
+    let ready = |w: &World| {
+        pairs(
+            &ok(w, "list-ready --feature 001-demo")["ready_work_packages"],
+            "recommended_base",
+        )
     };
     assert_eq!(
         ready(&w),
-        vec![("WP01".into(), Value::Null), ("WP03".into(), Value::Null)]
+        [("WP01".into(), Value::Null), ("WP03".into(), Value::Null)]
     );
-    ok(
-        &w,
-        &[
-            "transition",
-            "--feature",
-            "001-demo",
-            "--wp",
-            "WP01",
-            "--to",
-            "done",
-            "--actor",
-            "bot",
-            "--force",
-            "--note",
-            "landed elsewhere",
-        ],
-    );
+    ok(&w, "transition --feature 001-demo --wp WP01 --to done --actor bot --force --note landed~elsewhere");
     assert_eq!(
         ready(&w),
-        vec![("WP02".into(), "WP01".into()), ("WP03".into(), Value::Null)]
+        [("WP02".into(), json!("WP01")), ("WP03".into(), Value::Null)]
     );
-    let d = ok(&w, &["feature-state", "--feature", "001-demo"]);
+    let d = ok(&w, "feature-state --feature 001-demo");
     assert_eq!(d["summary"]["done"], 1);
     assert_eq!(d["work_packages"][0]["lane"], "done");
 
-    for slug in ["001", "nope", "../001-demo", "001-demo/tasks", ""] {
+    for slug in ["001", "nope", "../001-demo", "001-demo/tasks", "."] {
         let d = fails(
             &w,
-            &["feature-state", "--feature", slug],
+            &format!("feature-state --feature {slug}"),
             "FEATURE_NOT_FOUND",
         );
         assert_eq!(
             d["message"],
             format!("Feature '{slug}' not found in kitty-specs/")
         );
-        fails(&w, &["list-ready", "--feature", slug], "FEATURE_NOT_FOUND");
+        fails(
+            &w,
+            &format!("list-ready --feature {slug}"),
+            "FEATURE_NOT_FOUND",
+        );
     }
     // Outside any project.
     let elsewhere = World::bare("plain");
     fails(
         &elsewhere,
-        &["feature-state", "--feature", "001-demo"],
+        "feature-state --feature 001-demo",
         "FEATURE_NOT_FOUND",
     );
 }
@@ -270,61 +249,38 @@ fn feature_state_and_list_ready_follow_the_log_and_the_dependencies() {
 #[test]
 fn start_implementation_claims_then_starts_once_and_guards_the_claim() {
     let w = project();
-    let f = ["--feature", "001-demo"];
-    let start = |wp: &str, actor: &str, policy: Option<&str>| {
-        let mut a = vec![
-            "start-implementation",
-            f[0],
-            f[1],
-            "--wp",
-            wp,
-            "--actor",
-            actor,
-        ];
-        if let Some(p) = policy {
-            a.extend(["--policy", p]);
-        }
-        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    let start = |wp: &str, actor: &str, policy: &str| {
+        format!("start-implementation --feature 001-demo --wp {wp} --actor {actor} {policy}")
     };
-
-    let d = fails(
-        &w,
-        &strs(&start("WP01", "bot", None)),
-        "POLICY_METADATA_REQUIRED",
-    );
+    let d = fails(&w, &start("WP01", "bot", ""), "POLICY_METADATA_REQUIRED");
     assert_eq!(
         d["message"],
         "--policy is required for start-implementation"
     );
-    let secret = POLICY.replace("\"claude\"", "\"api-key-123\"");
     let d = fails(
         &w,
-        &strs(&start("WP01", "bot", Some(&secret))),
+        &start("WP01", "bot", "--policy {S}"),
         "POLICY_VALIDATION_FAILED",
     );
     assert!(
         d["message"]
             .as_str()
             .unwrap()
-            .contains("'agent_family' appears to contain a secret"),
+            .contains("'sandbox_mode' appears to contain a secret"),
         "{d}"
     );
     fails(
         &w,
-        &strs(&start("WP01", "bot", Some("{not json"))),
+        &start("WP01", "bot", "--policy {not~json"),
         "POLICY_VALIDATION_FAILED",
     );
-    fails(
-        &w,
-        &strs(&start("WP09", "bot", Some(POLICY))),
-        "WP_NOT_FOUND",
-    );
+    fails(&w, &start("WP09", "bot", "--policy {P}"), "WP_NOT_FOUND");
     assert!(
         log_lines(&w).is_empty() && w.events().is_empty(),
         "a refusal writes nothing"
     );
 
-    let d = ok(&w, &strs(&start("WP01", "bot", Some(POLICY))));
+    let d = ok(&w, &start("WP01", "bot", "--policy {P}"));
     assert_eq!(
         (
             d["from_lane"].as_str(),
@@ -334,38 +290,24 @@ fn start_implementation_claims_then_starts_once_and_guards_the_claim() {
         (Some("planned"), Some("in_progress"), Some(false))
     );
     let root = fs::canonicalize(&w.repo).unwrap();
-    assert_eq!(
-        d["workspace_path"],
-        root.join(".worktrees/001-demo-WP01").display().to_string()
-    );
-    assert_eq!(
-        d["prompt_path"],
-        fs::canonicalize(w.wp_path("WP01"))
-            .unwrap()
-            .display()
-            .to_string()
-    );
-    assert!(
-        !root.join(".worktrees/001-demo-WP01").exists(),
-        "the caller makes the worktree"
-    );
+    let workspace = root.join(".worktrees/001-demo-WP01");
+    assert_eq!(d["workspace_path"], workspace.display().to_string());
+    let prompt = fs::canonicalize(w.wp_path("WP01")).unwrap();
+    assert_eq!(d["prompt_path"], prompt.display().to_string());
+    assert!(!workspace.exists(), "the caller makes the worktree");
     // Two changes: two events in the log and two on the wire, each with the policy.
     let log = log_lines(&w);
     assert_eq!(log.len(), 2);
-    let policy: Value = serde_json::from_str(POLICY).unwrap();
     for e in &log {
-        assert_eq!(
-            e["policy_metadata"]["orchestrator_id"],
-            policy["orchestrator_id"]
-        );
+        assert_eq!(e["policy_metadata"]["orchestrator_id"], "orch-1");
         assert_eq!(e["policy_metadata"]["tool_restrictions"], Value::Null);
     }
     assert_eq!(
         wire_moves(&w),
-        vec![
-            ("WP01".into(), "planned".into(), "claimed".into()),
-            ("WP01".into(), "claimed".into(), "in_progress".into())
-        ]
+        moves(&[
+            ("WP01", "planned", "claimed"),
+            ("WP01", "claimed", "in_progress")
+        ])
     );
     assert!(w
         .events()
@@ -373,62 +315,44 @@ fn start_implementation_claims_then_starts_once_and_guards_the_claim() {
         .all(|e| e.payload["policy_metadata"]["agent_family"] == "claude"));
 
     // The same actor again: nothing happens.
-    let d = ok(&w, &strs(&start("WP01", "bot", Some(POLICY))));
-    assert_eq!(d["no_op"], true);
-    assert_eq!(d["from_lane"], "in_progress");
+    let d = ok(&w, &start("WP01", "bot", "--policy {P}"));
+    assert_eq!(
+        (d["no_op"].as_bool(), d["from_lane"].as_str()),
+        (Some(true), Some("in_progress"))
+    );
     assert_eq!(log_lines(&w).len(), 2);
     // Someone else: refused, naming the owner.
     let d = fails(
         &w,
-        &strs(&start("WP01", "intruder", Some(POLICY))),
+        &start("WP01", "intruder", "--policy {P}"),
         "WP_ALREADY_CLAIMED",
     );
     assert_eq!(
         d,
-        serde_json::json!({"claimed_by": "bot", "requesting_actor": "intruder"})
+        json!({"claimed_by": "bot", "requesting_actor": "intruder"})
     );
-    // Claimed by someone else (a transition), then started by another.
+    // Claimed by someone (a transition), then started by another.
     ok(
         &w,
-        &[
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP03",
-            "--to",
-            "claimed",
-            "--actor",
-            "alice",
-            "--policy",
-            POLICY,
-        ],
+        "transition --feature 001-demo --wp WP03 --to claimed --actor alice --policy {P}",
     );
     fails(
         &w,
-        &strs(&start("WP03", "bob", Some(POLICY))),
+        &start("WP03", "bob", "--policy {P}"),
         "WP_ALREADY_CLAIMED",
     );
-    let d = ok(&w, &strs(&start("WP03", "alice", Some(POLICY))));
-    assert_eq!(d["from_lane"], "claimed");
+    assert_eq!(
+        ok(&w, &start("WP03", "alice", "--policy {P}"))["from_lane"],
+        "claimed"
+    );
     // Not startable from other lanes.
     ok(
         &w,
-        &[
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP02",
-            "--to",
-            "blocked",
-            "--actor",
-            "bot",
-        ],
+        "transition --feature 001-demo --wp WP02 --to blocked --actor bot",
     );
     let d = fails(
         &w,
-        &strs(&start("WP02", "bot", Some(POLICY))),
+        &start("WP02", "bot", "--policy {P}"),
         "TRANSITION_REJECTED",
     );
     assert_eq!(
@@ -441,103 +365,63 @@ fn start_implementation_claims_then_starts_once_and_guards_the_claim() {
 fn transitions_are_one_event_each_checked_by_the_lane_rules_and_not_committed() {
     let w = project();
     let head = w.git(&["rev-parse", "HEAD"]);
-    let t = |wp: &str, to: &str, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "transition",
-            "--feature",
-            "001-demo",
-            "--wp",
-            wp,
-            "--to",
-            to,
-            "--actor",
-            "bot",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+    let t = |wp: &str, rest: &str| {
+        format!("transition --feature 001-demo --wp {wp} --actor bot --to {rest}")
     };
-
-    let d = fails(
-        &w,
-        &strs(&t("WP01", "claimed", &[])),
-        "POLICY_METADATA_REQUIRED",
-    );
+    let rejected = |line: String, message: &str| {
+        assert_eq!(
+            fails(&w, &line, "TRANSITION_REJECTED")["message"],
+            message,
+            "{line}"
+        );
+    };
+    let d = fails(&w, &t("WP01", "claimed"), "POLICY_METADATA_REQUIRED");
     assert_eq!(
         d["message"],
         "--policy is required when transitioning to 'claimed'"
     );
-    let d = fails(
-        &w,
-        &strs(&t("WP01", "Sideways", &[])),
-        "TRANSITION_REJECTED",
+    rejected(t("WP01", "Sideways"), "Unknown lane: sideways");
+    rejected(
+        t("WP01", "for_review --policy {P}"),
+        "Illegal transition: planned -> for_review",
     );
-    assert_eq!(d["message"], "Unknown lane: sideways");
-    let d = fails(
-        &w,
-        &strs(&t("WP01", "for_review", &["--policy", POLICY])),
-        "TRANSITION_REJECTED",
+    rejected(
+        t("WP01", "planned"),
+        "Illegal transition: planned -> planned",
     );
-    assert_eq!(d["message"], "Illegal transition: planned -> for_review");
-    fails(&w, &strs(&t("WP07", "blocked", &[])), "WP_NOT_FOUND");
+    fails(&w, &t("WP07", "blocked"), "WP_NOT_FOUND");
     fails(
         &w,
-        &[
-            "transition",
-            "--feature",
-            "009-x",
-            "--wp",
-            "WP01",
-            "--to",
-            "done",
-            "--actor",
-            "a",
-        ],
+        "transition --feature 009-x --wp WP01 --to done --actor a",
         "FEATURE_NOT_FOUND",
     );
-    let d = fails(&w, &strs(&t("WP01", "planned", &[])), "TRANSITION_REJECTED");
-    assert_eq!(d["message"], "Illegal transition: planned -> planned");
     assert!(
         w.events().iter().all(|e| e.event_type == "ErrorLogged"),
         "refusals move nothing"
     );
 
-    let d = ok(&w, &strs(&t("WP01", "claimed", &["--policy", POLICY])));
+    let d = ok(&w, &t("WP01", "claimed --policy {P}"));
     assert_eq!(
         (d["from_lane"].as_str(), d["to_lane"].as_str()),
         (Some("planned"), Some("claimed"))
     );
     assert_eq!(d["policy_metadata_recorded"], true);
     // `doing` is in_progress.
-    let d = ok(&w, &strs(&t("WP01", "doing", &["--policy", POLICY])));
-    assert_eq!(d["to_lane"], "in_progress");
-    // The subtask guard: T001 is not ticked.
-    let d = fails(
-        &w,
-        &strs(&t("WP01", "for_review", &["--policy", POLICY])),
-        "TRANSITION_REJECTED",
-    );
     assert_eq!(
-        d["message"],
-        "Transition in_progress -> for_review requires completed subtasks or force with reason"
+        ok(&w, &t("WP01", "doing --policy {P}"))["to_lane"],
+        "in_progress"
+    );
+    // The subtask guard: T001 is not ticked.
+    rejected(
+        t("WP01", "for_review --policy {P}"),
+        "Transition in_progress -> for_review requires completed subtasks or force with reason",
     );
     // Forced without a note: refused; with one: recorded as forced.
-    let d = fails(
-        &w,
-        &strs(&t("WP01", "done", &["--force"])),
-        "TRANSITION_REJECTED",
+    rejected(
+        t("WP01", "done --force"),
+        "Force transitions require actor and reason",
     );
-    assert_eq!(d["message"], "Force transitions require actor and reason");
-    let d = ok(
-        &w,
-        &strs(&t(
-            "WP01",
-            "done",
-            &["--force", "--note", "shipped by hand"],
-        )),
-    );
+    let d = ok(&w, &t("WP01", "done --force --note shipped~by~hand"));
     assert_eq!(d["policy_metadata_recorded"], false);
     let last = log_lines(&w).pop().unwrap();
     assert_eq!(
@@ -548,11 +432,11 @@ fn transitions_are_one_event_each_checked_by_the_lane_rules_and_not_committed() 
 
     assert_eq!(
         wire_moves(&w),
-        vec![
-            ("WP01".into(), "planned".into(), "claimed".into()),
-            ("WP01".into(), "claimed".into(), "in_progress".into()),
-            ("WP01".into(), "in_progress".into(), "done".into()),
-        ]
+        moves(&[
+            ("WP01", "planned", "claimed"),
+            ("WP01", "claimed", "in_progress"),
+            ("WP01", "in_progress", "done")
+        ])
     );
     assert_eq!(log_lines(&w).len(), 3);
     assert_eq!(
@@ -565,47 +449,23 @@ fn transitions_are_one_event_each_checked_by_the_lane_rules_and_not_committed() 
 #[test]
 fn start_review_rolls_a_wp_back_with_its_review_reference() {
     let w = project();
-    let f = ["--feature", "001-demo"];
-    ok(
-        &w,
-        &[
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP02",
-            "--to",
-            "for_review",
-            "--actor",
-            "dev",
-            "--policy",
-            POLICY,
-            "--force",
-            "--note",
-            "done elsewhere",
-        ],
-    );
+    ok(&w, "transition --feature 001-demo --wp WP02 --to for_review --actor dev --policy {P} --force --note done~elsewhere");
     w.clear_spool();
-    let base = ["start-review", f[0], f[1], "--wp", "WP02", "--actor", "rev"];
+    let review = |wp: &str, rest: &str| {
+        format!("start-review --feature 001-demo --wp {wp} --actor rev {rest}")
+    };
     let d = fails(
         &w,
-        &join(&base, &["--review-ref", "PR#1"]),
+        &review("WP02", "--review-ref PR#1"),
         "POLICY_METADATA_REQUIRED",
     );
     assert_eq!(d["message"], "--policy is required for start-review");
-    let d = fails(
-        &w,
-        &join(&base, &["--policy", POLICY]),
-        "TRANSITION_REJECTED",
-    );
+    let d = fails(&w, &review("WP02", "--policy {P}"), "TRANSITION_REJECTED");
     assert_eq!(
         d["message"],
         "--review-ref is required for start-review (for_review→in_progress guard)"
     );
-    let d = ok(
-        &w,
-        &join(&base, &["--policy", POLICY, "--review-ref", "PR#1"]),
-    );
+    let d = ok(&w, &review("WP02", "--policy {P} --review-ref PR#1"));
     assert_eq!(
         (d["from_lane"].as_str(), d["to_lane"].as_str()),
         (Some("for_review"), Some("in_progress"))
@@ -617,28 +477,15 @@ fn start_review_rolls_a_wp_back_with_its_review_reference() {
             .ends_with("tasks/WP02-second.md"),
         "{d}"
     );
-    let last = log_lines(&w).pop().unwrap();
-    assert_eq!(last["review_ref"], "PR#1");
+    assert_eq!(log_lines(&w).pop().unwrap()["review_ref"], "PR#1");
     assert_eq!(
         wire_moves(&w),
-        vec![("WP02".into(), "for_review".into(), "in_progress".into())]
+        moves(&[("WP02", "for_review", "in_progress")])
     );
     // From planned there is no such move.
     let d = fails(
         &w,
-        &[
-            "start-review",
-            f[0],
-            f[1],
-            "--wp",
-            "WP03",
-            "--actor",
-            "rev",
-            "--policy",
-            POLICY,
-            "--review-ref",
-            "PR#2",
-        ],
+        &review("WP03", "--policy {P} --review-ref PR#2"),
         "TRANSITION_REJECTED",
     );
     assert_eq!(d["message"], "Illegal transition: planned -> in_progress");
@@ -650,17 +497,7 @@ fn append_history_writes_2_1_3s_line_commits_it_and_sends_one_event() {
     fs::write(w.repo.join("unrelated.txt"), "mine\n").unwrap();
     let d = ok(
         &w,
-        &[
-            "append-history",
-            "--feature",
-            "001-demo",
-            "--wp",
-            "WP03",
-            "--actor",
-            "ci-bot",
-            "--note",
-            "tests passed",
-        ],
+        "append-history --feature 001-demo --wp WP03 --actor ci-bot --note tests~passed",
     );
     assert!(d["history_entry_id"].as_str().unwrap().starts_with("hist-"));
     let text = w.read(&w.wp_path("WP03"));
@@ -682,91 +519,42 @@ fn append_history_writes_2_1_3s_line_commits_it_and_sends_one_event() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "HistoryAdded");
     assert_eq!(events[0].payload["author"], "ci-bot");
-    fails(
-        &w,
-        &[
-            "append-history",
-            "--feature",
-            "001-demo",
-            "--wp",
-            "../WP03",
-            "--actor",
-            "a",
-            "--note",
-            "n",
-        ],
-        "WP_NOT_FOUND",
-    );
-    fails(
-        &w,
-        &[
-            "append-history",
-            "--feature",
-            "001-demo",
-            "--wp",
-            "WP04",
-            "--actor",
-            "a",
-            "--note",
-            "n",
-        ],
-        "WP_NOT_FOUND",
+    for wp in ["../WP03", "WP04"] {
+        fails(
+            &w,
+            &format!("append-history --feature 001-demo --wp {wp} --actor a --note n"),
+            "WP_NOT_FOUND",
+        );
+    }
+}
+
+/// Moves `wp` to done, forced (a test shortcut).
+fn force_done(w: &World, wp: &str) {
+    ok(
+        w,
+        &format!("transition --feature 001-demo --wp {wp} --to done --actor a --force --note n"),
     );
 }
 
 #[test]
 fn accept_feature_needs_every_wp_done_and_completes_the_feature_once() {
     let w = project();
-    let f = ["--feature", "001-demo"];
-    ok(
-        &w,
-        &[
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP01",
-            "--to",
-            "done",
-            "--actor",
-            "a",
-            "--force",
-            "--note",
-            "n",
-        ],
-    );
+    force_done(&w, "WP01");
     let d = fails(
         &w,
-        &["accept-feature", f[0], f[1], "--actor", "ci"],
+        "accept-feature --feature 001-demo --actor ci",
         "FEATURE_NOT_READY",
     );
-    assert_eq!(d, serde_json::json!({"incomplete_wps": ["WP02", "WP03"]}));
+    assert_eq!(d, json!({"incomplete_wps": ["WP02", "WP03"]}));
     fails(
         &w,
-        &["accept-feature", "--feature", "nope", "--actor", "ci"],
+        "accept-feature --feature nope --actor ci",
         "FEATURE_NOT_FOUND",
     );
-    for wp in ["WP02", "WP03"] {
-        ok(
-            &w,
-            &[
-                "transition",
-                f[0],
-                f[1],
-                "--wp",
-                wp,
-                "--to",
-                "done",
-                "--actor",
-                "a",
-                "--force",
-                "--note",
-                "n",
-            ],
-        );
-    }
+    force_done(&w, "WP02");
+    force_done(&w, "WP03");
     w.clear_spool();
-    let d = ok(&w, &["accept-feature", f[0], f[1], "--actor", "ci"]);
+    let d = ok(&w, "accept-feature --feature 001-demo --actor ci");
     assert_eq!(
         (d["accepted"].as_bool(), d["mode"].as_str()),
         (Some(true), Some("auto"))
@@ -777,23 +565,15 @@ fn accept_feature_needs_every_wp_done_and_completes_the_feature_once() {
     assert_eq!(kinds, ["FeatureCompleted"]);
     // Again: still accepted, no second completion.
     w.clear_spool();
-    ok(&w, &["accept-feature", f[0], f[1], "--actor", "ci"]);
+    ok(&w, "accept-feature --feature 001-demo --actor ci");
     assert!(w
         .events()
         .iter()
         .all(|e| e.event_type != "FeatureCompleted"));
 }
 
-fn git_in(w: &World, dir: &Path, args: &[&str]) -> String {
-    let mut c = Command::new("git");
-    c.args(args).current_dir(dir);
-    git_env(&mut c, &w.home);
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
-    stdout(&o)
-}
-
-/// `implement` WP (worktree and branch), one committed file, approved.
+/// `implement` WP (worktree and branch), one committed file, approved
+/// (every subtask ticked first).
 fn implemented(w: &World, wp: &str, file: &str) -> PathBuf {
     let tasks = w.feature_dir().join("tasks.md");
     let ticked = w.read(&tasks).replace("- [ ]", "- [x]");
@@ -804,65 +584,42 @@ fn implemented(w: &World, wp: &str, file: &str) -> PathBuf {
     w.ok(&["implement", wp, "--agent", "claude"]);
     let wt = w.repo.join(".worktrees").join(format!("001-demo-{wp}"));
     fs::write(wt.join(file), format!("{wp} was here\n")).unwrap();
-    git_in(w, &wt, &["add", "-A"]);
-    git_in(w, &wt, &["commit", "-q", "-m", &format!("{wp} work")]);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        "for_review",
-        "--force",
-        "--reason",
-        "tests pass",
-    ]);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        "approved",
-        "--reviewer",
-        "alice",
-        "--approval-ref",
-        "PR#1",
-    ]);
+    w.git_in(&wt, &["add", "-A"]);
+    w.git_in(&wt, &["commit", "-q", "-m", &format!("{wp} work")]);
+    let approve =
+        format!("agent tasks move-task {wp} --to approved --reviewer alice --approval-ref PR#1");
+    w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
+    w.ok(&approve.split(' ').collect::<Vec<_>>());
     wt
 }
 
 #[test]
 fn merge_feature_lands_the_branches_through_merge_and_reports_conflicts() {
     let w = project();
-    let f = ["--feature", "001-demo"];
+    let merge = "merge-feature --feature 001-demo";
     let d = fails(
         &w,
-        &["merge-feature", f[0], f[1], "--strategy", "octopus"],
+        &format!("{merge} --strategy octopus"),
         "UNSUPPORTED_STRATEGY",
     );
     assert_eq!(
         d,
-        serde_json::json!({"strategy": "octopus", "supported": ["merge", "rebase", "squash"]})
+        json!({"strategy": "octopus", "supported": ["merge", "rebase", "squash"]})
     );
     fails(
         &w,
-        &["merge-feature", f[0], f[1], "--strategy", "rebase"],
+        &format!("{merge} --strategy rebase"),
         "UNSUPPORTED_STRATEGY",
     );
-    fails(
-        &w,
-        &["merge-feature", "--feature", "nope"],
-        "FEATURE_NOT_FOUND",
-    );
-    let d = fails(&w, &["merge-feature", f[0], f[1]], "PREFLIGHT_FAILED");
+    fails(&w, "merge-feature --feature nope", "FEATURE_NOT_FOUND");
+    let d = fails(&w, merge, "PREFLIGHT_FAILED");
     assert!(!d["errors"].as_array().unwrap().is_empty(), "{d}");
 
     let wt1 = implemented(&w, "WP01", "one.txt");
     let wt3 = implemented(&w, "WP03", "three.txt");
     w.clear_spool();
-    let d = ok(&w, &["merge-feature", f[0], f[1]]);
-    assert_eq!(d["merged_wps"], serde_json::json!(["WP01", "WP03"]), "{d}");
+    let d = ok(&w, merge);
+    assert_eq!(d["merged_wps"], json!(["WP01", "WP03"]), "{d}");
     assert_eq!(
         (d["target_branch"].as_str(), d["strategy"].as_str()),
         (Some("main"), Some("merge"))
@@ -881,34 +638,12 @@ fn merge_feature_lands_the_branches_through_merge_and_reports_conflicts() {
     let w = project();
     implemented(&w, "WP01", "same.txt");
     implemented(&w, "WP03", "same.txt");
-    let d = fails(&w, &["merge-feature", f[0], f[1]], "MERGE_FAILED");
-    assert_eq!(d["failed_wp"], "WP03", "{d}");
-    assert_eq!(d["merged_so_far"], serde_json::json!(["WP01"]), "{d}");
+    let d = fails(&w, merge, "MERGE_FAILED");
+    assert_eq!(d, json!({"merged_so_far": ["WP01"], "failed_wp": "WP03"}));
     assert!(!w.repo.join(".git/MERGE_HEAD").exists());
 }
 
 // ---- the same sequence against the real Python 2.1.3 ----
-
-fn python_cli() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = std::env::var_os("SK_PYTHON_VENV")
-        .map(|v| root.join(v))
-        .unwrap_or_else(|| root.join("target").join("pyvenv-2.1.3"));
-    let bin = venv.join("bin").join("spec-kitty");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    let required = ["SK_REQUIRE_ALL", "CI"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"));
-    assert!(
-        !required,
-        "the Python spec-kitty 2.1.3 is not installed at {} and SK_REQUIRE_ALL/CI require it",
-        bin.display()
-    );
-    eprintln!("SKIP orchestrator_api python comparison: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)");
-    None
-}
 
 /// `text` with the values of `"key": "..."` replaced by `X` (ids, times).
 fn normalise(text: &str, keys: &[&str]) -> String {
@@ -939,7 +674,8 @@ fn normalise_stamps(text: &str) -> String {
 
 #[test]
 fn python_2_1_3_answers_the_same_bytes_on_a_twin_repository() {
-    let Some(py) = python_cli() else {
+    let Some(py) = common::python_cli("python_2_1_3_answers_the_same_bytes_on_a_twin_repository")
+    else {
         return;
     };
     let w = project();
@@ -966,99 +702,45 @@ fn python_2_1_3_answers_the_same_bytes_on_a_twin_repository() {
             .unwrap_or_else(|| panic!("python {args:?}: no envelope\n{out}\n{}", stderr(&o)));
         (o.status.code().unwrap(), line.to_string())
     };
-    let f = ["--feature", "001-demo"];
-    let steps: Vec<Vec<&str>> = vec![
-        vec!["contract-version"],
-        vec!["contract-version", "--provider-version", "0.0.1"],
-        vec!["feature-state", f[0], f[1]],
-        vec!["list-ready", f[0], f[1]],
-        vec![
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP01",
-            "--to",
-            "claimed",
-            "--actor",
-            "bot",
-            "--policy",
-            POLICY,
-        ],
-        vec![
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP01",
-            "--to",
-            "doing",
-            "--actor",
-            "bot",
-            "--policy",
-            POLICY,
-        ],
-        vec![
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP01",
-            "--to",
-            "for_review",
-            "--actor",
-            "bot",
-            "--policy",
-            POLICY,
-        ],
-        vec![
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP01",
-            "--to",
-            "done",
-            "--actor",
-            "bot",
-            "--force",
-            "--note",
-            "shipped",
-        ],
-        vec![
-            "transition",
-            f[0],
-            f[1],
-            "--wp",
-            "WP03",
-            "--to",
-            "nowhere",
-            "--actor",
-            "bot",
-        ],
-        vec!["feature-state", f[0], f[1]],
-        vec!["list-ready", f[0], f[1]],
-        vec![
-            "append-history",
-            f[0],
-            f[1],
-            "--wp",
-            "WP02",
-            "--actor",
-            "ci-bot",
-            "--note",
-            "Tests passed: 12/12 ✓",
-        ],
-        vec!["list-ready", "--feature", "002-missing"],
-        vec!["feature-state"],
-    ];
+    // One step per line, written as [`words`] reads it.
+    let steps = "\
+        contract-version
+        contract-version --provider-version 0.0.1
+        feature-state --feature 001-demo
+        list-ready --feature 001-demo
+        transition --feature 001-demo --wp WP01 --to claimed --actor bot --policy {P}
+        transition --feature 001-demo --wp WP01 --to doing --actor bot --policy {P}
+        transition --feature 001-demo --wp WP01 --to for_review --actor bot --policy {P}
+        transition --feature 001-demo --wp WP01 --to done --actor bot --force --note shipped~by~hand
+        transition --feature 001-demo --wp WP03 --to nowhere --actor bot
+        feature-state --feature 001-demo
+        list-ready --feature 001-demo
+        append-history --feature 001-demo --wp WP02 --actor ci-bot --note Tests~passed:~12/12~✓
+        start-implementation --feature 001-demo --wp WP03 --actor bot
+        start-implementation --feature 001-demo --wp WP03 --actor bot --policy {S}
+        start-implementation --feature 001-demo --wp WP03 --actor bot --policy {P}
+        start-implementation --feature 001-demo --wp WP03 --actor eve --policy {P}
+        start-review --feature 001-demo --wp WP01 --actor rev --policy {P} --review-ref PR#1
+        accept-feature --feature 001-demo --actor ci
+        list-ready --feature 002-missing
+        feature-state";
     let keys = ["timestamp", "correlation_id", "history_entry_id"];
-    for args in &steps {
-        let (our_code, ours, _) = api_in(&w, &w.repo, args);
-        let (py_code, theirs) = run_py(args);
+    let ours_root = fs::canonicalize(&w.repo).unwrap().display().to_string();
+    let twin_root = fs::canonicalize(&twin).unwrap().display().to_string();
+    for line in steps.lines() {
+        let args = words(line);
+        let args: Vec<&str> = strs(&args);
+        let (our_code, ours, _) = api_in(&w, &w.repo, &args);
+        let (py_code, theirs) = run_py(&args);
         assert_eq!(
-            (our_code, normalise(&ours, &keys)),
-            (py_code, normalise(&theirs, &keys)),
+            (
+                our_code,
+                normalise(&ours, &keys).replace(&ours_root, "ROOT")
+            ),
+            (
+                py_code,
+                normalise(&theirs, &keys).replace(&twin_root, "ROOT")
+            ),
             "{args:?}\nours:   {ours}\nPython: {theirs}"
         );
     }

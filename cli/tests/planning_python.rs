@@ -17,29 +17,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn python_cli(test: &str) -> Option<PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = std::env::var_os("SK_PYTHON_VENV")
-        .map(|v| root.join(v))
-        .unwrap_or_else(|| root.join("target").join("pyvenv-2.1.3"));
-    let bin = venv.join("bin").join("spec-kitty");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    let required = ["SK_REQUIRE_ALL", "CI"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"));
-    assert!(
-        !required,
-        "{test}: the Python spec-kitty 2.1.3 is not installed at {} (run scripts/setup-python-cli), and SK_REQUIRE_ALL/CI require every test to run",
-        bin.display()
-    );
-    eprintln!(
-        "SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)"
-    );
-    None
-}
-
 /// Runs the Python CLI in the world's repository, bounded in time, with
 /// its runtime directory inside the world.
 fn py(w: &World, bin: &PathBuf, args: &[&str]) -> Output {

@@ -83,6 +83,21 @@ impl World {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Runs `git ARGS` in `dir` (a worktree, a twin) and asserts success.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let mut c = Command::new("git");
+        c.args(args).current_dir(dir);
+        git_env(&mut c, &self.home);
+        let o = c.output().expect("run git");
+        assert!(
+            o.status.success(),
+            "git {args:?} in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     pub fn cmd_in(&self, dir: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args).current_dir(dir);
@@ -246,6 +261,32 @@ pub fn assert_identity(w: &World, envs: &[EventEnvelope]) {
         assert_eq!(e.git_branch.as_deref(), Some("main"));
         assert_eq!(e.head_commit_sha.as_ref().map(String::len), Some(40));
     }
+}
+
+/// The Python spec-kitty-cli 2.1.3 of `scripts/setup-python-cli` (the
+/// venv in `$SK_PYTHON_VENV`, else `target/pyvenv-2.1.3`); without it
+/// `test` says SKIP, or fails under `SK_REQUIRE_ALL`/`CI`.
+pub fn python_cli(test: &str) -> Option<PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = std::env::var_os("SK_PYTHON_VENV")
+        .map(|v| root.join(v))
+        .unwrap_or_else(|| root.join("target").join("pyvenv-2.1.3"));
+    let bin = venv.join("bin").join("spec-kitty");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let required = ["SK_REQUIRE_ALL", "CI"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"));
+    assert!(
+        !required,
+        "{test}: the Python spec-kitty 2.1.3 is not installed at {} (run scripts/setup-python-cli), and SK_REQUIRE_ALL/CI require every test to run",
+        bin.display()
+    );
+    eprintln!(
+        "SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)"
+    );
+    None
 }
 
 /// Copies a directory tree (test fixtures from the corpus).

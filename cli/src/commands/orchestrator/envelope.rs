@@ -138,17 +138,6 @@ impl<'de> serde::Deserialize<'de> for Members {
     }
 }
 
-/// Python's `str()` of a JSON value, as 2.1.3 stores the policy fields.
-fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        other => pyjson::dumps(other, Style::Line),
-    }
-}
-
 /// 2.1.3's `parse_and_validate_policy` + `policy_to_dict`: the policy as
 /// the event records it, or 2.1.3's message for what is wrong.
 pub fn parse_policy(raw: &str) -> Result<Value, String> {
@@ -179,7 +168,7 @@ pub fn parse_policy(raw: &str) -> Result<Value, String> {
     }
     let mut out = serde_json::Map::new();
     for f in &REQUIRED_POLICY_FIELDS[..6] {
-        out.insert((*f).into(), Value::String(py_str(&obj[*f])));
+        out.insert((*f).into(), Value::String(pyjson::py_str(&obj[*f])));
     }
     out.insert("dangerous_flags".into(), obj["dangerous_flags"].clone());
     out.insert(

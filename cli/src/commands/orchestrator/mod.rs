@@ -118,36 +118,21 @@ pub fn run(c: C) -> Result<(), CliError> {
         ),
         C::FeatureState { feature } => ("feature-state", queries::feature_state(&feature)),
         C::ListReady { feature } => ("list-ready", queries::list_ready(&feature)),
-        C::StartImplementation {
-            feature,
-            wp,
-            actor,
-            policy,
-        } => (
+        C::StartImplementation { target, policy } => (
             "start-implementation",
-            moves::start_implementation(&feature, &wp, &actor, policy.as_deref()),
+            moves::start_implementation(&target, policy.as_deref()),
         ),
         C::StartReview {
-            feature,
-            wp,
-            actor,
+            target,
             policy,
             review_ref,
         } => (
             "start-review",
-            moves::start_review(
-                &feature,
-                &wp,
-                &actor,
-                policy.as_deref(),
-                review_ref.as_deref(),
-            ),
+            moves::start_review(&target, policy.as_deref(), review_ref.as_deref()),
         ),
         C::Transition {
-            feature,
-            wp,
+            target,
             to,
-            actor,
             note,
             policy,
             force,
@@ -155,25 +140,17 @@ pub fn run(c: C) -> Result<(), CliError> {
         } => (
             "transition",
             moves::transition(&moves::TransitionArgs {
-                feature: &feature,
-                wp: &wp,
+                target: &target,
                 to: &to,
-                actor: &actor,
                 note: note.as_deref(),
                 policy: policy.as_deref(),
                 force,
                 review_ref: review_ref.as_deref(),
             }),
         ),
-        C::AppendHistory {
-            feature,
-            wp,
-            actor,
-            note,
-        } => (
-            "append-history",
-            moves::append_history(&feature, &wp, &actor, &note),
-        ),
+        C::AppendHistory { target, note } => {
+            ("append-history", moves::append_history(&target, &note))
+        }
         C::AcceptFeature { feature, actor } => {
             ("accept-feature", landing::accept_feature(&feature, &actor))
         }

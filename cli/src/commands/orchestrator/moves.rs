@@ -6,6 +6,7 @@
 
 use super::envelope::{parse_policy, J};
 use super::{resolve_feature, resolve_wp, Answer, Fail};
+use crate::cli::OrchestratorWp;
 use crate::commands::lane_move::{self, Failure};
 use crate::commands::Ctx;
 use crate::emit::Changes;
@@ -37,34 +38,24 @@ fn current_lane(feat: &Feature, wp: &str) -> Result<Lane, Fail> {
     Ok(snap.work_packages.get(wp).map_or(Lane::Planned, |s| s.lane))
 }
 
-/// One move through [`lane_move::apply`]; a refusal is 2.1.3's
-/// TRANSITION_REJECTED with its message.
-struct Step<'a> {
-    wp: &'a str,
-    to: Lane,
-    actor: &'a str,
-    reason: Option<&'a str>,
-    force: bool,
-    review_ref: Option<&'a str>,
-    workspace_context: Option<String>,
-    policy: Option<&'a Value>,
+/// A move of `t.wp` to `to` by `t.actor`, as 2.1.3's orchestrator emits it
+/// (worktree execution mode, the policy when given).
+fn move_of(t: &OrchestratorWp, to: Lane, policy: Option<&Value>) -> store::Move {
+    store::Move {
+        wp_id: t.wp.clone(),
+        to: Some(to),
+        actor: t.actor.clone(),
+        execution_mode: "worktree".into(),
+        policy_metadata: policy.cloned(),
+        ..store::Move::default()
+    }
 }
 
-fn step(ctx: &Ctx, feat: &Feature, s: Step<'_>) -> Result<(), Fail> {
-    let mv = store::Move {
-        wp_id: s.wp.to_string(),
-        to: Some(s.to),
-        actor: s.actor.to_string(),
-        force: s.force,
-        reason: s.reason.map(str::to_string),
-        review_ref: s.review_ref.map(str::to_string),
-        workspace_context: s.workspace_context,
-        execution_mode: "worktree".into(),
-        policy_metadata: s.policy.cloned(),
-        ..store::Move::default()
-    };
+/// One move through [`lane_move::apply`]; a refusal is 2.1.3's
+/// TRANSITION_REJECTED with its message.
+fn step(ctx: &Ctx, feat: &Feature, mv: &store::Move) -> Result<(), Fail> {
     let keep = |_: &crate::wpfile::WpFile, _: Lane, t: &str| Ok(t.to_string());
-    match lane_move::apply(ctx, feat, &mv, &keep, &|_| Ok(Vec::new()), None) {
+    match lane_move::apply(ctx, feat, mv, &keep, &|_| Ok(Vec::new()), None) {
         Ok(_) => Ok(()),
         // 2.1.3's matrix has no same-lane move.
         Err(Failure::Unchanged(l)) => Err(Fail::new(
@@ -73,7 +64,7 @@ fn step(ctx: &Ctx, feat: &Feature, s: Step<'_>) -> Result<(), Fail> {
         )),
         Err(Failure::Error(e)) if e.kind == Kind::Refused => Err(Fail::new(
             "TRANSITION_REJECTED",
-            refusal_text(s.wp, &e.message),
+            refusal_text(&mv.wp_id, &e.message),
         )),
         Err(Failure::Error(e)) => Err(Fail::internal(&e)),
     }
@@ -117,63 +108,41 @@ fn path_text(p: &Path) -> String {
     p.display().to_string()
 }
 
-pub fn start_implementation(slug: &str, wp: &str, actor: &str, policy: Option<&str>) -> Answer {
+pub fn start_implementation(t: &OrchestratorWp, policy: Option<&str>) -> Answer {
     let policy = required_policy("start-implementation", policy)?;
-    let (project, feat) = resolve_feature(slug)?;
-    let prompt = resolve_wp(&feat, wp)?;
-    let from = current_lane(&feat, wp)?;
-    let last = last_actor(&feat, wp)?;
-    let workspace = project.root.join(".worktrees").join(format!("{slug}-{wp}"));
+    let (project, feat) = resolve_feature(&t.feature)?;
+    let prompt = resolve_wp(&feat, &t.wp)?;
+    let from = current_lane(&feat, &t.wp)?;
+    let last = last_actor(&feat, &t.wp)?;
+    let workspace = project
+        .root
+        .join(".worktrees")
+        .join(format!("{}-{}", t.feature, t.wp));
     // Someone else's claim (2.1.3 compares with the WP's last event).
     let claimed_by_other = || match &last {
-        Some(other) if other != actor => Err(Fail {
+        Some(other) if *other != t.actor => Err(Fail {
             code: "WP_ALREADY_CLAIMED",
             data: J::O(vec![
                 ("claimed_by", J::s(other)),
-                ("requesting_actor", J::s(actor)),
+                ("requesting_actor", J::s(&t.actor)),
             ]),
         }),
         _ => Ok(()),
     };
-    let to_in_progress = |ctx: &Ctx| {
-        step(
-            ctx,
-            &feat,
-            Step {
-                wp,
-                to: Lane::InProgress,
-                actor,
-                reason: None,
-                force: false,
-                review_ref: None,
-                workspace_context: Some(path_text(&workspace)),
-                policy: Some(&policy),
-            },
-        )
+    let start = store::Move {
+        workspace_context: Some(path_text(&workspace)),
+        ..move_of(t, Lane::InProgress, Some(&policy))
     };
     let no_op = match from {
         Lane::Planned => {
             let ctx = open_ctx()?;
-            step(
-                &ctx,
-                &feat,
-                Step {
-                    wp,
-                    to: Lane::Claimed,
-                    actor,
-                    reason: None,
-                    force: false,
-                    review_ref: None,
-                    workspace_context: None,
-                    policy: Some(&policy),
-                },
-            )?;
-            to_in_progress(&ctx)?;
+            step(&ctx, &feat, &move_of(t, Lane::Claimed, Some(&policy)))?;
+            step(&ctx, &feat, &start)?;
             false
         }
         Lane::Claimed => {
             claimed_by_other()?;
-            to_in_progress(&open_ctx()?)?;
+            step(&open_ctx()?, &feat, &start)?;
             false
         }
         Lane::InProgress => {
@@ -184,15 +153,16 @@ pub fn start_implementation(slug: &str, wp: &str, actor: &str, policy: Option<&s
             return Err(Fail::new(
                 "TRANSITION_REJECTED",
                 &format!(
-                    "WP {wp} is in '{}', cannot start implementation",
+                    "WP {} is in '{}', cannot start implementation",
+                    t.wp,
                     other.as_wire()
                 ),
             ))
         }
     };
     Ok(J::O(vec![
-        ("feature_slug", J::s(slug)),
-        ("wp_id", J::s(wp)),
+        ("feature_slug", J::s(&t.feature)),
+        ("wp_id", J::s(&t.wp)),
         ("from_lane", J::s(from.as_wire())),
         ("to_lane", J::s(Lane::InProgress.as_wire())),
         ("workspace_path", J::s(&path_text(&workspace))),
@@ -202,13 +172,7 @@ pub fn start_implementation(slug: &str, wp: &str, actor: &str, policy: Option<&s
     ]))
 }
 
-pub fn start_review(
-    slug: &str,
-    wp: &str,
-    actor: &str,
-    policy: Option<&str>,
-    review_ref: Option<&str>,
-) -> Answer {
+pub fn start_review(t: &OrchestratorWp, policy: Option<&str>, review_ref: Option<&str>) -> Answer {
     if policy.is_none_or(str::is_empty) {
         return Err(Fail::new(
             "POLICY_METADATA_REQUIRED",
@@ -222,26 +186,17 @@ pub fn start_review(
         ));
     };
     let policy = required_policy("start-review", policy)?;
-    let (_, feat) = resolve_feature(slug)?;
-    let prompt = resolve_wp(&feat, wp)?;
-    let from = current_lane(&feat, wp)?;
-    step(
-        &open_ctx()?,
-        &feat,
-        Step {
-            wp,
-            to: Lane::InProgress,
-            actor,
-            reason: None,
-            force: false,
-            review_ref: Some(review_ref),
-            workspace_context: None,
-            policy: Some(&policy),
-        },
-    )?;
+    let (_, feat) = resolve_feature(&t.feature)?;
+    let prompt = resolve_wp(&feat, &t.wp)?;
+    let from = current_lane(&feat, &t.wp)?;
+    let mv = store::Move {
+        review_ref: Some(review_ref.to_string()),
+        ..move_of(t, Lane::InProgress, Some(&policy))
+    };
+    step(&open_ctx()?, &feat, &mv)?;
     Ok(J::O(vec![
-        ("feature_slug", J::s(slug)),
-        ("wp_id", J::s(wp)),
+        ("feature_slug", J::s(&t.feature)),
+        ("wp_id", J::s(&t.wp)),
         ("from_lane", J::s(from.as_wire())),
         ("to_lane", J::s(Lane::InProgress.as_wire())),
         ("prompt_path", J::s(&path_text(&prompt))),
@@ -250,10 +205,8 @@ pub fn start_review(
 }
 
 pub struct TransitionArgs<'a> {
-    pub feature: &'a str,
-    pub wp: &'a str,
+    pub target: &'a OrchestratorWp,
     pub to: &'a str,
-    pub actor: &'a str,
     pub note: Option<&'a str>,
     pub policy: Option<&'a str>,
     pub force: bool,
@@ -261,6 +214,7 @@ pub struct TransitionArgs<'a> {
 }
 
 pub fn transition(a: &TransitionArgs<'_>) -> Answer {
+    let t = a.target;
     // 2.1.3's `resolve_lane_alias`: trimmed, lower case, doing = in_progress.
     let wanted = a.to.trim().to_lowercase();
     let to = Lane::parse(&wanted).ok();
@@ -279,39 +233,33 @@ pub fn transition(a: &TransitionArgs<'_>) -> Answer {
         (_, Some(p)) => Some(parse_policy(p).map_err(policy_failed)?),
         (_, None) => None,
     };
-    let (_, feat) = resolve_feature(a.feature)?;
-    resolve_wp(&feat, a.wp)?;
+    let (_, feat) = resolve_feature(&t.feature)?;
+    resolve_wp(&feat, &t.wp)?;
     let Some(to) = to else {
         return Err(Fail::new(
             "TRANSITION_REJECTED",
             &format!("Unknown lane: {wanted}"),
         ));
     };
-    let from = current_lane(&feat, a.wp)?;
-    step(
-        &open_ctx()?,
-        &feat,
-        Step {
-            wp: a.wp,
-            to,
-            actor: a.actor,
-            reason: a.note,
-            force: a.force,
-            review_ref: a.review_ref,
-            workspace_context: None,
-            policy: policy.as_ref(),
-        },
-    )?;
+    let from = current_lane(&feat, &t.wp)?;
+    let mv = store::Move {
+        force: a.force,
+        reason: a.note.map(str::to_string),
+        review_ref: a.review_ref.map(str::to_string),
+        ..move_of(t, to, policy.as_ref())
+    };
+    step(&open_ctx()?, &feat, &mv)?;
     Ok(J::O(vec![
-        ("feature_slug", J::s(a.feature)),
-        ("wp_id", J::s(a.wp)),
+        ("feature_slug", J::s(&t.feature)),
+        ("wp_id", J::s(&t.wp)),
         ("from_lane", J::s(from.as_wire())),
         ("to_lane", J::s(to.as_wire())),
         ("policy_metadata_recorded", policy.is_some().into()),
     ]))
 }
 
-pub fn append_history(slug: &str, wp: &str, actor: &str, note: &str) -> Answer {
+pub fn append_history(t: &OrchestratorWp, note: &str) -> Answer {
+    let (slug, wp, actor) = (t.feature.as_str(), t.wp.as_str(), t.actor.as_str());
     let (_, feat) = resolve_feature(slug)?;
     let path = resolve_wp(&feat, wp)?;
     let ctx = open_ctx()?;
