@@ -71,6 +71,9 @@ pub enum Command {
     /// Local web dashboard of this project: kanban of every feature, live, and what sync is doing.
     #[command(after_help = dashboard_help())]
     Dashboard(DashboardArgs),
+    /// Machine-contract API for external orchestrators (JSON-first): 2.1.3's envelope, error codes and exit codes.
+    #[command(subcommand, after_help = ORCHESTRATOR_HELP)]
+    OrchestratorApi(OrchestratorCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
     /// Write man pages (spec-kitty.1 and one per subcommand) into a directory.
@@ -1200,4 +1203,127 @@ pub struct StatusMigrateArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+const ORCHESTRATOR_HELP: &str = "\
+Every command prints exactly one JSON envelope on stdout: contract_version,
+command, timestamp, correlation_id, success, error_code, data (2.1.3's keys,
+in its order). Exit codes: 0 success, 1 a failure with its error_code
+(FEATURE_NOT_FOUND, WP_NOT_FOUND, TRANSITION_REJECTED, WP_ALREADY_CLAIMED,
+POLICY_METADATA_REQUIRED, POLICY_VALIDATION_FAILED, FEATURE_NOT_READY,
+PREFLIGHT_FAILED, MERGE_FAILED, PUSH_FAILED, CONTRACT_VERSION_MISMATCH,
+UNSUPPORTED_STRATEGY), 2 a usage error (USAGE_ERROR).
+
+--policy is a JSON object with orchestrator_id, orchestrator_version,
+agent_family, approval_mode, sandbox_mode, network_mode, dangerous_flags (an
+array) and optionally tool_restrictions; values that look like secrets
+(token, secret, key, password, credential) are refused. The feature is
+--feature, exactly as its directory under kitty-specs/ is named.";
+
+/// `spec-kitty orchestrator-api ...`: 2.1.3's flags, no short forms.
+#[derive(Debug, Subcommand)]
+pub enum OrchestratorCommand {
+    /// Return the current API contract version.
+    ContractVersion {
+        /// Caller's provider version; returns CONTRACT_VERSION_MISMATCH if below minimum.
+        #[arg(long)]
+        provider_version: Option<String>,
+    },
+    /// Return the full state of a feature (all WPs, lanes, dependencies).
+    FeatureState {
+        /// Feature slug (e.g. 034-my-feature).
+        #[arg(long)]
+        feature: String,
+    },
+    /// List WPs that are ready to start (planned and all deps done).
+    ListReady {
+        /// Feature slug.
+        #[arg(long)]
+        feature: String,
+    },
+    /// Composite transition: planned→claimed→in_progress (idempotent); the caller creates the worktree.
+    StartImplementation {
+        #[command(flatten)]
+        target: OrchestratorWp,
+        /// Policy metadata JSON (required).
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Transition a WP from for_review back to in_progress (reviewer rollback).
+    StartReview {
+        #[command(flatten)]
+        target: OrchestratorWp,
+        /// Policy metadata JSON (required).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Review feedback reference (required).
+        #[arg(long)]
+        review_ref: Option<String>,
+    },
+    /// Emit a single lane transition for a WP.
+    Transition {
+        #[command(flatten)]
+        target: OrchestratorWp,
+        /// Target lane (planned, claimed, in_progress, for_review, approved, done, blocked, canceled; doing = in_progress).
+        #[arg(long)]
+        to: String,
+        /// Reason/note for the transition.
+        #[arg(long)]
+        note: Option<String>,
+        /// Policy metadata JSON (required for claimed, in_progress, for_review).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Force the transition (needs --note).
+        #[arg(long)]
+        force: bool,
+        /// Review reference.
+        #[arg(long)]
+        review_ref: Option<String>,
+    },
+    /// Append a history entry to a WP prompt file (and commit it).
+    AppendHistory {
+        #[command(flatten)]
+        target: OrchestratorWp,
+        /// History note to append.
+        #[arg(long)]
+        note: String,
+    },
+    /// Accept a feature after all WPs are done.
+    AcceptFeature {
+        /// Feature slug.
+        #[arg(long)]
+        feature: String,
+        /// Actor identity.
+        #[arg(long)]
+        actor: String,
+    },
+    /// Run preflight checks then merge all WP branches into target (as `spec-kitty merge`).
+    MergeFeature {
+        /// Feature slug.
+        #[arg(long)]
+        feature: String,
+        /// Target branch to merge into (auto-detected from meta.json).
+        #[arg(long)]
+        target: Option<String>,
+        /// Merge strategy: merge, squash, or rebase.
+        #[arg(long, default_value = "merge")]
+        strategy: String,
+        /// Push target branch after merge.
+        #[arg(long)]
+        push: bool,
+    },
+}
+
+/// The work package an `orchestrator-api` command acts on, and who acts.
+#[derive(Debug, Args)]
+pub struct OrchestratorWp {
+    /// Feature slug (its directory name under kitty-specs/).
+    #[arg(long)]
+    pub feature: String,
+    /// Work package ID (e.g. WP01).
+    #[arg(long)]
+    pub wp: String,
+    /// Actor identity.
+    #[arg(long)]
+    pub actor: String,
 }

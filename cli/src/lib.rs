@@ -55,6 +55,10 @@ use output::Out;
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        // Its contract: even a usage error is one JSON envelope.
+        Err(e) if commands::orchestrator::is_invoked() => {
+            return commands::orchestrator::usage_error(&e);
+        }
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
             let args: Vec<String> = std::env::args().skip(1).collect();
             match commands::not_provided::explain(&args) {
@@ -103,6 +107,7 @@ pub fn run() -> i32 {
         Command::Sync(c) => c.json(),
         Command::Auth(c) => c.json(),
         Command::Dashboard(a) => a.json,
+        Command::OrchestratorApi(_) => true,
         Command::Completions(_) | Command::Man(_) => false,
     };
     let out = Out::new(json);
@@ -152,6 +157,7 @@ pub fn run() -> i32 {
         Command::Sync(c) => commands::sync::run(&out, c),
         Command::Auth(c) => commands::auth::run(&out, c),
         Command::Dashboard(a) => commands::dashboard::run(&out, a),
+        Command::OrchestratorApi(c) => commands::orchestrator::run(c),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),
     };

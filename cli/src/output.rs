@@ -22,7 +22,14 @@ const FAILED: u8 = 2;
 /// reader has what it wanted, and the command still finishes (its files
 /// and events are already written by the time it prints) and exits 0.
 pub fn print_line(s: &str) {
-    if STDOUT.load(Ordering::Relaxed) != OPEN {
+    let captured = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+        Some(lines) => {
+            lines.push(s.to_string());
+            true
+        }
+        None => false,
+    });
+    if captured || STDOUT.load(Ordering::Relaxed) != OPEN {
         return;
     }
     let mut out = std::io::stdout().lock();
@@ -37,6 +44,21 @@ pub fn print_line(s: &str) {
             );
         }
     }
+}
+
+thread_local! {
+    /// Lines [`capture`] is collecting instead of printing.
+    static CAPTURED: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every stdout line it prints collected instead: a command
+/// that answers in one JSON envelope (`orchestrator-api`) runs another
+/// command's code and reads that command's `--json` result from here.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let r = f();
+    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    (r, lines.unwrap_or_default())
 }
 
 /// Whether writing to stdout failed for a reason other than a closed pipe

@@ -28,6 +28,18 @@ pub fn dumps(value: &Value, style: Style) -> String {
     out
 }
 
+/// A JSON value as Python's `str()` shows it (`True`, `None`, strings
+/// bare), for messages and fields 2.1.3 builds with `str(value)`.
+pub fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
 fn write_value(out: &mut String, value: &Value, style: Style, depth: usize) {
     match value {
         Value::Null => out.push_str("null"),

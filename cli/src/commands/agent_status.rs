@@ -81,6 +81,7 @@ fn emit(out: &Out, a: StatusEmitArgs) -> Result<(), CliError> {
         execution_mode: a.execution_mode.clone(),
         walk_forward: false,
         reason_default: false,
+        ..Move::default()
     };
     let keep = |_: &crate::wpfile::WpFile, _: spec_kitty_protocol::Lane, t: &str| Ok(t.to_string());
     let applied = match lane_move::apply(&ctx, &feat, &mv, &keep, &|_| Ok(Vec::new()), None) {

@@ -16,6 +16,7 @@ pub mod mark_status;
 pub mod merge;
 pub mod move_task;
 pub mod not_provided;
+pub mod orchestrator;
 pub mod plan;
 pub mod specify;
 pub mod status;

@@ -162,6 +162,7 @@ pub fn run(out: &Out, a: MoveTaskArgs) -> Result<(), CliError> {
         execution_mode: "worktree".into(),
         walk_forward: true,
         reason_default: true,
+        ..Move::default()
     };
     let agent_name = a
         .agent

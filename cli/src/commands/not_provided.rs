@@ -17,7 +17,6 @@ pub const NOT_PROVIDED: &[(&str, &str)] = &[
     ("mission", "the mission is chosen per feature: `spec-kitty agent feature create-feature SLUG --mission software-dev|research`"),
     ("next", "the agent command files (/spec-kitty.specify ... /spec-kitty.merge, written by `spec-kitty init --ai`) drive the workflow; `spec-kitty agent tasks status` shows what is next"),
     ("ops", "the commands commit what they change: `git log` lists the operations, `git revert` undoes one"),
-    ("orchestrator-api", "drive work packages with `spec-kitty implement` and `spec-kitty agent tasks move-task`, all with --json"),
     ("repair", "`spec-kitty init --force` rewrites the agent command files"),
     ("tracker", "task-tracker sync is not part of this CLI"),
     ("upgrade", "`spec-kitty init --force` regenerates the agent command files for this version; layout migrations: spec-kitty-cli 2.1.3 `upgrade`"),

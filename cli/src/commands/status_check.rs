@@ -15,6 +15,7 @@ use crate::error::{CliError, Kind};
 use crate::feature::{self, Feature};
 use crate::fsutil;
 use crate::output::Out;
+use crate::pyjson::py_str;
 use crate::status::current::{self, FeatureState, LaneSource};
 use crate::status::log::{self, LogError, Logged};
 use crate::status::reducer::{self, Snapshot};
@@ -161,17 +162,6 @@ fn schema_findings(e: &serde_json::Map<String, Value>) -> Vec<String> {
         ));
     }
     f
-}
-
-/// A JSON value as Python's `str()` shows it in a message.
-fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        other => other.to_string(),
-    }
 }
 
 fn py_type(v: &Value) -> &'static str {

@@ -60,6 +60,9 @@ pub struct Move {
     /// Without a reason, record 2.1.3's move-task default
     /// (`move-task: <from> -> <to>`), which also meets the reason guard.
     pub reason_default: bool,
+    /// The orchestrator's `--policy` (2.1.3's `policy_metadata` key of the
+    /// event and of its wire event).
+    pub policy_metadata: Option<Value>,
 }
 
 impl Move {
@@ -524,7 +527,7 @@ pub fn record(
         reason,
         review_ref: mv.review_ref.clone(),
         evidence: mv.evidence.clone(),
-        policy_metadata: None,
+        policy_metadata: mv.policy_metadata.clone(),
     };
     let mut new_events = loaded.bootstrap.clone();
     new_events.push(event.clone());

@@ -13,6 +13,7 @@ mod identity;
 mod implement_deps;
 mod malformed_files;
 mod merge;
+mod orchestrator_api;
 mod packaging;
 mod planning;
 mod planning_python;

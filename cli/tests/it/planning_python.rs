@@ -17,12 +17,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The Python CLI, or `None` after saying why `test` is skipped (a
-/// failure under `SK_REQUIRE_ALL`/CI): the shared test layer's lookup.
-fn python_cli(test: &str) -> Option<PathBuf> {
-    spec_kitty_e2e::python::require_python(test)
-}
-
 /// Runs the Python CLI in the world's repository, bounded in time, with
 /// its runtime directory inside the world.
 fn py(w: &World, bin: &PathBuf, args: &[&str]) -> Output {

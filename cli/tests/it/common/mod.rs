@@ -78,6 +78,21 @@ impl World {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Runs `git ARGS` in `dir` (a worktree, a twin) and asserts success.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let mut c = Command::new("git");
+        c.args(args).current_dir(dir);
+        git_env(&mut c, &self.home);
+        let o = c.output().expect("run git");
+        assert!(
+            o.status.success(),
+            "git {args:?} in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     pub fn cmd_in(&self, dir: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args).current_dir(dir);
@@ -241,6 +256,13 @@ pub fn assert_identity(w: &World, envs: &[EventEnvelope]) {
         assert_eq!(e.git_branch.as_deref(), Some("main"));
         assert_eq!(e.head_commit_sha.as_ref().map(String::len), Some(40));
     }
+}
+
+/// The Python spec-kitty-cli 2.1.3 of `scripts/setup-python-cli`, or
+/// `None` after saying why `test` is skipped (a failure under
+/// `SK_REQUIRE_ALL`/CI): the shared test layer's lookup.
+pub fn python_cli(test: &str) -> Option<PathBuf> {
+    spec_kitty_e2e::python::require_python(test)
 }
 
 /// Copies a directory tree (test fixtures from the corpus).
