@@ -248,7 +248,7 @@ fn write_workspace_context(
 
 /// `git worktree add` for `.worktrees/<branch>` on `<branch>` (created
 /// from HEAD, or reused when it exists). An existing worktree is reused.
-fn ensure_worktree(root: &Path, branch: &str) -> Result<PathBuf, CliError> {
+pub fn ensure_worktree(root: &Path, branch: &str) -> Result<PathBuf, CliError> {
     let dir = root.join(".worktrees").join(branch);
     if dir.join(".git").exists() {
         return Ok(dir);

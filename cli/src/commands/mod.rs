@@ -25,6 +25,7 @@ pub mod sync;
 pub mod sync_checks;
 pub mod sync_remote;
 pub mod tasks;
+pub mod workflow;
 
 use crate::emit::{self, Emitter};
 use crate::error::CliError;
