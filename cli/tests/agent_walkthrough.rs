@@ -280,15 +280,9 @@ fn the_planning_and_execution_prompts_walk_from_init_to_an_approved_work_package
     for s in walk.prompt("implement") {
         if s.text.contains("mark-status") {
             fs::write(ws.join("login.rs"), "pub fn login() {}\n").unwrap();
-            let mut c = std::process::Command::new("git");
-            c.current_dir(&ws).args(["add", "login.rs"]);
-            git_env(&mut c, &walk.w.home);
-            assert!(c.status().unwrap().success());
-            let mut c = std::process::Command::new("git");
-            c.current_dir(&ws)
-                .args(["commit", "-q", "-m", "feat(WP01): login"]);
-            git_env(&mut c, &walk.w.home);
-            assert!(c.status().unwrap().success());
+            walk.w.git_in(&ws, &["add", "login.rs"]);
+            walk.w
+                .git_in(&ws, &["commit", "-q", "-m", "feat(WP01): login"]);
         }
         walk.run(&s);
         if s.text.contains("workflow implement") {

@@ -193,14 +193,8 @@ fn in_review() -> World {
     wf_ok(&w, &["implement", "--agent", "claude"]);
     let ws = w.repo.join(".worktrees/001-demo-WP01");
     fs::write(ws.join("login.rs"), "fn login() {}\n").unwrap();
-    let git = |args: &[&str]| {
-        let mut c = std::process::Command::new("git");
-        c.args(args).current_dir(&ws);
-        git_env(&mut c, &w.home);
-        assert!(c.status().unwrap().success());
-    };
-    git(&["add", "login.rs"]);
-    git(&["commit", "-q", "-m", "feat(WP01): login"]);
+    w.git_in(&ws, &["add", "login.rs"]);
+    w.git_in(&ws, &["commit", "-q", "-m", "feat(WP01): login"]);
     w.ok(&[
         "agent",
         "tasks",

@@ -12,7 +12,7 @@
 //! `implement` itself, so the workspace rules live in one place.
 
 use super::lane_move::{self, Failure};
-use super::{implement, Ctx};
+use super::{implement, status_read, Ctx};
 use crate::cli::{AgentWorkflowCommand, Cli, Command, WorkflowImplementArgs, WorkflowReviewArgs};
 use crate::error::CliError;
 use crate::feature::{self, Feature};
@@ -25,7 +25,6 @@ use clap::Parser;
 use spec_kitty_protocol::envelope::{EventEnvelope, Payload, WpAssigned};
 use spec_kitty_protocol::Lane;
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
 pub fn run(out: &Out, c: AgentWorkflowCommand) -> Result<(), CliError> {
     match c {
@@ -183,15 +182,26 @@ fn implement_wp(out: &Out, a: WorkflowImplementArgs) -> Result<(), CliError> {
             f.pointer
         ));
     }
+    next_steps(
+        out,
+        &file,
+        "When the work is done and committed in the workspace:",
+        &implement_done(&wp_id, &feat.slug, agent.as_deref()),
+    );
+    Ok(())
+}
+
+/// The end of the summary both commands print: read the prompt file, then
+/// the commands that finish the step.
+fn next_steps(out: &Out, prompt_file: &Path, heading: &str, commands: &[String]) {
     out.line("");
     out.line("▶▶▶ NEXT STEP: read the whole prompt now:");
-    out.line(&format!("    cat {}", file.display()));
+    out.line(&format!("    cat {}", prompt_file.display()));
     out.line("");
-    out.line("When the work is done and committed in the workspace:");
-    for l in implement_done(&wp_id, &feat.slug, agent.as_deref()) {
+    out.line(heading);
+    for l in commands {
         out.line(&format!("  {l}"));
     }
-    Ok(())
 }
 
 /// Runs `implement WP --feature SLUG [--agent A] [--base B]` as its own
@@ -399,14 +409,12 @@ fn review_wp(out: &Out, a: WorkflowReviewArgs) -> Result<(), CliError> {
             g.base
         ));
     }
-    out.line("");
-    out.line("▶▶▶ NEXT STEP: read the whole prompt now:");
-    out.line(&format!("    cat {}", file.display()));
-    out.line("");
-    out.line("When the review is done, run one of:");
-    for l in review_done(&wp_id, &feat.slug, agent.as_deref()) {
-        out.line(&format!("  {l}"));
-    }
+    next_steps(
+        out,
+        &file,
+        "When the review is done, run one of:",
+        &review_done(&wp_id, &feat.slug, agent.as_deref()),
+    );
     Ok(())
 }
 
@@ -581,16 +589,7 @@ struct GitContext {
 }
 
 fn review_context(root: &Path, slug: &str, wp: &WpFile, workspace: &Path) -> Option<GitContext> {
-    let git = |dir: &Path, args: &[&str]| -> Option<String> {
-        let o = Process::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
+    let git = status_read::git_out;
     if !workspace.exists() {
         return None;
     }

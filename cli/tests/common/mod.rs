@@ -71,8 +71,13 @@ impl World {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.repo, args)
+    }
+
+    /// `git ARGS` in `dir` (e.g. a work-package worktree); asserts success.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let mut c = Command::new("git");
-        c.args(args).current_dir(&self.repo);
+        c.args(args).current_dir(dir);
         git_env(&mut c, &self.home);
         let o = c.output().expect("run git");
         assert!(
