@@ -307,3 +307,18 @@ fn implement_after_changes_requested_shows_the_review_feedback() {
         "**Issue 1**: login has no test\n"
     );
 }
+
+#[test]
+fn a_link_planted_at_the_prompt_path_is_replaced_not_followed() {
+    let w = world();
+    let victim = w.tmp.path().join("victim.txt");
+    fs::write(&victim, "keep me\n").unwrap();
+    let prompt = tmpdir(&w).join("spec-kitty-implement-WP01.md");
+    std::os::unix::fs::symlink(&victim, &prompt).unwrap();
+    wf_ok(&w, &["implement", "--agent", "claude"]);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
+    assert!(fs::symlink_metadata(&prompt).unwrap().file_type().is_file());
+    assert!(fs::read_to_string(&prompt)
+        .unwrap()
+        .contains("IMPLEMENT: WP01"));
+}
