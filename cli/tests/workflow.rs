@@ -322,3 +322,24 @@ fn a_link_planted_at_the_prompt_path_is_replaced_not_followed() {
         .unwrap()
         .contains("IMPLEMENT: WP01"));
 }
+
+#[test]
+fn a_research_feature_names_where_its_deliverables_go() {
+    let w = World::project();
+    w.ok(&["specify", "study", "--mission", "research"]);
+    w.ok(&["tasks", "add", "Survey"]);
+    w.git(&["add", "-A"]);
+    w.git(&["commit", "-q", "-m", "planned"]);
+    let out = wf_ok(&w, &["implement", "--agent", "claude"]);
+    assert!(
+        out.contains("Research deliverables: docs/research/001-study/"),
+        "{out}"
+    );
+    let prompt = fs::read_to_string(tmpdir(&w).join("spec-kitty-implement-WP01.md")).unwrap();
+    assert!(prompt.contains("RESEARCH MISSION"), "{prompt}");
+    assert!(prompt.contains("docs/research/001-study/ in the workspace"));
+    // Not for software features.
+    let sw = world();
+    let out = wf_ok(&sw, &["implement", "--agent", "claude"]);
+    assert!(!out.contains("Research deliverables"), "{out}");
+}

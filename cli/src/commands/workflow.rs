@@ -182,6 +182,11 @@ fn implement_wp(out: &Out, a: WorkflowImplementArgs) -> Result<(), CliError> {
             f.pointer
         ));
     }
+    if let Some(d) = research_deliverables(&feat) {
+        out.line(&format!(
+            "🔬 Research deliverables: {d} (not kitty-specs/, which holds the planning files)"
+        ));
+    }
     next_steps(
         out,
         &file,
@@ -459,6 +464,26 @@ fn feedback(ctx: &Ctx, wp: &WpFile) -> Option<Feedback> {
     })
 }
 
+/// Where a research feature's findings go (`deliverables_path` of
+/// meta.json, else 2.1.3's `docs/research/<slug>/`); `None` for other
+/// missions.
+fn research_deliverables(feat: &Feature) -> Option<String> {
+    let (_, meta) = feature::read_meta(feat).ok()?;
+    let s = |k: &str| {
+        meta.get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    if s("mission") != Some("research") {
+        return None;
+    }
+    Some(
+        s("deliverables_path")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("docs/research/{}/", s("slug").unwrap_or(&feat.slug))),
+    )
+}
+
 const RULE: &str =
     "================================================================================";
 
@@ -557,6 +582,18 @@ fn implement_prompt(
                     .into(),
             ),
         }
+        l.push(String::new());
+    }
+    if let Some(d) = research_deliverables(feat) {
+        l.push("🔬 RESEARCH MISSION: two kinds of files.".into());
+        l.push(format!(
+            "   Your findings (reports, data): {d} in the workspace, committed on its branch;"
+        ));
+        l.push(format!(
+            "   they land on {branch} with the merge. Never put them in kitty-specs/."
+        ));
+        l.push("   Planning files (kitty-specs/: evidence-log.csv, source-register.csv) are edited in the".into());
+        l.push("   main checkout, rarely during implementation.".into());
         l.push(String::new());
     }
     l.extend(tracking(
