@@ -405,6 +405,54 @@ pub enum AgentCommand {
     /// Feature planning commands for agents (create-feature, setup-plan, finalize-tasks, ...).
     #[command(subcommand)]
     Feature(AgentFeatureCommand),
+    /// Start implementing or reviewing a work package: claim it, and print (and write to a file) its prompt.
+    #[command(subcommand)]
+    Workflow(AgentWorkflowCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentWorkflowCommand {
+    /// Claim a work package for implementation (planned → in_progress; creates its worktree when missing) and print its prompt.
+    #[command(after_help = WORKFLOW_HELP)]
+    Implement(WorkflowImplementArgs),
+    /// Claim a work package for review (for_review → in_progress) and print its prompt with the review context.
+    #[command(after_help = WORKFLOW_HELP)]
+    Review(WorkflowReviewArgs),
+}
+
+/// `agent workflow`'s help epilogue: where the prompt goes, exit codes.
+pub const WORKFLOW_HELP: &str = "\
+The full prompt is also written to $TMPDIR/spec-kitty-<implement|review>-<WP>.md
+(/tmp when TMPDIR is unset), as 2.1.3 does, for agents whose output is cut short.
+
+Exit codes: 0 success, 1 git or I/O failure, 4 invalid input (unknown work
+package, --agent missing), 5 refused (no eligible work package, wrong lane).";
+
+#[derive(Debug, Args)]
+pub struct WorkflowImplementArgs {
+    /// Work package (WP01, wp01, WP01-slug); default: the first planned one.
+    pub wp_id: Option<String>,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Agent taking the work package (required to claim it).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Work package whose branch the new worktree starts from (passed to `implement`).
+    #[arg(long)]
+    pub base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowReviewArgs {
+    /// Work package (WP01, wp01, WP01-slug); default: the first in for_review.
+    pub wp_id: Option<String>,
+    /// Feature slug or number (auto-detected from the branch or directory if omitted).
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// Agent reviewing the work package (required to claim it).
+    #[arg(long)]
+    pub agent: Option<String>,
 }
 
 /// `implement`'s help epilogue: how the base is chosen, exit codes.

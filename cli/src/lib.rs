@@ -101,6 +101,7 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::Read(c))) => c.json(),
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MarkStatus(a))) => a.json,
         Command::Agent(AgentCommand::Status(c)) => c.json(),
+        Command::Agent(AgentCommand::Workflow(_)) => false,
         Command::Accept(a) => a.json,
         Command::Status(a) => a.json,
         Command::Merge(a) => a.json,
@@ -151,6 +152,7 @@ pub fn run() -> i32 {
             commands::status_check::run(&out, c)
         }
         Command::Agent(AgentCommand::Status(c)) => commands::agent_status::run(&out, c),
+        Command::Agent(AgentCommand::Workflow(c)) => commands::workflow::run(&out, c),
         Command::Accept(a) => commands::accept::run(&out, a),
         Command::Status(a) => commands::status::run(&out, a),
         Command::Merge(a) => commands::merge::run(&out, a),

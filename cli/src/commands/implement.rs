@@ -851,3 +851,16 @@ fn context_path(ctx: &Ctx, slug: &str, wp_id: &str) -> PathBuf {
         .join("workspaces")
         .join(format!("{slug}-{wp_id}.json"))
 }
+
+/// The worktree `.worktrees/<branch>` on an existing `<branch>` (a review
+/// of a WP whose worktree is gone), sparse as `implement` makes it; an
+/// existing worktree is reused. A missing branch is created from HEAD.
+pub fn ensure_worktree(root: &Path, branch: &str) -> Result<PathBuf, CliError> {
+    let dir = root.join(".worktrees").join(branch);
+    if is_worktree(&dir) {
+        return Ok(dir);
+    }
+    create_worktree(root, &dir, branch, "HEAD")?;
+    sparse_checkout(&dir)?;
+    Ok(dir)
+}

@@ -25,6 +25,7 @@ pub mod status_read;
 pub mod status_reconcile;
 pub mod sync;
 pub mod tasks;
+pub mod workflow;
 
 use crate::emit::{self, Emitter};
 use crate::error::CliError;

@@ -98,7 +98,8 @@ struct Staleness {
     worktree_exists: bool,
 }
 
-fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
+/// `git ARGS` in `dir`: its trimmed stdout, `None` when it fails.
+pub(crate) fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
     let o = Command::new("git")
         .args(args)
         .current_dir(dir)

@@ -5,6 +5,7 @@
 
 mod accept;
 mod agent_commands;
+mod agent_walkthrough;
 mod commands;
 mod common;
 mod corpus;
@@ -22,3 +23,4 @@ mod repo_files;
 mod status_model;
 mod status_model_read;
 mod surface;
+mod workflow;

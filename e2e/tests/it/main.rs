@@ -29,3 +29,4 @@ mod sync_messages;
 mod sync_saas;
 mod test_layout;
 mod tls;
+mod workflow_python;

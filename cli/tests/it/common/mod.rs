@@ -66,16 +66,7 @@ impl World {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        let mut c = Command::new("git");
-        c.args(args).current_dir(&self.repo);
-        git_env(&mut c, &self.home);
-        let o = c.output().expect("run git");
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        self.git_in(&self.repo, args)
     }
 
     /// Runs `git ARGS` in `dir` (a worktree, a twin) and asserts success.
