@@ -78,6 +78,10 @@ pub fn accept_feature(slug: &str, actor: &str) -> Answer {
     if has_flag("accept", "actor") {
         args.extend(["--actor", actor]);
     }
+    // 2.1.3's orchestrator records the acceptance without committing it.
+    if has_flag("accept", "no-commit") {
+        args.push("--no-commit");
+    }
     let Command::Accept(a) = parse(&args)? else {
         unreachable!("`accept` parses as Command::Accept")
     };
