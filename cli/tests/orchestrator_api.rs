@@ -237,6 +237,17 @@ fn feature_state_and_list_ready_follow_the_log_and_the_dependencies() {
             "FEATURE_NOT_FOUND",
         );
     }
+    // Outside the project, 2.1.3's SPECIFY_REPO_ROOT names it.
+    let o = w
+        .cmd_in(
+            w.tmp.path(),
+            &["orchestrator-api", "feature-state", "--feature", "001-demo"],
+        )
+        .env("SPECIFY_REPO_ROOT", &w.repo)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["data"], d, "{}", stderr(&o));
     // Outside any project.
     let elsewhere = World::bare("plain");
     fails(
