@@ -322,6 +322,11 @@ pub fn append_history(t: &OrchestratorWp, note: &str) -> Answer {
 /// `build_document`): line endings become `\n`, the entry goes at the end
 /// of the first `## Activity Log` section (made at the end when missing).
 fn with_history_entry(text: &str, entry: &str) -> String {
+    // A byte-order mark stays first (2.1.3 would put an empty frontmatter
+    // before it and leave the real one in the body).
+    if let Some(rest) = text.strip_prefix('\u{feff}') {
+        return format!("\u{feff}{}", with_history_entry(rest, entry));
+    }
     let normalized = text.replace("\r\n", "\n");
     let (front, body, padding) = match normalized
         .strip_prefix("---\n")
@@ -402,6 +407,10 @@ mod tests {
         assert_eq!(
             with_history_entry("---\r\nx: 1\r\n---\r\n\r\n# T\r\n", e),
             "---\nx: 1\n---\n\n# T\n\n## Activity Log\n\n- [T] a: n\n"
+        );
+        assert_eq!(
+            with_history_entry("\u{feff}---\nx: 1\n---\n## Activity Log\n", e),
+            "\u{feff}---\nx: 1\n---\n## Activity Log\n- [T] a: n\n"
         );
         assert_eq!(
             with_history_entry("---\nx: 1\n---\n", e),
