@@ -1266,7 +1266,9 @@ UNSUPPORTED_STRATEGY), 2 a usage error (USAGE_ERROR).
 agent_family, approval_mode, sandbox_mode, network_mode, dangerous_flags (an
 array) and optionally tool_restrictions; values that look like secrets
 (token, secret, key, password, credential) are refused. The feature is
---feature, exactly as its directory under kitty-specs/ is named.";
+--feature, exactly as its directory under kitty-specs/ is named, in the
+project of $SPECIFY_REPO_ROOT (when it holds .kittify/) or else of the
+current directory.";
 
 /// `spec-kitty orchestrator-api ...`: 2.1.3's flags, no short forms.
 #[derive(Debug, Subcommand)]

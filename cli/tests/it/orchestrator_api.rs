@@ -237,6 +237,17 @@ fn feature_state_and_list_ready_follow_the_log_and_the_dependencies() {
             "FEATURE_NOT_FOUND",
         );
     }
+    // Outside the project, 2.1.3's SPECIFY_REPO_ROOT names it.
+    let o = w
+        .cmd_in(
+            w.tmp.path(),
+            &["orchestrator-api", "feature-state", "--feature", "001-demo"],
+        )
+        .env("SPECIFY_REPO_ROOT", &w.repo)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["data"], d, "{}", stderr(&o));
     // Outside any project.
     let elsewhere = World::bare("plain");
     fails(
@@ -617,8 +628,17 @@ fn merge_feature_lands_the_branches_through_merge_and_reports_conflicts() {
 
     let wt1 = implemented(&w, "WP01", "one.txt");
     let wt3 = implemented(&w, "WP03", "three.txt");
+    // From inside a worktree the main checkout's feature is the one read.
+    let (code, _, v) = api_in(&w, &wt1, &["feature-state", "--feature", "001-demo"]);
+    assert_eq!(
+        (code, &v["data"]),
+        (0, &ok(&w, "feature-state --feature 001-demo"))
+    );
+    let origin = w.tmp.path().join("origin.git");
+    w.git(&["init", "-q", "--bare", origin.to_str().unwrap()]);
+    w.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
     w.clear_spool();
-    let d = ok(&w, merge);
+    let d = ok(&w, &format!("{merge} --push"));
     assert_eq!(d["merged_wps"], json!(["WP01", "WP03"]), "{d}");
     assert_eq!(
         (d["target_branch"].as_str(), d["strategy"].as_str()),
@@ -633,6 +653,16 @@ fn merge_feature_lands_the_branches_through_merge_and_reports_conflicts() {
         .map(|m| m.0)
         .collect();
     assert_eq!(done, ["WP01", "WP03"], "one done event per merged WP");
+    let pushed = w.git_in(&origin, &["log", "-1", "--format=%H", "main"]);
+    assert_eq!(pushed, w.git(&["rev-parse", "HEAD"]), "--push pushed main");
+
+    // Merged, but the push fails: PUSH_FAILED with what was merged.
+    let w = project();
+    implemented(&w, "WP03", "three.txt");
+    w.git(&["remote", "add", "origin", "/nonexistent/origin.git"]);
+    let d = fails(&w, &format!("{merge} --push"), "PUSH_FAILED");
+    assert_eq!(d, json!({"merged_wps": ["WP03"]}));
+    assert!(w.repo.join("three.txt").exists());
 
     // A conflict: MERGE_FAILED naming the WP, nothing half-merged.
     let w = project();

@@ -54,8 +54,16 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Runs another command's code in the project's main checkout (where
+/// 2.1.3's orchestrator runs git), with its stdout captured.
+fn in_project<R>(root: &std::path::Path, f: impl FnOnce() -> R) -> Result<(R, Vec<String>), Fail> {
+    std::env::set_current_dir(root)
+        .map_err(|e| Fail::internal(&CliError::io_at("enter", root, &e)))?;
+    Ok(output::capture(f))
+}
+
 pub fn accept_feature(slug: &str, actor: &str) -> Answer {
-    let (_, feat) = resolve_feature(slug)?;
+    let (project, feat) = resolve_feature(slug)?;
     // 2.1.3's readiness: every WP (of the WP files and of the log) done.
     let snap = store::snapshot(&feat).map_err(|e| Fail::internal(&e))?;
     let (wps, _) = feature::load_wps_lenient(&feat).map_err(|e| Fail::internal(&e))?;
@@ -78,10 +86,14 @@ pub fn accept_feature(slug: &str, actor: &str) -> Answer {
     if has_flag("accept", "actor") {
         args.extend(["--actor", actor]);
     }
+    // 2.1.3's orchestrator records the acceptance without committing it.
+    if has_flag("accept", "no-commit") {
+        args.push("--no-commit");
+    }
     let Command::Accept(a) = parse(&args)? else {
         unreachable!("`accept` parses as Command::Accept")
     };
-    let (r, _) = output::capture(|| accept::run(&Out::new(true), a));
+    let (r, _) = in_project(&project.root, || accept::run(&Out::new(true), a))?;
     r.map_err(|e| match e.kind {
         Kind::Refused => Fail::new("FEATURE_NOT_READY", &e.message),
         _ => Fail::internal(&e),
@@ -124,7 +136,7 @@ pub fn merge_feature(slug: &str, target: Option<&str>, strategy: &str, push: boo
     if strategy == "rebase" {
         return Err(unsupported(strategy, &["merge", "squash"]));
     }
-    let (project, feat) = resolve_feature(slug)?;
+    let (project, _) = resolve_feature(slug)?;
     let mut args = vec!["merge", "--feature", slug, "--strategy", strategy, "--json"];
     if let Some(t) = target {
         args.extend(["--target", t]);
@@ -132,7 +144,7 @@ pub fn merge_feature(slug: &str, target: Option<&str>, strategy: &str, push: boo
     let Command::Merge(a) = parse(&args)? else {
         unreachable!("`merge` parses as Command::Merge")
     };
-    let (r, lines) = output::capture(|| merge::run(&Out::new(true), a));
+    let (r, lines) = in_project(&project.root, || merge::run(&Out::new(true), a))?;
     let result = json_result(&lines);
     if let Err(e) = r {
         return Err(merge_failure(&project.root, &result, &e));
@@ -160,7 +172,6 @@ pub fn merge_feature(slug: &str, target: Option<&str>, strategy: &str, push: boo
             });
         }
     }
-    let _ = feat;
     Ok(J::O(vec![
         ("feature_slug", J::s(slug)),
         ("merged", true.into()),

@@ -176,8 +176,23 @@ pub fn run(c: C) -> Result<(), CliError> {
     }
 }
 
-/// The project of the current directory (its main checkout from inside a
-/// worktree) and the feature `slug` in it, or 2.1.3's FEATURE_NOT_FOUND.
+/// The project 2.1.3's `locate_project_root` finds: `$SPECIFY_REPO_ROOT`
+/// when it names a directory with `.kittify/`, else the one of the current
+/// directory (its main checkout from inside a worktree).
+fn locate() -> Result<Project, CliError> {
+    if let Some(root) = std::env::var_os("SPECIFY_REPO_ROOT")
+        .map(PathBuf::from)
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .filter(|p| p.join(".kittify").is_dir())
+    {
+        let git_root = root.join(".git").exists().then(|| root.clone());
+        return Ok(Project { root, git_root });
+    }
+    project::locate(&project::cwd()?)
+}
+
+/// The project ([`locate`]) and the feature `slug` in it, or 2.1.3's
+/// FEATURE_NOT_FOUND.
 fn resolve_feature(slug: &str) -> Result<(Project, Feature), Fail> {
     let not_found = || {
         Fail::new(
@@ -189,9 +204,7 @@ fn resolve_feature(slug: &str) -> Result<(Project, Feature), Fail> {
     if slug.is_empty() || slug == "." || slug == ".." || slug.contains(['/', '\\', '\0']) {
         return Err(not_found());
     }
-    let project = project::cwd()
-        .and_then(|cwd| project::locate(&cwd))
-        .map_err(|_| not_found())?;
+    let project = locate().map_err(|_| not_found())?;
     let dir = project.specs_dir().join(slug);
     if !dir.is_dir() {
         return Err(not_found());

@@ -13,7 +13,9 @@ use crate::emit::Changes;
 use crate::error::Kind;
 use crate::feature::Feature;
 use crate::fsutil;
+use crate::identity::EnsureOpts;
 use crate::output::Out;
+use crate::project::Project;
 use crate::status::{log, store};
 use serde_json::Value;
 use spec_kitty_protocol::envelope::{HistoryAdded, Payload};
@@ -27,9 +29,11 @@ fn policy_failed(message: String) -> Fail {
     Fail::new("POLICY_VALIDATION_FAILED", &message)
 }
 
-/// The context for writing (identity, emitter) of the current directory.
-fn open_ctx() -> Result<Ctx, Fail> {
-    Ctx::open(&Out::new(true)).map_err(|e| Fail::internal(&e))
+/// The context for writing (identity, emitter) in `project`.
+fn open_ctx(project: &Project) -> Result<Ctx, Fail> {
+    let cwd = crate::project::cwd().map_err(|e| Fail::internal(&e))?;
+    Ctx::for_project(&Out::new(true), cwd, project.clone(), EnsureOpts::default())
+        .map_err(|e| Fail::internal(&e))
 }
 
 /// The lane the log gives `wp` (planned when it has none).
@@ -135,14 +139,14 @@ pub fn start_implementation(t: &OrchestratorWp, policy: Option<&str>) -> Answer 
     };
     let no_op = match from {
         Lane::Planned => {
-            let ctx = open_ctx()?;
+            let ctx = open_ctx(&project)?;
             step(&ctx, &feat, &move_of(t, Lane::Claimed, Some(&policy)))?;
             step(&ctx, &feat, &start)?;
             false
         }
         Lane::Claimed => {
             claimed_by_other()?;
-            step(&open_ctx()?, &feat, &start)?;
+            step(&open_ctx(&project)?, &feat, &start)?;
             false
         }
         Lane::InProgress => {
@@ -186,14 +190,14 @@ pub fn start_review(t: &OrchestratorWp, policy: Option<&str>, review_ref: Option
         ));
     };
     let policy = required_policy("start-review", policy)?;
-    let (_, feat) = resolve_feature(&t.feature)?;
+    let (project, feat) = resolve_feature(&t.feature)?;
     let prompt = resolve_wp(&feat, &t.wp)?;
     let from = current_lane(&feat, &t.wp)?;
     let mv = store::Move {
         review_ref: Some(review_ref.to_string()),
         ..move_of(t, Lane::InProgress, Some(&policy))
     };
-    step(&open_ctx()?, &feat, &mv)?;
+    step(&open_ctx(&project)?, &feat, &mv)?;
     Ok(J::O(vec![
         ("feature_slug", J::s(&t.feature)),
         ("wp_id", J::s(&t.wp)),
@@ -233,7 +237,7 @@ pub fn transition(a: &TransitionArgs<'_>) -> Answer {
         (_, Some(p)) => Some(parse_policy(p).map_err(policy_failed)?),
         (_, None) => None,
     };
-    let (_, feat) = resolve_feature(&t.feature)?;
+    let (project, feat) = resolve_feature(&t.feature)?;
     resolve_wp(&feat, &t.wp)?;
     let Some(to) = to else {
         return Err(Fail::new(
@@ -248,7 +252,7 @@ pub fn transition(a: &TransitionArgs<'_>) -> Answer {
         review_ref: a.review_ref.map(str::to_string),
         ..move_of(t, to, policy.as_ref())
     };
-    step(&open_ctx()?, &feat, &mv)?;
+    step(&open_ctx(&project)?, &feat, &mv)?;
     Ok(J::O(vec![
         ("feature_slug", J::s(&t.feature)),
         ("wp_id", J::s(&t.wp)),
@@ -260,9 +264,9 @@ pub fn transition(a: &TransitionArgs<'_>) -> Answer {
 
 pub fn append_history(t: &OrchestratorWp, note: &str) -> Answer {
     let (slug, wp, actor) = (t.feature.as_str(), t.wp.as_str(), t.actor.as_str());
-    let (_, feat) = resolve_feature(slug)?;
+    let (project, feat) = resolve_feature(slug)?;
     let path = resolve_wp(&feat, wp)?;
-    let ctx = open_ctx()?;
+    let ctx = open_ctx(&project)?;
     let _lock = fsutil::lock_path(&path)
         .map_err(|e| Fail::internal(&crate::error::CliError::io_at("lock", &path, &e)))?;
     let old = fsutil::read_repo_file(&feat.root, &path)
@@ -318,6 +322,11 @@ pub fn append_history(t: &OrchestratorWp, note: &str) -> Answer {
 /// `build_document`): line endings become `\n`, the entry goes at the end
 /// of the first `## Activity Log` section (made at the end when missing).
 fn with_history_entry(text: &str, entry: &str) -> String {
+    // A byte-order mark stays first (2.1.3 would put an empty frontmatter
+    // before it and leave the real one in the body).
+    if let Some(rest) = text.strip_prefix('\u{feff}') {
+        return format!("\u{feff}{}", with_history_entry(rest, entry));
+    }
     let normalized = text.replace("\r\n", "\n");
     let (front, body, padding) = match normalized
         .strip_prefix("---\n")
@@ -398,6 +407,10 @@ mod tests {
         assert_eq!(
             with_history_entry("---\r\nx: 1\r\n---\r\n\r\n# T\r\n", e),
             "---\nx: 1\n---\n\n# T\n\n## Activity Log\n\n- [T] a: n\n"
+        );
+        assert_eq!(
+            with_history_entry("\u{feff}---\nx: 1\n---\n## Activity Log\n", e),
+            "\u{feff}---\nx: 1\n---\n## Activity Log\n- [T] a: n\n"
         );
         assert_eq!(
             with_history_entry("---\nx: 1\n---\n", e),
