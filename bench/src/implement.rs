@@ -19,7 +19,7 @@ pub fn project(root: &Path, ours: &Path, name: &str, n: usize) -> Result<Project
     std::fs::create_dir_all(feature.join("tasks"))?;
     std::fs::write(
         feature.join("meta.json"),
-        "{\n  \"feature_number\": \"001\",\n  \"friendly_name\": \"bench\",\n  \"mission\": \"software-dev\",\n  \"slug\": \"001-bench\",\n  \"target_branch\": \"main\"\n}\n",
+        "{\n  \"created_at\": \"2026-02-07T00:00:00+00:00\",\n  \"feature_number\": \"001\",\n  \"feature_slug\": \"001-bench\",\n  \"friendly_name\": \"bench\",\n  \"mission\": \"software-dev\",\n  \"slug\": \"001-bench\",\n  \"target_branch\": \"main\"\n}\n",
     )?;
     std::fs::write(feature.join("spec.md"), "# Spec\n")?;
     std::fs::write(feature.join("tasks.md"), "# Tasks\n")?;

@@ -737,10 +737,27 @@ fn create_worktree(root: &Path, dir: &Path, branch: &str, base: &str) -> Result<
         std::fs::create_dir_all(parent).map_err(|e| CliError::io_at("create", parent, &e))?;
     }
     let d = dir.to_string_lossy();
+    // No checkout here: the sparse read-tree checks out what is kept, once
+    // (2.1.3 checks out everything, then removes kitty-specs/ again).
     let r = if branch_exists(root, branch) {
-        git(root, &["worktree", "add", "-q", &d, branch])
+        git(
+            root,
+            &["worktree", "add", "-q", "--no-checkout", &d, branch],
+        )
     } else {
-        git(root, &["worktree", "add", "-q", "-b", branch, &d, base])
+        git(
+            root,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--no-checkout",
+                "-b",
+                branch,
+                &d,
+                base,
+            ],
+        )
     };
     r.map(|_| ()).map_err(|e| {
         CliError::io(format!(
@@ -756,11 +773,24 @@ fn create_worktree(root: &Path, dir: &Path, branch: &str, base: &str) -> Result<
 /// in the worktree's `info/sparse-checkout`, `git read-tree -mu HEAD`,
 /// `kitty-specs/` in its `info/exclude`, and no `kitty-specs/` left on disk.
 fn sparse_checkout(dir: &Path) -> Result<(), CliError> {
-    let git_path = |p: &str| -> Result<PathBuf, CliError> {
-        let s = git(dir, &["rev-parse", "--git-path", p])?;
-        Ok(dir.join(s.trim()))
+    // The worktree's own git dir (2.1.3 reads it from the `.git` file) and
+    // its sparse-checkout file, in one git call.
+    let paths = git(
+        dir,
+        &[
+            "rev-parse",
+            "--git-dir",
+            "--git-path",
+            "info/sparse-checkout",
+        ],
+    )?;
+    let mut lines = paths.lines().map(|l| dir.join(l.trim()));
+    let (Some(git_dir), Some(sparse)) = (lines.next(), lines.next()) else {
+        return Err(CliError::io(format!(
+            "git rev-parse in {} did not name its git dir",
+            dir.display()
+        )));
     };
-    let sparse = git_path("info/sparse-checkout")?;
     git(dir, &["config", "core.sparseCheckout", "true"])?;
     git(dir, &["config", "core.sparseCheckoutCone", "false"])?;
     let write = |p: &Path, text: &str| -> Result<(), CliError> {
@@ -771,8 +801,6 @@ fn sparse_checkout(dir: &Path) -> Result<(), CliError> {
     };
     write(&sparse, "/*\n!/kitty-specs/\n!/kitty-specs/**\n")?;
     git(dir, &["read-tree", "-mu", "HEAD"])?;
-    // The worktree's own git dir, as 2.1.3 reads it from the `.git` file.
-    let git_dir = dir.join(git(dir, &["rev-parse", "--git-dir"])?.trim());
     {
         let exclude = git_dir.join("info").join("exclude");
         let old = std::fs::read_to_string(&exclude).unwrap_or_default();
