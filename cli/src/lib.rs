@@ -97,7 +97,7 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::Read(c))) => c.json(),
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MarkStatus(a))) => a.json,
         Command::Agent(AgentCommand::Status(c)) => c.json(),
-        Command::Accept(a) => a.json,
+        Command::Accept(a) => a.common.json,
         Command::Status(a) => a.json,
         Command::Merge(a) => a.json,
         Command::Sync(c) => c.json(),
