@@ -7,6 +7,7 @@
 //! trip, fsync), so a figure reads as "x times the floor" on whatever noisy
 //! machine it ran on. It prints one table and writes the same as JSON.
 
+mod accept;
 mod cli;
 mod daemon;
 mod dashboard;
@@ -437,6 +438,36 @@ fn main() -> Result<()> {
                     py_t.p50_ms / ours_t.p50_ms,
                     (py_t.p50_ms - git_t.p50_ms) / (ours_t.p50_ms - git_t.p50_ms).max(0.1)
                 ),
+                json!(py_t),
+            );
+        }
+    }
+    println!("\nCLI: accept (readiness checks, meta.json record, commit)");
+    {
+        let n = (40 / scale).max(5);
+        let p = planning::project(scratch.path(), &cli_bin, "ours-accept")?;
+        let ours = accept::time_accept(&p, &cli_bin, &[], n)?;
+        let checks = accept::time_accept(&p, &cli_bin, &["--no-commit"], n)?;
+        r.add(
+            "cli_accept",
+            "ours, accept (commit included)",
+            fmt_ms(&ours),
+            format!(
+                "record + commit {:.1} ms ({:.0}%)",
+                ours.p50_ms - checks.p50_ms,
+                100.0 * (ours.p50_ms - checks.p50_ms) / ours.p50_ms
+            ),
+            json!({"with_commit": ours, "no_commit": checks}),
+        );
+        if args.python {
+            let py = cli::python_cli()?;
+            let pp = planning::project(scratch.path(), &cli_bin, "python-accept")?;
+            let py_t = accept::time_accept(&pp, &py, &[], (n / 2).max(3))?;
+            r.add(
+                "python_accept",
+                "Python 2.1.3, accept",
+                fmt_ms(&py_t),
+                format!("{:.0}x ours", py_t.p50_ms / ours.p50_ms),
                 json!(py_t),
             );
         }

@@ -304,7 +304,7 @@ impl AgentFeatureCommand {
             AgentFeatureCommand::BranchContext(a) => a.json,
             AgentFeatureCommand::FinalizeTasks(a) => a.json,
             AgentFeatureCommand::Merge(a) => a.json,
-            AgentFeatureCommand::Accept(a) => a.json,
+            AgentFeatureCommand::Accept(a) => a.common.json,
         }
     }
 }
@@ -836,6 +836,22 @@ pub struct AddHistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct AcceptArgs {
+    #[command(flatten)]
+    pub common: AcceptCommon,
+    /// Name recorded as the acceptance actor (default: $USER, else $USERNAME, else "system").
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// A validation command that was run, listed in the result's notes (repeatable).
+    #[arg(long = "test", value_name = "COMMAND")]
+    pub test: Vec<String>,
+    /// When checks fail, print the checklist and exit 0 instead of refusing.
+    #[arg(long)]
+    pub allow_fail: bool,
+}
+
+/// The flags `accept` shares with 2.1.3's agent wrapper `agent feature accept`.
+#[derive(Debug, Args)]
+pub struct AcceptCommon {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
     #[arg(long)]
     pub feature: Option<String>,
@@ -843,12 +859,6 @@ pub struct AcceptArgs {
     #[arg(long, value_name = "MODE", default_value = "auto", ignore_case = true,
           value_parser = ["auto", "pr", "local", "checklist"])]
     pub mode: String,
-    /// Name recorded as the acceptance actor (default: $USER, else $USERNAME, else "system").
-    #[arg(long, value_name = "NAME")]
-    pub actor: Option<String>,
-    /// A validation command that was run, listed in the result's notes (repeatable).
-    #[arg(long = "test", value_name = "COMMAND")]
-    pub test: Vec<String>,
     /// Print the result as one JSON object on stdout (2.1.3's keys).
     #[arg(long)]
     pub json: bool,
@@ -858,42 +868,21 @@ pub struct AcceptArgs {
     /// Report only: no work package moves, no meta.json record, no commit.
     #[arg(long)]
     pub no_commit: bool,
-    /// When checks fail, print the checklist and exit 0 instead of refusing.
-    #[arg(long)]
-    pub allow_fail: bool,
 }
 
 /// `agent feature accept`: 2.1.3's agent wrapper of `accept`.
 #[derive(Debug, Args)]
 pub struct AgentAcceptArgs {
-    /// Feature slug or number (auto-detected from the branch or directory if omitted).
-    #[arg(long)]
-    pub feature: Option<String>,
-    /// auto (pr when the repository has a remote, else local), pr, local, or checklist.
-    #[arg(long, value_name = "MODE", default_value = "auto", ignore_case = true,
-          value_parser = ["auto", "pr", "local", "checklist"])]
-    pub mode: String,
-    /// Print the result as one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Skip the frontmatter metadata checks.
-    #[arg(long)]
-    pub lenient: bool,
-    /// Report only: nothing moved, recorded or committed.
-    #[arg(long)]
-    pub no_commit: bool,
+    #[command(flatten)]
+    pub common: AcceptCommon,
 }
 
 impl From<AgentAcceptArgs> for AcceptArgs {
     fn from(a: AgentAcceptArgs) -> AcceptArgs {
         AcceptArgs {
-            feature: a.feature,
-            mode: a.mode,
+            common: a.common,
             actor: None,
             test: Vec::new(),
-            json: a.json,
-            lenient: a.lenient,
-            no_commit: a.no_commit,
             allow_fail: false,
         }
     }

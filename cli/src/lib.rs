@@ -102,7 +102,7 @@ pub fn run() -> i32 {
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MarkStatus(a))) => a.json,
         Command::Agent(AgentCommand::Status(c)) => c.json(),
         Command::Agent(AgentCommand::Workflow(_)) => false,
-        Command::Accept(a) => a.json,
+        Command::Accept(a) => a.common.json,
         Command::Status(a) => a.json,
         Command::Merge(a) => a.json,
         Command::Sync(c) => c.json(),

@@ -53,9 +53,9 @@ const HISTORY_CAP: usize = 20;
 
 pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
-    let feat = ctx.feature(a.feature.as_deref())?;
+    let feat = ctx.feature(a.common.feature.as_deref())?;
     let _feature_lock = feature::lock_feature(&feat)?;
-    let mode = choose_mode(&a.mode.to_lowercase(), &ctx.project.root);
+    let mode = choose_mode(&a.common.mode.to_lowercase(), &ctx.project.root);
     let wps = feature::load_wps(&feat)?;
     let (meta_text, meta) = feature::read_meta(&feat)?;
     // The lanes as the model has them (the log, and the frontmatter of WPs
@@ -114,7 +114,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     }
 
     let finishing: HashSet<&str> = to_finish.iter().map(|w| w.meta.wp_id.as_str()).collect();
-    let summary = collect(&ctx, &feat, &wps, &logged, &finishing, !a.lenient)?;
+    let summary = collect(&ctx, &feat, &wps, &logged, &finishing, !a.common.lenient)?;
 
     if mode == "checklist" || !summary.ok() {
         let mut j = summary.to_json();
@@ -153,7 +153,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
         .trim()
         .to_string();
     let accepted_at = spec_kitty_protocol::time::now_utc()[..19].to_string() + "Z";
-    let commit_required = !a.no_commit;
+    let commit_required = !a.common.no_commit;
     let mut envs = Vec::new();
     let mut deliveries = Vec::new();
     let mut moved = Vec::new();
@@ -551,20 +551,7 @@ fn collect(
 ) -> Result<Summary, CliError> {
     let root = &ctx.project.root;
     // Git cleanliness first, before anything is read or written.
-    let git_dirty = Command::new("git")
-        .args(["status", "--porcelain"])
-        .current_dir(root)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let git_dirty = super::status_reconcile::git_lines(root, &["status", "--porcelain"]);
     let worktree_root = ctx.project.git_root.clone().unwrap_or_else(|| root.clone());
     let primary_repo_root = crate::gitmeta::GitDirs::of_worktree(&worktree_root)
         .and_then(|d| d.main_worktree())

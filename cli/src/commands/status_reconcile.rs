@@ -43,7 +43,7 @@ struct Evidence {
     errors: Vec<String>,
 }
 
-fn git_lines(repo: &Path, args: &[&str]) -> Vec<String> {
+pub(crate) fn git_lines(repo: &Path, args: &[&str]) -> Vec<String> {
     Command::new("git")
         .args(args)
         .current_dir(repo)
