@@ -197,7 +197,9 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     }
     deliveries.extend(changes.commit(&ctx.emitter, &follow, &mut ctx.warner())?);
     envs.extend(follow);
-    if lane_move::auto_commit(&ctx, None) && !to_move.is_empty() {
+    // The acceptance record in meta.json is committed even when `merge`
+    // already moved every WP to done (nothing left to move here).
+    if lane_move::auto_commit(&ctx, None) {
         let mut files = committed_files;
         for f in [
             "status.events.jsonl",
