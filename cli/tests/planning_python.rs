@@ -14,51 +14,9 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn python_cli(test: &str) -> Option<PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = std::env::var_os("SK_PYTHON_VENV")
-        .map(|v| root.join(v))
-        .unwrap_or_else(|| root.join("target").join("pyvenv-2.1.3"));
-    let bin = venv.join("bin").join("spec-kitty");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    let required = ["SK_REQUIRE_ALL", "CI"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"));
-    assert!(
-        !required,
-        "{test}: the Python spec-kitty 2.1.3 is not installed at {} (run scripts/setup-python-cli), and SK_REQUIRE_ALL/CI require every test to run",
-        bin.display()
-    );
-    eprintln!(
-        "SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)"
-    );
-    None
-}
-
-/// Runs the Python CLI in the world's repository, bounded in time, with
-/// its runtime directory inside the world.
-fn py(w: &World, bin: &PathBuf, args: &[&str]) -> Output {
-    let mut c = Command::new("timeout");
-    c.arg("120").arg(bin).args(args).current_dir(&w.repo);
-    git_env(&mut c, &w.home);
-    c.env("SPEC_KITTY_HOME", w.home.join(".kittify-py"));
-    let o = c.output().expect("run python spec-kitty");
-    assert!(
-        o.status.success(),
-        "python spec-kitty {args:?}: {:?}\n{}\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
-
-fn py_json(w: &World, bin: &PathBuf, args: &[&str]) -> Value {
+fn py_json(w: &World, bin: &Path, args: &[&str]) -> Value {
     let o = py(w, bin, args);
     let text = stdout(&o);
     let last = text

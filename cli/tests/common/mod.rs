@@ -260,3 +260,47 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The Python spec-kitty 2.1.3 of `scripts/setup-python-cli` (the pinned
+/// venv in `$SK_PYTHON_VENV`, else `target/pyvenv-2.1.3`), or `None` after
+/// saying why `test` is skipped (a failure under `SK_REQUIRE_ALL`/`CI`).
+pub fn python_cli(test: &str) -> Option<PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = std::env::var_os("SK_PYTHON_VENV")
+        .map(|v| root.join(v))
+        .unwrap_or_else(|| root.join("target").join("pyvenv-2.1.3"));
+    let bin = venv.join("bin").join("spec-kitty");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let required = ["SK_REQUIRE_ALL", "CI"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0"));
+    assert!(
+        !required,
+        "{test}: the Python spec-kitty 2.1.3 is not installed at {} (run scripts/setup-python-cli), and SK_REQUIRE_ALL/CI require every test to run",
+        bin.display()
+    );
+    eprintln!(
+        "SKIP {test}: the Python spec-kitty 2.1.3 is not installed (run scripts/setup-python-cli)"
+    );
+    None
+}
+
+/// Runs the Python CLI in the world's repository, bounded in time, with
+/// its runtime directory inside the world.
+pub fn py(w: &World, bin: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new("timeout");
+    c.arg("120").arg(bin).args(args).current_dir(&w.repo);
+    git_env(&mut c, &w.home);
+    c.env("SPEC_KITTY_HOME", w.home.join(".kittify-py"));
+    let o = c.output().expect("run python spec-kitty");
+    assert!(
+        o.status.success(),
+        "python spec-kitty {args:?}: {:?}\n{}\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
