@@ -13,6 +13,7 @@ mod daemon;
 mod dashboard;
 mod floors;
 mod implement;
+mod merge;
 mod planning;
 mod saas;
 mod stats;
@@ -472,6 +473,14 @@ fn main() -> Result<()> {
             );
         }
     }
+    merge_section(
+        &mut r,
+        scratch.path(),
+        &cli_bin,
+        scale,
+        args.python,
+        spawn.p50_ms,
+    )?;
     dashboard_section(&mut r, scratch.path(), &cli_bin, scale)?;
 
     println!("\ndaemon");
@@ -612,6 +621,71 @@ fn main() -> Result<()> {
 }
 
 /// The local dashboard on the shared corpus (skipped without the corpus).
+/// `merge` of a feature with two reviewed WPs, ours and (with `--python`)
+/// 2.1.3's, with how much of it is `git` itself, and how much of the rest
+/// spawning that many processes costs on this machine (`spawn_ms`, the
+/// no-op spawn floor of this run).
+fn merge_section(
+    r: &mut Report,
+    scratch: &Path,
+    cli_bin: &Path,
+    scale: usize,
+    python: bool,
+    spawn_ms: f64,
+) -> Result<()> {
+    println!("\nCLI: merge (a feature with 2 reviewed WPs, each run on a fresh repository)");
+    let n = (20 / scale).max(3);
+    let ours_t = merge::time_merge(scratch, cli_bin, cli_bin, "ours", n)?;
+    let git_share = |t: &merge::Timing| {
+        format!(
+            "git {:.1} ms of it ({:.0}%, {} git runs; spawning them ~{:.0} ms), the rest {:.1} ms",
+            t.git.p50_ms,
+            100.0 * t.git.p50_ms / t.total.p50_ms,
+            t.git_processes,
+            t.git_processes as f64 * spawn_ms,
+            t.own.p50_ms
+        )
+    };
+    r.add(
+        "cli_merge",
+        "ours, merge (merges, done commits, worktrees, branches)",
+        fmt_ms(&ours_t.total),
+        git_share(&ours_t),
+        json!({
+            "total": ours_t.total,
+            "git": ours_t.git,
+            "without_git": ours_t.own,
+            "git_processes": ours_t.git_processes
+        }),
+    );
+    if python {
+        let py = cli::python_cli()?;
+        let py_t = merge::time_merge(scratch, cli_bin, &py, "python", (n / 4).max(3))?;
+        r.add(
+            "python_merge",
+            "Python 2.1.3, merge",
+            fmt_ms(&py_t.total),
+            git_share(&py_t),
+            json!({
+                "total": py_t.total,
+                "git": py_t.git,
+                "without_git": py_t.own,
+                "git_processes": py_t.git_processes
+            }),
+        );
+        let ratio = py_t.total.p50_ms / ours_t.total.p50_ms;
+        let own_ratio = py_t.own.p50_ms / ours_t.own.p50_ms;
+        r.add(
+            "python_over_ours_merge",
+            "ratio Python / ours (merge), p50",
+            format!("{ratio:.1}x"),
+            format!("without git: {own_ratio:.0}x"),
+            json!({"total": ratio, "without_git": own_ratio}),
+        );
+    }
+    Ok(())
+}
+
 fn dashboard_section(r: &mut Report, scratch: &Path, cli_bin: &Path, scale: usize) -> Result<()> {
     match dashboard::corpus() {
         None => println!("\ndashboard: skipped (no ../shared/corpus beside the repository)"),

@@ -24,6 +24,17 @@ fn wp(id: &str) -> String {
     format!("---\nwork_package_id: \"{id}\"\ntitle: \"Bench {id}\"\nlane: \"planned\"\ndependencies: []\nsubtasks:\n  - \"T001\"\nhistory:\n  - timestamp: \"2026-01-01T00:00:00Z\"\n    lane: \"planned\"\n    agent: \"system\"\n    action: \"Prompt generated via /spec-kitty.tasks\"\n---\n# {id}\n")
 }
 
+/// What the agent writes before `finalize-tasks` into a feature's
+/// directory: the spec, tasks.md and two WP files (WP02 depends on WP01).
+pub fn write_tasks(dir: &Path) -> Result<()> {
+    std::fs::write(dir.join("spec.md"), SPEC)?;
+    std::fs::write(dir.join("tasks.md"), TASKS_MD)?;
+    for id in ["WP01", "WP02"] {
+        std::fs::write(dir.join(format!("tasks/{id}-bench.md")), wp(id))?;
+    }
+    Ok(())
+}
+
 /// A git repository made a project by our `init` (no Python `init`: it
 /// would leave a dashboard server running). Both CLIs plan in it.
 pub fn project(root: &Path, ours: &Path, name: &str) -> Result<Project> {
@@ -72,12 +83,7 @@ pub fn time_planning(p: &Project, program: &Path, extra: &[&str], n: usize) -> R
             ],
             &mut pl,
         )?;
-        let dir = p.dir.join("kitty-specs").join(&slug);
-        std::fs::write(dir.join("spec.md"), SPEC)?;
-        std::fs::write(dir.join("tasks.md"), TASKS_MD)?;
-        for id in ["WP01", "WP02"] {
-            std::fs::write(dir.join(format!("tasks/{id}-bench.md")), wp(id))?;
-        }
+        write_tasks(&p.dir.join("kitty-specs").join(&slug))?;
         timed(
             &[
                 "agent",

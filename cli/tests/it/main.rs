@@ -7,6 +7,7 @@ mod accept;
 mod agent_commands;
 mod agent_walkthrough;
 mod commands;
+mod commit_sequence;
 mod common;
 mod corpus;
 mod hostile_input;

@@ -14,28 +14,9 @@ use crate::common;
 use common::*;
 use serde_json::{json, Value};
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::path::Path;
 
-/// Runs the Python CLI in the world's repository, bounded in time, with
-/// its runtime directory inside the world.
-fn py(w: &World, bin: &PathBuf, args: &[&str]) -> Output {
-    let mut c = Command::new("timeout");
-    c.arg("120").arg(bin).args(args).current_dir(&w.repo);
-    git_env(&mut c, &w.home);
-    c.env("SPEC_KITTY_HOME", w.home.join(".kittify-py"));
-    let o = c.output().expect("run python spec-kitty");
-    assert!(
-        o.status.success(),
-        "python spec-kitty {args:?}: {:?}\n{}\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
-
-fn py_json(w: &World, bin: &PathBuf, args: &[&str]) -> Value {
+fn py_json(w: &World, bin: &Path, args: &[&str]) -> Value {
     let o = py(w, bin, args);
     let text = stdout(&o);
     let last = text

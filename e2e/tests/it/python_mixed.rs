@@ -535,3 +535,152 @@ fn python_accepts_a_feature_rust_drove_through_implement_review_and_done() {
         "2.1.3's accept commit"
     );
 }
+
+/// Commits the agent's work in `wp`'s worktree of `feature`.
+fn work_in_worktree(sb: &Sandbox, dir: &Path, feature: &str, wp: &str) {
+    let wt = dir.join(".worktrees").join(format!("{feature}-{wp}"));
+    assert!(wt.is_dir(), "no worktree {}", wt.display());
+    std::fs::write(wt.join(format!("{wp}.txt")), format!("work of {wp}\n")).unwrap();
+    sb.git(&wt, &["add", "-A"]);
+    sb.git(&wt, &["commit", "-q", "-m", &format!("{wp} work")]);
+}
+
+#[test]
+fn a_feature_python_planned_and_started_is_reviewed_merged_and_accepted_here() {
+    // 2.1.3 plans the feature with its own commands and implements WP01 up
+    // to review; this CLI reviews it, implements and reviews WP02, merges
+    // and accepts. Python's validate passes on the result and sees every
+    // WP done; no worktree and nothing uncommitted is left.
+    let test = "a_feature_python_planned_and_started_is_reviewed_merged_and_accepted_here";
+    let Some(py) = require_python(test) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let dir = sb.git_repo("handed-over", None);
+    let feature = "001-user-auth";
+    let fdir = feature_dir(&dir, feature);
+    let init = [
+        "init",
+        "--here",
+        "--ai",
+        "claude",
+        "--force",
+        "--non-interactive",
+        "--ignore-agent-tools",
+    ];
+    sb.py(&py, &dir, &init);
+    spec_kitty_e2e::python::stop_python_dashboard(&dir);
+    sb.git(&dir, &["add", "-A"]);
+    sb.git(&dir, &["commit", "-q", "-m", "spec-kitty init"]);
+    sb.py(
+        &py,
+        &dir,
+        &["agent", "feature", "create-feature", "user-auth", "--json"],
+    );
+    std::fs::write(
+        fdir.join("spec.md"),
+        "# Spec\n\n- **FR-001**: log in\n- **FR-002**: log out\n",
+    )
+    .unwrap();
+    sb.git(&dir, &["add", "-A"]);
+    sb.git(&dir, &["commit", "-q", "-m", "Spec for user-auth"]);
+    let on_feature = ["--feature", feature, "--json"];
+    let mut setup_plan = vec!["agent", "feature", "setup-plan"];
+    setup_plan.extend(on_feature);
+    sb.py(&py, &dir, &setup_plan);
+    std::fs::write(
+        fdir.join("tasks.md"),
+        "# Tasks\n\n## Work Package WP01: Login\n**Requirement Refs**: FR-001\n\n\
+         - [x] T001 Login form\n\n## Work Package WP02: Logout\n**Requirement Refs**: FR-002\n\n\
+         - [x] T002 Logout button\n",
+    )
+    .unwrap();
+    for (wp, title, task) in [("WP01", "Login", "T001"), ("WP02", "Logout", "T002")] {
+        std::fs::write(
+            fdir.join("tasks")
+                .join(format!("{wp}-{}.md", title.to_lowercase())),
+            format!(
+                "---\nwork_package_id: \"{wp}\"\ntitle: \"{title}\"\nlane: \"planned\"\n\
+                 dependencies: []\nsubtasks:\n  - \"{task}\"\n---\n# {wp}: {title}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let mut finalize = vec!["agent", "feature", "finalize-tasks"];
+    finalize.extend(on_feature);
+    sb.py(&py, &dir, &finalize);
+    sb.py(&py, &dir, &["implement", "WP01", "--feature", feature]);
+    work_in_worktree(&sb, &dir, feature, "WP01");
+    let agent = ["--agent", "claude"];
+    python_move(&sb, &py, &dir, feature, "WP01", "for_review", &agent);
+    let by_python = log_events(&dir, feature).len();
+
+    // This CLI takes over.
+    rust_move(&sb, &dir, feature, "WP01", "approved", &REVIEW);
+    sb.sk(&dir, &["implement", "WP02", "--feature", feature]);
+    work_in_worktree(&sb, &dir, feature, "WP02");
+    rust_move(&sb, &dir, feature, "WP02", "for_review", &agent);
+    rust_move(&sb, &dir, feature, "WP02", "approved", &REVIEW);
+    sb.sk(&dir, &["merge", "--feature", feature]);
+    sb.sk(&dir, &["accept", "--feature", feature]);
+
+    // Each of our transitions once in the log, after Python's; our
+    // implement moves WP02 as 2.1.3's moved WP01.
+    let events = log_events(&dir, feature);
+    let moves = |from: usize, to: usize| -> Vec<(String, String, String)> {
+        events[from..to]
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap().to_string();
+                (s("wp_id"), s("from_lane"), s("to_lane"))
+            })
+            .collect()
+    };
+    let m = |wp: &str, from: &str, to: &str| (wp.to_string(), from.to_string(), to.to_string());
+    assert_eq!(
+        moves(0, by_python),
+        [
+            m("WP01", "planned", "in_progress"),
+            m("WP01", "in_progress", "for_review")
+        ],
+        "2.1.3's implement and review"
+    );
+    let ours = moves(by_python, events.len());
+    assert_eq!(
+        ours,
+        [
+            m("WP01", "for_review", "approved"),
+            m("WP02", "planned", "in_progress"),
+            m("WP02", "in_progress", "for_review"),
+            m("WP02", "for_review", "approved"),
+            m("WP01", "approved", "done"),
+            m("WP02", "approved", "done"),
+        ],
+        "{events:#?}"
+    );
+    let lanes = views_match_the_log(&dir, feature);
+    python_validates(&sb, &py, &dir, feature);
+    let theirs = python_lanes(&sb, &py, &dir, feature);
+    assert_eq!(theirs, lanes);
+    assert!(theirs.values().all(|l| l == "done"), "{theirs:?}");
+
+    // The work landed on main, the workspaces are gone, all is committed.
+    for wp in ["WP01", "WP02"] {
+        assert!(
+            dir.join(format!("{wp}.txt")).is_file(),
+            "{wp}'s work not merged"
+        );
+    }
+    let git_out = |args: &[&str]| String::from_utf8(sb.git(&dir, args).stdout).unwrap();
+    assert_eq!(
+        git_out(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert_eq!(git_out(&["branch", "--list", "001-user-auth-*"]), "");
+    assert_eq!(
+        git_out(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+}

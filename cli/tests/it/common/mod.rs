@@ -268,3 +268,21 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs the Python CLI in the world's repository, bounded in time, with
+/// its runtime directory inside the world.
+pub fn py(w: &World, bin: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new("timeout");
+    c.arg("120").arg(bin).args(args).current_dir(&w.repo);
+    git_env(&mut c, &w.home);
+    c.env("SPEC_KITTY_HOME", w.home.join(".kittify-py"));
+    let o = c.output().expect("run python spec-kitty");
+    assert!(
+        o.status.success(),
+        "python spec-kitty {args:?}: {:?}\n{}\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
