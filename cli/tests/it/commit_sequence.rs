@@ -12,7 +12,7 @@ use crate::common;
 
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const FEATURE: &str = "001-user-auth";
@@ -141,21 +141,6 @@ impl Twin {
     }
 }
 
-/// 2.1.3's `init` leaves a dashboard server running: stop it by the pid
-/// its record (`.kittify/.dashboard`: url, port, [token], pid) names.
-fn stop_python_dashboard(repo: &Path) {
-    let record = fs::read_to_string(repo.join(".kittify/.dashboard")).unwrap_or_default();
-    let lines: Vec<&str> = record.lines().collect();
-    if let Some(pid) = lines
-        .get(2..)
-        .and_then(|l| l.last())
-        .and_then(|l| l.trim().parse::<u32>().ok())
-        .filter(|p| *p > 1)
-    {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    }
-}
-
 const INIT: [&str; 7] = [
     "init",
     "--here",
@@ -241,7 +226,7 @@ fn plan_implement_review(t: &Twin, after: &dyn Fn(&Twin)) -> Vec<(String, Vec<St
 fn lifecycle(t: &Twin) -> Vec<(String, Vec<String>)> {
     let mut steps = vec![("init".to_string(), t.step(&INIT))];
     if matches!(t.cli, Cli::Python(_)) {
-        stop_python_dashboard(&t.w.repo);
+        spec_kitty_e2e::python::stop_python_dashboard(&t.w.repo);
     }
     t.user_commits_scaffolding();
     steps.extend(plan_implement_review(t, &|_| {}));
