@@ -34,7 +34,6 @@ use spec_kitty_protocol::envelope::{DependencyResolved, FeatureCompleted, Payloa
 use spec_kitty_protocol::Lane;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// 2.1.3's `LANES`, in its order (the summary's lane table and JSON).
 const LANES: [&str; 8] = [
@@ -55,7 +54,10 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
     let feat = ctx.feature(a.common.feature.as_deref())?;
     let _feature_lock = feature::lock_feature(&feat)?;
-    let mode = choose_mode(&a.common.mode.to_lowercase(), &ctx.project.root);
+    let mode = choose_mode(
+        &a.common.mode.to_lowercase(),
+        ctx.project.git_root.as_deref(),
+    );
     let wps = feature::load_wps(&feat)?;
     let (meta_text, meta) = feature::read_meta(&feat)?;
     // The lanes as the model has them (the log, and the frontmatter of WPs
@@ -313,20 +315,24 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
 }
 
 /// 2.1.3's `choose_mode`: an explicit mode wins; `auto` is `pr` when the
-/// repository has a remote, else `local`.
-fn choose_mode(requested: &str, root: &Path) -> String {
+/// repository has a remote, else `local`. The remotes are read from the
+/// repository's config file rather than `git remote` (a process fewer;
+/// remotes defined only through `include` are not seen).
+fn choose_mode(requested: &str, git_root: Option<&Path>) -> String {
     if matches!(requested, "pr" | "local" | "checklist") {
         return requested.to_string();
     }
-    let remotes = Command::new("git")
-        .arg("remote")
-        .current_dir(root)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
-        .unwrap_or(false);
-    if remotes { "pr" } else { "local" }.to_string()
+    let has_remote = git_root
+        .and_then(crate::gitmeta::GitDirs::of_worktree)
+        .and_then(|d| std::fs::read_to_string(d.common_dir.join("config")).ok())
+        .is_some_and(|t| {
+            t.lines().any(|l| {
+                l.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("[remote \"")
+            })
+        });
+    if has_remote { "pr" } else { "local" }.to_string()
 }
 
 /// Moves `w` to done through the status write path, with review evidence
