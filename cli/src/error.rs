@@ -35,11 +35,12 @@ Exit codes:
 Environment:
   SPEC_KITTY_SYNC_HOME  sync state directory (default ~/.spec-kitty): spool, credentials
   NO_COLOR              disable colour (colour is also off when stdout is not a terminal)
-  SPECIFY_FEATURE       feature slug to use when --feature is not given
-  SPEC_KITTY_ERROR_CAUSES  set to 1: an error also prints the causes its message does not say";
+  SPECIFY_FEATURE       feature slug to use when --feature is not given";
 
 /// Set to a non-empty value, a failed command also prints the causes of its
-/// error that the message does not already say ([`CliError::report`]).
+/// error that the message does not already say ([`CliError::report`]): a
+/// debugging aid, documented in the README's environment table (not in
+/// `--help`, which lists what users set day to day).
 pub const ERROR_CAUSES_ENV: &str = "SPEC_KITTY_ERROR_CAUSES";
 
 /// A failed command: what kind, a message for the user that names the

@@ -1,7 +1,8 @@
 //! `spec-kitty`: the command users and agents type.
 //!
 //! Module map:
-//! - [`cli`]: the clap grammar (add new command groups there);
+//! - [`cli`]: the clap grammar (add new command groups there); it imports
+//!   no handler, and no module here imports one that imports it back;
 //! - [`agentfiles`]: the agents `init --ai` sets up and their command files;
 //! - [`commands`]: one module per command, each validate → build events →
 //!   write files → deliver;
@@ -12,7 +13,9 @@
 //! - [`gitcommit`]: committing exactly the files a command wrote;
 //! - [`emit`]: event origin (identity, team, git) and write-then-deliver;
 //! - [`handoff`]: how one event leaves this process (daemon, else spool);
-//! - [`daemon_client`]: the daemon socket client (requests, spawn, skew);
+//! - [`daemon_client`]: the daemon socket client (handshake, skew,
+//!   requests), with [`daemon_client::launch`] starting, replacing and
+//!   stopping the daemon;
 //! - [`status`]: the canonical status model of 2.1.3 (event log, lane
 //!   rules, reducer, views, the one write path), with [`pyjson`] writing
 //!   its files as Python does;

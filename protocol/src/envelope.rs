@@ -13,16 +13,20 @@
 //!
 //! The rest of the contract's vocabulary lives beside it: [`crate::lane`]
 //! (lanes and their names), [`crate::payload`] (the typed payloads) and
-//! [`crate::ids`] (id and slug rules). They are re-exported here, so
-//! `envelope::Lane` and friends keep working.
+//! [`crate::ids`] (id and slug rules), and the error all of them return
+//! ([`crate::envelope_error`]). They are re-exported here, so
+//! `envelope::Lane` and friends keep working; none of them imports this
+//! module back.
 
+pub use crate::envelope_error::EnvelopeError;
 pub use crate::ids::{is_feature_slug, is_ulid, is_uuid, is_wp_id};
 pub use crate::lane::Lane;
 pub use crate::payload::{
     DependencyResolved, ErrorLogged, FeatureCompleted, FeatureCreated, HistoryAdded, Payload,
-    WpAssigned, WpCreated, WpStatusChanged,
+    WpAssigned, WpCreated, WpStatusChanged, KNOWN_EVENT_TYPES,
 };
 
+use crate::envelope_error::field_err;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -52,34 +56,6 @@ pub struct EventEnvelope {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
-
-/// Why an envelope or payload was refused: the field (dotted path) and the rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvelopeError {
-    #[error("not valid JSON: {0}")]
-    Json(String),
-    #[error("field `{field}`: {rule}")]
-    Field { field: String, rule: String },
-}
-
-pub(crate) fn field_err(field: &str, rule: impl Into<String>) -> EnvelopeError {
-    EnvelopeError::Field {
-        field: field.to_string(),
-        rule: rule.into(),
-    }
-}
-
-/// The event types of the contract; anything else is carried through as-is.
-pub const KNOWN_EVENT_TYPES: [&str; 8] = [
-    "WPStatusChanged",
-    "WPCreated",
-    "WPAssigned",
-    "FeatureCreated",
-    "FeatureCompleted",
-    "HistoryAdded",
-    "ErrorLogged",
-    "DependencyResolved",
-];
 
 /// What the daemon and server need to know of an envelope without trusting it.
 const FIELD_KINDS: [(&str, Kind); 15] = [

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::envelope::{field_err, EnvelopeError};
+use crate::envelope_error::{field_err, EnvelopeError};
 
 /// A work package's lane, as the wire knows it: the eight canonical lanes of
 /// the 2.1.3 status model (CONTRACT.md).

@@ -6,7 +6,8 @@
 //!
 //! - [`envelope`]: the event envelope sent to the SaaS and its validation
 //!   (see `CONTRACT.md`), with [`payload`] (the eight typed payloads),
-//!   [`lane`] (the lane vocabulary) and [`ids`] (id and slug rules);
+//!   [`lane`] (the lane vocabulary), [`ids`] (id and slug rules) and
+//!   [`envelope_error`] (the one error they return);
 //! - [`ipc`]: the local-socket protocol between CLI and daemon — handshake,
 //!   requests, responses and the length-prefixed frame codec — and
 //!   [`client`], a blocking client over it (tests, harness, benchmarks);
@@ -30,6 +31,7 @@
 pub mod client;
 pub mod credentials;
 pub mod envelope;
+pub mod envelope_error;
 pub mod fsutil;
 pub mod html;
 pub mod identity;

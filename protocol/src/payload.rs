@@ -6,9 +6,21 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::envelope::{field_err, EnvelopeError, KNOWN_EVENT_TYPES};
+use crate::envelope_error::{field_err, EnvelopeError};
 use crate::ids::{is_feature_slug, is_wp_id};
 use crate::lane::Lane;
+
+/// The event types of the contract; anything else is carried through as-is.
+pub const KNOWN_EVENT_TYPES: [&str; 8] = [
+    "WPStatusChanged",
+    "WPCreated",
+    "WPAssigned",
+    "FeatureCreated",
+    "FeatureCompleted",
+    "HistoryAdded",
+    "ErrorLogged",
+    "DependencyResolved",
+];
 
 /// The typed payloads of the contract's eight event types.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,8 +14,7 @@
 
 use std::fmt::Write as _;
 
-use crate::server::sorted_projects;
-use crate::view::{View, NO_FEATURE};
+use crate::view::{sorted_projects, View, NO_FEATURE};
 
 /// Lanes always shown, in board order; others appear only when occupied.
 const BOARD_LANES: [&str; 4] = ["planned", "in_progress", "for_review", "done"];

@@ -46,7 +46,7 @@ use crate::config::{Config, User};
 use crate::faults::{bump, FaultPatch, Faults, Stats};
 use crate::listener::{RefuseSwitch, RefusingListener};
 use crate::store::{Outcome, Store, TokenKind, Via};
-use crate::view::{ProjectView, View};
+use crate::view::{sorted_projects, ProjectView};
 
 /// Most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -820,25 +820,6 @@ pub fn project_json(p: &ProjectView) -> Value {
         "event_counts": p.event_counts,
         "features": features,
     })
-}
-
-/// Projects sorted by slug then uuid, optionally filtered.
-pub fn sorted_projects<'a>(
-    view: &'a View,
-    team: Option<&str>,
-    uuid: Option<&str>,
-) -> Vec<&'a ProjectView> {
-    let mut v: Vec<&ProjectView> = view
-        .projects
-        .values()
-        .filter(|p| team.is_none_or(|t| p.team_slug == t))
-        .filter(|p| uuid.is_none_or(|u| p.project_uuid == u))
-        .collect();
-    v.sort_by(|a, b| {
-        (a.project_slug.as_deref(), &a.project_uuid)
-            .cmp(&(b.project_slug.as_deref(), &b.project_uuid))
-    });
-    v
 }
 
 #[derive(Deserialize)]

@@ -176,6 +176,25 @@ impl WpView {
     }
 }
 
+/// Projects sorted by slug then uuid, optionally filtered.
+pub fn sorted_projects<'a>(
+    view: &'a View,
+    team: Option<&str>,
+    uuid: Option<&str>,
+) -> Vec<&'a ProjectView> {
+    let mut v: Vec<&ProjectView> = view
+        .projects
+        .values()
+        .filter(|p| team.is_none_or(|t| p.team_slug == t))
+        .filter(|p| uuid.is_none_or(|u| p.project_uuid == u))
+        .collect();
+    v.sort_by(|a, b| {
+        (a.project_slug.as_deref(), &a.project_uuid)
+            .cmp(&(b.project_slug.as_deref(), &b.project_uuid))
+    });
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
