@@ -150,11 +150,26 @@ impl Changes {
     }
 
     /// Writes every change atomically; on a failure, undoes the ones done.
+    /// Each file is fsynced before its rename; each directory holding one
+    /// is fsynced once, after the last rename into it (a feature's WP files
+    /// share `tasks/`), before the changes count as made.
     pub fn apply(&self) -> Result<(), CliError> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for (i, c) in self.items.iter().enumerate() {
-            if let Err(e) = fsutil::write_repo_file(&self.root, &c.path, &c.new) {
-                self.undo(i);
-                return Err(e);
+            match fsutil::write_repo_file_dir_unsynced(&self.root, &c.path, &c.new) {
+                Ok(dir) if !dirs.contains(&dir) => dirs.push(dir),
+                Ok(_) => {}
+                Err(e) => {
+                    // (Undoing writes in full, directory fsyncs included.)
+                    self.undo(i);
+                    return Err(e);
+                }
+            }
+        }
+        for d in &dirs {
+            if let Err(e) = spec_kitty_protocol::fsutil::sync_dir(d) {
+                self.undo(self.items.len());
+                return Err(CliError::io_at("fsync the directory", d, &e));
             }
         }
         Ok(())
