@@ -190,20 +190,6 @@ pub fn write_repo_file(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Cli
     pfs::write_atomic(&real, bytes, None).map_err(|e| CliError::io_at("write", path, &e))
 }
 
-/// [`write_repo_file`] without the directory's `fsync`: returns the
-/// directory, which the caller syncs ([`pfs::sync_dir`]) once for all the
-/// files it replaced there before it calls the change durable.
-pub fn write_repo_file_dir_unsynced(
-    root: &Path,
-    path: &Path,
-    bytes: &[u8],
-) -> Result<PathBuf, CliError> {
-    let real = resolve_in_repo(root, path)?;
-    pfs::write_atomic_dir_unsynced(&real, bytes, None)
-        .map(Path::to_path_buf)
-        .map_err(|e| CliError::io_at("write", path, &e))
-}
-
 /// [`write_repo_file`] without the `fsync`s, for files a command can
 /// generate again (the agent command files of `init`).
 pub fn write_repo_file_unsynced(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), CliError> {
