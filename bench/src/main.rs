@@ -41,6 +41,11 @@ struct Args {
     /// Only the dashboard section (and the floors): seconds, not minutes.
     #[arg(long)]
     only_dashboard: bool,
+    /// Only the floors and the CLI sections (lane change, add-history,
+    /// init, planning; with `--python` beside 2.1.3): for tuning the
+    /// command path without the daemon and server runs.
+    #[arg(long, conflicts_with = "only_dashboard")]
+    only_cli: bool,
     /// Largest daemon backlog to measure (scaling runs 10k, 100k, ... up to it).
     #[arg(long, default_value_t = 1_000_000)]
     backlog: usize,
@@ -481,6 +486,11 @@ fn main() -> Result<()> {
         args.python,
         spawn.p50_ms,
     )?;
+    if args.only_cli {
+        write_json(&args.out, &r)?;
+        println!("\nwritten to {}", args.out.display());
+        return Ok(());
+    }
     dashboard_section(&mut r, scratch.path(), &cli_bin, scale)?;
 
     println!("\ndaemon");

@@ -150,14 +150,50 @@ impl Changes {
     }
 
     /// Writes every change atomically; on a failure, undoes the ones done.
+    /// Each file is fsynced before its rename; each directory holding one
+    /// is fsynced once, after the last rename into it (a feature's WP files
+    /// share `tasks/`), before the changes count as made.
     pub fn apply(&self) -> Result<(), CliError> {
+        self.apply_keeping_old().map(drop)
+    }
+
+    /// [`Changes::apply`], returning the replaced files still open: their
+    /// blocks are freed when the last descriptor closes, which on a file
+    /// system mounted with `discard` (and no journal) trims them there and
+    /// then, synchronously — worth doing while something else waits.
+    fn apply_keeping_old(&self) -> Result<Vec<std::fs::File>, CliError> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut old = Vec::new();
         for (i, c) in self.items.iter().enumerate() {
-            if let Err(e) = fsutil::write_repo_file(&self.root, &c.path, &c.new) {
-                self.undo(i);
-                return Err(e);
+            let written = fsutil::resolve_in_repo(&self.root, &c.path)
+                .map_err(CliError::from)
+                .and_then(|real| {
+                    if c.old.is_some() {
+                        // A regular file inside the repository (the rule
+                        // above just said so): opening it reads nothing.
+                        old.extend(spec_kitty_protocol::fsutil::open_nonblocking(&real).ok());
+                    }
+                    spec_kitty_protocol::fsutil::write_atomic_dir_unsynced(&real, &c.new, None)
+                        .map(Path::to_path_buf)
+                        .map_err(|e| CliError::io_at("write", &c.path, &e))
+                });
+            match written {
+                Ok(dir) if !dirs.contains(&dir) => dirs.push(dir),
+                Ok(_) => {}
+                Err(e) => {
+                    // (Undoing writes in full, directory fsyncs included.)
+                    self.undo(i);
+                    return Err(e);
+                }
             }
         }
-        Ok(())
+        for d in &dirs {
+            if let Err(e) = spec_kitty_protocol::fsutil::sync_dir(d) {
+                self.undo(self.items.len());
+                return Err(CliError::io_at("fsync the directory", d, &e));
+            }
+        }
+        Ok(old)
     }
 
     /// Undoes the first `n` changes (best effort; they were just written).
@@ -182,8 +218,14 @@ impl Changes {
         envs: &[EventEnvelope],
         warn: &mut dyn FnMut(String),
     ) -> Result<Vec<Delivery>, CliError> {
-        self.apply()?;
-        match emitter.deliver_all(envs, warn) {
+        let old = self.apply_keeping_old()?;
+        // The replaced files are let go while the events travel.
+        let release = std::thread::Builder::new().spawn(move || drop(old)).ok();
+        let delivered = emitter.deliver_all(envs, warn);
+        if let Some(r) = release {
+            let _ = r.join();
+        }
+        match delivered {
             Ok(d) => Ok(d),
             Err(e) => {
                 self.undo(self.items.len());

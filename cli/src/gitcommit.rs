@@ -10,6 +10,14 @@
 //!
 //! A failed commit is not a failed command: the files are written and the
 //! state they hold is right. Callers warn with [`CommitError`]'s message.
+//!
+//! Speed (git is most of a committing command's time): paths git already
+//! tracks need no `git add` (the pathspec commit takes their working-tree
+//! bytes), so we look them up in `.git/index` ourselves and spawn `git add`
+//! only for new ones — a lookup that errs only towards adding, and a failed
+//! commit is retried the old way. Our commits also skip git's automatic
+//! maintenance (`maintenance.auto=false`: a second git process per commit);
+//! the user's own git commands still run it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,16 +74,24 @@ pub fn commit_each(
             .output()
             .map_err(|e| CommitError(format!("cannot run git in {}: {e}", repo_root.display())))
     };
+    let add = |paths: &[String]| -> Result<(), CommitError> {
+        let o = git(&["add", "--force", "--"], paths)?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(CommitError(format!(
+                "git add: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )))
+        }
+    };
     let all: Vec<String> = groups.iter().flat_map(|(p, _)| rel(p)).collect();
     if all.is_empty() {
         return Ok(vec![Committed::NothingToCommit; groups.len()]);
     }
-    let o = git(&["add", "--force", "--"], &all)?;
-    if !o.status.success() {
-        return Err(CommitError(format!(
-            "git add: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )));
+    let mut added = !all_in_index(repo_root, &all);
+    if added {
+        add(&all)?;
     }
     let mut out = Vec::with_capacity(groups.len());
     for (paths, message) in groups {
@@ -83,25 +99,118 @@ pub fn commit_each(
             out.push(Committed::NothingToCommit);
             continue;
         }
-        let o = git(
-            &["commit", "-q", "--no-verify", "-m", message, "--"],
-            &rel(paths),
-        )?;
+        let commit = || {
+            git(
+                &[
+                    "-c",
+                    "maintenance.auto=false",
+                    "-c",
+                    "gc.auto=0",
+                    "commit",
+                    "-q",
+                    "--no-verify",
+                    "-m",
+                    message,
+                    "--",
+                ],
+                &rel(paths),
+            )
+        };
+        let mut o = commit()?;
+        if !o.status.success() && !added && !nothing_to_commit(&o) {
+            // The index lookup was wrong (a path git does not know after
+            // all): stage everything as before and try once more.
+            add(&all)?;
+            added = true;
+            o = commit()?;
+        }
         if !o.status.success() {
+            if nothing_to_commit(&o) {
+                out.push(Committed::NothingToCommit);
+                continue;
+            }
             let text = format!(
                 "{}{}",
                 String::from_utf8_lossy(&o.stdout),
                 String::from_utf8_lossy(&o.stderr)
             );
-            if text.contains("nothing to commit") || text.contains("no changes added") {
-                out.push(Committed::NothingToCommit);
-                continue;
-            }
             return Err(CommitError(format!("git commit: {}", text.trim())));
         }
         out.push(Committed::Yes(head(repo_root)?));
     }
     Ok(out)
+}
+
+/// Whether a failed `git commit` only found nothing to commit.
+fn nothing_to_commit(o: &std::process::Output) -> bool {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text.contains("nothing to commit") || text.contains("no changes added")
+}
+
+/// Whether every path (relative to `repo_root`, the worktree's top) has an
+/// entry in the worktree's index, so the pathspec commit can take it
+/// without `git add`. Errs only towards `false` (which costs a `git add`):
+/// an index we cannot read or walk (version 4, SHA-256), or git pointed
+/// elsewhere by the environment.
+fn all_in_index(repo_root: &Path, paths: &[String]) -> bool {
+    if ["GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+    {
+        return false;
+    }
+    let Some(dirs) = crate::gitmeta::GitDirs::of_worktree(repo_root) else {
+        return false;
+    };
+    let Ok(index) = std::fs::read(dirs.git_dir.join("index")) else {
+        return false;
+    };
+    let Some(names) = index_names(&index) else {
+        return false;
+    };
+    paths.iter().all(|p| names.contains(&p.as_bytes()))
+}
+
+/// The entry names of a version 2 or 3 index of a SHA-1 repository, or
+/// `None` when the bytes do not walk as one (each entry: 40 bytes of stat
+/// data, the 20-byte object id, 16 bits of flags whose low 12 are the
+/// name's length, 16 more when the extended bit is set in version 3, the
+/// name, then NULs up to a multiple of 8).
+fn index_names(index: &[u8]) -> Option<Vec<&[u8]>> {
+    if index.len() < 12 || &index[..4] != b"DIRC" {
+        return None;
+    }
+    let version = u32::from_be_bytes(index[4..8].try_into().ok()?);
+    if !matches!(version, 2 | 3) {
+        return None;
+    }
+    let count = u32::from_be_bytes(index[8..12].try_into().ok()?) as usize;
+    let mut names = Vec::with_capacity(count);
+    let mut at = 12;
+    for _ in 0..count {
+        let flags_at = at + 60;
+        let flags = u16::from_be_bytes(index.get(flags_at..flags_at + 2)?.try_into().ok()?);
+        let mut name_at = flags_at + 2;
+        if flags & 0x4000 != 0 {
+            if version < 3 {
+                return None;
+            }
+            name_at += 2;
+        }
+        let len = index.get(name_at..)?.iter().position(|&b| b == 0)?;
+        let short = usize::from(flags & 0xFFF);
+        if short != len.min(0xFFF) {
+            return None;
+        }
+        names.push(&index[name_at..name_at + len]);
+        let entry_len = (name_at - at + len + 8) & !7;
+        at += entry_len;
+    }
+    Some(names)
 }
 
 /// The new HEAD, read from .git directly: one git process fewer per
@@ -191,6 +300,76 @@ mod tests {
         // Again with nothing new: no empty commit.
         let again = commit_paths(r, &[r.join("a.txt")], "chore: again").unwrap();
         assert_eq!(again, Committed::NothingToCommit);
+    }
+
+    #[test]
+    fn tracked_paths_commit_without_git_add_and_keep_the_users_index() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        git(r, &["init", "-q", "-b", "main"]);
+        git(r, &["config", "user.name", "T"]);
+        git(r, &["config", "user.email", "t@example.invalid"]);
+        fs::create_dir_all(r.join("d")).unwrap();
+        fs::write(r.join("d/log.jsonl"), "1\n").unwrap();
+        fs::write(r.join("other.txt"), "o\n").unwrap();
+        git(r, &["add", "."]);
+        git(r, &["commit", "-qm", "root"]);
+        assert!(all_in_index(r, &["d/log.jsonl".into(), "other.txt".into()]));
+        assert!(!all_in_index(r, &["d/new.jsonl".into()]));
+        assert!(!all_in_index(r, &["d".into()]), "a directory is no entry");
+        fs::write(r.join("other.txt"), "staged\n").unwrap();
+        git(r, &["add", "other.txt"]);
+        fs::write(r.join("d/log.jsonl"), "1\n2\n").unwrap();
+        let c = commit_paths(r, &[r.join("d/log.jsonl")], "chore: log").unwrap();
+        assert!(matches!(c, Committed::Yes(_)), "{c:?}");
+        assert_eq!(git(r, &["show", "HEAD:d/log.jsonl"]), "1\n2\n");
+        assert_eq!(
+            git(r, &["show", "--name-only", "--format=%s", "HEAD"]).trim(),
+            "chore: log\n\nd/log.jsonl"
+        );
+        assert_eq!(
+            git(r, &["diff", "--cached", "--name-only"]).trim(),
+            "other.txt"
+        );
+        assert_eq!(git(r, &["status", "--porcelain", "d"]).trim(), "");
+    }
+
+    #[test]
+    fn the_index_walk_reads_every_name_of_v2_and_v3_and_refuses_v4() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        git(r, &["init", "-q", "-b", "main"]);
+        let long = format!("{}/{}.md", "d".repeat(200), "x".repeat(200));
+        let names = ["a", "b/c.txt", "é.md", long.as_str()];
+        for n in names {
+            if let Some(dir) = Path::new(n).parent() {
+                fs::create_dir_all(r.join(dir)).unwrap();
+            }
+            fs::write(r.join(n), n).unwrap();
+        }
+        git(r, &["add", "."]);
+        let walked = |r: &Path| {
+            let bytes = fs::read(r.join(".git/index")).unwrap();
+            index_names(&bytes).map(|v| {
+                v.iter()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(walked(r), Some(want.clone()));
+        // Version 3: an intent-to-add entry carries the extended flags.
+        fs::write(r.join("later.txt"), "l").unwrap();
+        git(r, &["add", "-N", "later.txt"]);
+        let mut with_ita = want.clone();
+        with_ita.push("later.txt".into());
+        with_ita.sort();
+        assert_eq!(walked(r), Some(with_ita));
+        // Version 4 compresses names: not walked (git add runs instead).
+        git(r, &["update-index", "--index-version", "4"]);
+        assert_eq!(walked(r), None);
+        assert!(!all_in_index(r, &["a".into()]));
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //!    directory so the new name survives a crash.
 //! 4. Any failure before the rename removes the temp file.
 //!
+//! [`write_atomic_dir_unsynced`] stops before step 3's directory fsync, for
+//! callers that replace several files of one directory and sync it once.
+//!
 //! **A failed directory fsync is an error.** The rename has happened, so
 //! readers already see the new bytes, but the name may not survive a crash;
 //! callers treat it like any failed write (the CLI rolls its file changes
@@ -43,7 +46,20 @@ const ATTEMPTS: u32 = 16;
 /// the permission bits to give the file; `None` keeps those of the file
 /// being replaced (or `0666` less the umask for a new file).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
-    write_atomic_named(path, bytes, mode, &mut random_u64, true)
+    write_atomic_named(path, bytes, mode, &mut random_u64, Sync::FileAndDir)
+}
+
+/// [`write_atomic`] up to the rename, without the directory's `fsync`:
+/// for a caller that replaces several files and then syncs each directory
+/// once ([`sync_dir`]) before it calls the change done. Returns that
+/// directory.
+pub fn write_atomic_dir_unsynced<'a>(
+    path: &'a Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+) -> io::Result<&'a Path> {
+    write_atomic_named(path, bytes, mode, &mut random_u64, Sync::File)?;
+    Ok(parent_dir(path))
 }
 
 /// [`write_atomic`] without the `fsync`s: readers still see the old or the
@@ -51,7 +67,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
 /// that can be generated again (agent command files), where a sync per
 /// file would dominate the command's time.
 pub fn write_atomic_unsynced(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
-    write_atomic_named(path, bytes, mode, &mut random_u64, false)
+    write_atomic_named(path, bytes, mode, &mut random_u64, Sync::Nothing)
+}
+
+/// Which `fsync`s a write does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    FileAndDir,
+    File,
+    Nothing,
 }
 
 /// [`write_atomic`] with the temp-name source given (tests plant links at
@@ -61,7 +85,7 @@ fn write_atomic_named(
     bytes: &[u8],
     mode: Option<u32>,
     next_name: &mut dyn FnMut() -> u64,
-    durable: bool,
+    sync: Sync,
 ) -> io::Result<()> {
     let dir = parent_dir(path);
     let mode = mode.or_else(|| {
@@ -75,7 +99,7 @@ fn write_atomic_named(
             file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
         file.write_all(bytes)?;
-        if durable {
+        if sync != Sync::Nothing {
             file.sync_all()?;
         }
         drop(file);
@@ -85,7 +109,7 @@ fn write_atomic_named(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    if durable {
+    if sync == Sync::FileAndDir {
         sync_dir(dir)
     } else {
         Ok(())
@@ -273,7 +297,7 @@ mod tests {
             b"new",
             None,
             &mut || names.next().unwrap() + 1,
-            true,
+            Sync::FileAndDir,
         )
         .unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
@@ -290,7 +314,7 @@ mod tests {
                 .is_symlink());
         }
         // Every drawn name taken: an error, and still nothing followed.
-        let e = write_atomic_named(&target, b"x", None, &mut || 1, true).unwrap_err();
+        let e = write_atomic_named(&target, b"x", None, &mut || 1, Sync::FileAndDir).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
         assert_eq!(std::fs::read(&target).unwrap(), b"new");

@@ -1,13 +1,14 @@
 //! `spec-kitty agent tasks add-history WP01 --note TEXT`: one line in the
 //! WP's `## Activity Log` (as spec-kitty writes it) → HistoryAdded. Under
-//! the WP file's lock, so 16 agents noting at once leave 16 lines.
+//! the feature's status lock (the one lane changes take), so 16 agents
+//! noting at once leave 16 lines and a lane change of the same WP never
+//! loses a note, nor a note the lane change.
 
 use super::Ctx;
 use crate::cli::AddHistoryArgs;
 use crate::emit::{events_json, Changes};
 use crate::error::CliError;
 use crate::feature;
-use crate::fsutil;
 use crate::output::Out;
 use crate::wpfile::{self, WpFile};
 use spec_kitty_protocol::envelope::{HistoryAdded, Payload};
@@ -21,7 +22,7 @@ pub fn run(out: &Out, a: AddHistoryArgs) -> Result<(), CliError> {
     let ctx = Ctx::open(out)?;
     let feat = ctx.feature(a.feature.as_deref())?;
     let path = feature::find_wp(&feat, &a.wp_id)?;
-    let _lock = fsutil::lock_path(&path).map_err(|e| CliError::io_at("lock", &path, &e))?;
+    let _lock = crate::status::store::take_lock(&feat)?;
     let wp = WpFile::read(&path)?;
     let author = a.agent.clone().unwrap_or_else(|| "user".to_string());
     let env = ctx.emitter.build(

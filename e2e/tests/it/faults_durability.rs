@@ -8,7 +8,9 @@
 //!   fsync it, rename it to `<event_id>.json`, fsync the directory (the
 //!   order, not the temp file's name);
 //! - a spool file still being written (not yet renamed into place) is
-//!   neither ingested nor rejected by a daemon that ingests meanwhile.
+//!   neither ingested nor rejected by a daemon that ingests meanwhile;
+//! - a command that replaces several files of one directory fsyncs each
+//!   file before its rename and the directory once, after the last rename.
 //!
 //! Needs `strace` (scripts/setup-test-deps installs it); without it these
 //! tests say SKIP, or fail under `SK_REQUIRE_ALL`/`CI`.
@@ -239,5 +241,95 @@ fn a_half_written_spool_file_is_neither_ingested_nor_rejected() {
     assert!(
         rows(&sb).iter().any(|r| r.event_id == id),
         "the completed file is ingested"
+    );
+}
+
+#[test]
+fn files_of_one_directory_are_each_fsynced_and_their_directory_once_after_the_renames() {
+    let test = "files_of_one_directory_are_each_fsynced_and_their_directory_once_after_the_renames";
+    if !have_strace(test) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let dir = sb.project("batch", "feat");
+    sb.stop_daemon();
+    set_auto_start(&dir, false);
+    let feature = std::fs::read_dir(dir.join("kitty-specs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let tasks = std::fs::canonicalize(feature.join("tasks")).unwrap();
+    std::fs::write(
+        feature.join("spec.md"),
+        "# Spec\n\n- **FR-001**: one\n- **FR-002**: two\n",
+    )
+    .unwrap();
+    std::fs::write(
+        feature.join("tasks.md"),
+        "# Tasks\n\n## Work Package WP01: One\n**Requirement Refs**: FR-001\n\n## Work Package WP02: Two\n**Requirement Refs**: FR-002\n### Dependencies\n- Depends on WP01.\n",
+    )
+    .unwrap();
+    for e in std::fs::read_dir(&tasks).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("WP") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let wps = ["WP01", "WP02"].map(|id| tasks.join(format!("{id}-traced.md")));
+    for (id, path) in ["WP01", "WP02"].iter().zip(&wps) {
+        std::fs::write(
+            path,
+            format!("---\nwork_package_id: \"{id}\"\ntitle: \"Traced {id}\"\nlane: \"planned\"\ndependencies: []\n---\n# {id}\n"),
+        )
+        .unwrap();
+    }
+    let trace = sb.root().join("batch.trace");
+    let mut c = strace(
+        &trace,
+        "openat,fsync,fdatasync,rename,renameat,renameat2",
+        &bin("spec-kitty"),
+    );
+    sb.env(&mut c);
+    c.current_dir(&dir).stdin(Stdio::null()).args([
+        "agent",
+        "feature",
+        "finalize-tasks",
+        "--no-auto-commit",
+        "--json",
+    ]);
+    run_ok(&mut c);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let tasks_s = tasks.display().to_string();
+    let renames: Vec<usize> = wps
+        .iter()
+        .map(|wp| {
+            let quoted = format!("\"{}\"", wp.display());
+            let at = lines
+                .iter()
+                .position(|l| l.contains("rename") && l.contains(&quoted) && l.contains("= 0"))
+                .unwrap_or_else(|| panic!("no rename onto {}:\n{text}", wp.display()));
+            let tmp = first_quoted(lines[at]).unwrap();
+            assert!(
+                lines[..at].iter().any(|l| is_sync_of(l, tmp)),
+                "{tmp} not fsynced before its rename:\n{text}"
+            );
+            at
+        })
+        .collect();
+    let dir_syncs: Vec<usize> = (0..lines.len())
+        .filter(|&i| is_sync_of(lines[i], &tasks_s))
+        .collect();
+    let last = *renames.iter().max().unwrap();
+    assert_eq!(
+        dir_syncs.len(),
+        1,
+        "{tasks_s} fsynced {} times for two renames into it:\n{text}",
+        dir_syncs.len()
+    );
+    assert!(
+        dir_syncs[0] > last,
+        "{tasks_s} fsynced before the last rename into it:\n{text}"
     );
 }
