@@ -111,23 +111,20 @@ fn spool_under_strace(sb: &Sandbox) -> (String, PathBuf, PathBuf) {
     let dir = sb.project("spooler", "feat");
     sb.stop_daemon();
     set_auto_start(&dir, false);
-    let trace = sb.root().join("cli.trace");
-    let mut c = strace(
-        &trace,
-        "openat,fsync,fdatasync,rename,renameat,renameat2",
-        &bin("spec-kitty"),
+    let (o, trace) = cli_under_strace(
+        sb,
+        &dir,
+        "cli.trace",
+        &[
+            "agent",
+            "tasks",
+            "add-history",
+            "WP01",
+            "--note",
+            "traced",
+            "--json",
+        ],
     );
-    sb.env(&mut c);
-    c.current_dir(&dir).stdin(Stdio::null()).args([
-        "agent",
-        "tasks",
-        "add-history",
-        "WP01",
-        "--note",
-        "traced",
-        "--json",
-    ]);
-    let o = run_ok(&mut c);
     let v = json_out(&o);
     let e = &v["events"][0];
     assert_eq!(e["delivery"], "spooled", "{v}");
@@ -135,7 +132,27 @@ fn spool_under_strace(sb: &Sandbox) -> (String, PathBuf, PathBuf) {
     let spool = sb.paths().spool_dir();
     let file = sb.paths().spool_file(id);
     assert!(file.exists(), "{} spooled", file.display());
-    (std::fs::read_to_string(&trace).unwrap(), spool, file)
+    (trace, spool, file)
+}
+
+/// Runs the CLI in `dir` under strace (the file writes' calls), expecting
+/// success; returns its output and the trace.
+fn cli_under_strace(
+    sb: &Sandbox,
+    dir: &Path,
+    trace_name: &str,
+    args: &[&str],
+) -> (std::process::Output, String) {
+    let trace = sb.root().join(trace_name);
+    let mut c = strace(
+        &trace,
+        "openat,fsync,fdatasync,rename,renameat,renameat2",
+        &bin("spec-kitty"),
+    );
+    sb.env(&mut c);
+    c.current_dir(dir).stdin(Stdio::null()).args(args);
+    let o = run_ok(&mut c);
+    (o, std::fs::read_to_string(&trace).unwrap())
 }
 
 /// The temp file the CLI renamed onto `target`, and the trace line indexes
@@ -284,22 +301,18 @@ fn files_of_one_directory_are_each_fsynced_and_their_directory_once_after_the_re
         )
         .unwrap();
     }
-    let trace = sb.root().join("batch.trace");
-    let mut c = strace(
-        &trace,
-        "openat,fsync,fdatasync,rename,renameat,renameat2",
-        &bin("spec-kitty"),
+    let (_, text) = cli_under_strace(
+        &sb,
+        &dir,
+        "batch.trace",
+        &[
+            "agent",
+            "feature",
+            "finalize-tasks",
+            "--no-auto-commit",
+            "--json",
+        ],
     );
-    sb.env(&mut c);
-    c.current_dir(&dir).stdin(Stdio::null()).args([
-        "agent",
-        "feature",
-        "finalize-tasks",
-        "--no-auto-commit",
-        "--json",
-    ]);
-    run_ok(&mut c);
-    let text = std::fs::read_to_string(&trace).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let tasks_s = tasks.display().to_string();
     let renames: Vec<usize> = wps
