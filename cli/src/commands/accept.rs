@@ -376,6 +376,44 @@ fn finish(ctx: &Ctx, feat: &Feature, w: &WpFile) -> Result<Option<lane_move::App
     }
 }
 
+/// What `orchestrator-api accept-feature` writes once the caller has seen
+/// every WP done: as 2.1.3, the acceptance record alone (mode
+/// `orchestrator`, by `actor`), no checklist and no commit. The first
+/// acceptance also sends `FeatureCompleted`; a repeat only records.
+/// Returns the `accepted_at` written.
+pub fn record_orchestrated(ctx: &Ctx, feat: &Feature, actor: &str) -> Result<String, CliError> {
+    let _feature_lock = feature::lock_feature(feat)?;
+    let (meta_text, meta) = feature::read_meta(feat)?;
+    let first = meta.get("accepted_at").is_none_or(|v| v.is_null());
+    let mut record = meta.clone();
+    record_acceptance(&mut record, actor, "orchestrator", None);
+    let mut follow = Vec::new();
+    if first {
+        follow.push(ctx.emitter.build(
+            &Payload::FeatureCompleted(FeatureCompleted {
+                feature_slug: feat.slug.clone(),
+                total_wps: feature::load_wps_lenient(feat)?.0.len() as u64,
+                completed_at: Some(spec_kitty_protocol::time::now_utc()),
+                total_duration: None,
+            }),
+            None,
+        )?);
+    }
+    let mut changes = Changes::new(&ctx.project.root);
+    let text = meta_text_of(&record);
+    if meta_text.is_empty() {
+        changes.create(&feat.meta_path(), text);
+    } else {
+        changes.replace(&feat.meta_path(), &meta_text, text);
+    }
+    changes.commit(&ctx.emitter, &follow, &mut ctx.warner())?;
+    Ok(record
+        .get("accepted_at")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// 2.1.3's `record_acceptance`: the top-level fields (stale commit fields
 /// cleared first) and one more entry in the bounded history.
 fn record_acceptance(meta: &mut Map<String, Value>, by: &str, mode: &str, from: Option<&str>) {

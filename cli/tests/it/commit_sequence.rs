@@ -327,10 +327,31 @@ fn the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3() {
     );
     let accepted = ours_twin.step(&["accept", "--feature", FEATURE]);
     assert_eq!(accepted.len(), 1, "one acceptance commit: {accepted:?}");
+    assert_eq!(accepted[0], format!("Accept {FEATURE}"));
+    // As 2.1.3 does, the commit's own sha goes into meta.json after it and
+    // stays uncommitted: that line and nothing else.
     assert_eq!(
         w.git(&["status", "--porcelain", "--untracked-files=no"]),
-        "",
-        "accept left files uncommitted"
+        format!(" M kitty-specs/{FEATURE}/meta.json\n"),
+        "accept left other files uncommitted"
+    );
+    let meta = format!("kitty-specs/{FEATURE}/meta.json");
+    let committed: serde_json::Value =
+        serde_json::from_str(&w.git(&["show", &format!("HEAD:{meta}")])).unwrap();
+    let mut now: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(w.repo.join(&meta)).unwrap()).unwrap();
+    let head = w.git(&["rev-parse", "HEAD"]).trim().to_string();
+    assert_eq!(now["accept_commit"], serde_json::json!(head), "{now}");
+    now.as_object_mut().unwrap().remove("accept_commit");
+    if let Some(last) = now["acceptance_history"]
+        .as_array_mut()
+        .and_then(|h| h.last_mut())
+    {
+        last.as_object_mut().unwrap().remove("accept_commit");
+    }
+    assert_eq!(
+        now, committed,
+        "only accept_commit was added after the commit"
     );
 }
 

@@ -1,7 +1,8 @@
 //! `accept-feature` and `merge-feature`: 2.1.3's checks and answers on top
-//! of this CLI's own `accept` and `merge` (run in-process with their
-//! `--json` result captured, so their rules, events and commits are the
-//! ones every other path gets).
+//! of this CLI's own `accept` (its acceptance record, as 2.1.3 writes it
+//! here: no checklist, no commit) and `merge` (run in-process with its
+//! `--json` result captured, so its rules, events and commits are the ones
+//! every other path gets).
 
 use super::envelope::J;
 use super::{resolve_feature, Answer, Fail};
@@ -11,7 +12,7 @@ use crate::error::{CliError, Kind};
 use crate::feature;
 use crate::output::{self, Out};
 use crate::status::store;
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use serde_json::Value;
 use spec_kitty_protocol::Lane;
 use std::collections::BTreeSet;
@@ -24,13 +25,6 @@ fn parse(args: &[&str]) -> Result<Command, Fail> {
     Cli::try_parse_from(argv)
         .map(|c| c.command)
         .map_err(|e| Fail::new("INTERNAL_ERROR", e.to_string().trim()))
-}
-
-/// Whether `spec-kitty <command>` has the long flag `--<flag>`.
-fn has_flag(command: &str, flag: &str) -> bool {
-    Cli::command()
-        .find_subcommand(command)
-        .is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some(flag)))
 }
 
 /// The last JSON object among captured stdout lines.
@@ -82,30 +76,9 @@ pub fn accept_feature(slug: &str, actor: &str) -> Answer {
             data: J::O(vec![("incomplete_wps", J::strings(&incomplete))]),
         });
     }
-    let mut args = vec!["accept", "--feature", slug, "--json"];
-    if has_flag("accept", "actor") {
-        args.extend(["--actor", actor]);
-    }
-    // 2.1.3's orchestrator records the acceptance without committing it.
-    if has_flag("accept", "no-commit") {
-        args.push("--no-commit");
-    }
-    let Command::Accept(a) = parse(&args)? else {
-        unreachable!("`accept` parses as Command::Accept")
-    };
-    let (r, _) = in_project(&project.root, || accept::run(&Out::new(true), a))?;
-    r.map_err(|e| match e.kind {
-        Kind::Refused => Fail::new("FEATURE_NOT_READY", &e.message),
-        _ => Fail::internal(&e),
-    })?;
-    let accepted_at = feature::read_meta(&feat)
-        .ok()
-        .and_then(|(_, m)| {
-            m.get("accepted_at")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(store::now_iso);
+    let ctx = super::moves::open_ctx(&project)?;
+    let accepted_at =
+        accept::record_orchestrated(&ctx, &feat, actor).map_err(|e| Fail::internal(&e))?;
     Ok(J::O(vec![
         ("feature_slug", J::s(slug)),
         ("accepted", true.into()),

@@ -30,7 +30,7 @@ fn policy_failed(message: String) -> Fail {
 }
 
 /// The context for writing (identity, emitter) in `project`.
-fn open_ctx(project: &Project) -> Result<Ctx, Fail> {
+pub(super) fn open_ctx(project: &Project) -> Result<Ctx, Fail> {
     let cwd = crate::project::cwd().map_err(|e| Fail::internal(&e))?;
     Ctx::for_project(&Out::new(true), cwd, project.clone(), EnsureOpts::default())
         .map_err(|e| Fail::internal(&e))
