@@ -679,8 +679,16 @@ fn a_feature_python_planned_and_started_is_reviewed_merged_and_accepted_here() {
         1
     );
     assert_eq!(git_out(&["branch", "--list", "001-user-auth-*"]), "");
+    // All committed but the acceptance commit's own sha, which accept
+    // writes into meta.json after committing, as 2.1.3 does.
     assert_eq!(
         git_out(&["status", "--porcelain", "--untracked-files=no"]),
-        ""
+        " M kitty-specs/001-user-auth/meta.json\n"
     );
+    let head = git_out(&["rev-parse", "HEAD"]);
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("kitty-specs/001-user-auth/meta.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["accept_commit"].as_str(), Some(head.trim()));
 }
