@@ -202,14 +202,7 @@ pub fn run(out: &Out, a: AcceptArgs) -> Result<(), CliError> {
         )?);
         let mut record = meta.clone();
         record_acceptance(&mut record, &actor, &mode, parent_commit.as_deref());
-        let mut changes = Changes::new(&ctx.project.root);
-        let text = meta_text_of(&record);
-        if meta_text.is_empty() {
-            changes.create(&feat.meta_path(), text);
-        } else {
-            changes.replace(&feat.meta_path(), &meta_text, text);
-        }
-        deliveries.extend(changes.commit(&ctx.emitter, &follow, &mut ctx.warner())?);
+        deliveries.extend(write_record(&ctx, &feat, &meta_text, &record, &follow)?);
         envs.extend(follow);
         if gitcommit::auto_commit_default(&ctx.project.root) {
             files.push(feat.meta_path());
@@ -399,19 +392,31 @@ pub fn record_orchestrated(ctx: &Ctx, feat: &Feature, actor: &str) -> Result<Str
             None,
         )?);
     }
-    let mut changes = Changes::new(&ctx.project.root);
-    let text = meta_text_of(&record);
-    if meta_text.is_empty() {
-        changes.create(&feat.meta_path(), text);
-    } else {
-        changes.replace(&feat.meta_path(), &meta_text, text);
-    }
-    changes.commit(&ctx.emitter, &follow, &mut ctx.warner())?;
+    write_record(ctx, feat, &meta_text, &record, &follow)?;
     Ok(record
         .get("accepted_at")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string())
+}
+
+/// Writes the acceptance record over meta.json (`meta_text`, empty when it
+/// had none), then hands `follow` to the daemon.
+fn write_record(
+    ctx: &Ctx,
+    feat: &Feature,
+    meta_text: &str,
+    record: &Map<String, Value>,
+    follow: &[spec_kitty_protocol::EventEnvelope],
+) -> Result<Vec<crate::handoff::Delivery>, CliError> {
+    let mut changes = Changes::new(&ctx.project.root);
+    let text = meta_text_of(record);
+    if meta_text.is_empty() {
+        changes.create(&feat.meta_path(), text);
+    } else {
+        changes.replace(&feat.meta_path(), meta_text, text);
+    }
+    changes.commit(&ctx.emitter, follow, &mut ctx.warner())
 }
 
 /// 2.1.3's `record_acceptance`: the top-level fields (stale commit fields
