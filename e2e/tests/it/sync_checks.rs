@@ -112,25 +112,41 @@ fn rejected_events_are_diagnosed_and_reported() {
     );
 
     // Sent again and rejected again: --report lists each, --strict fails.
+    // The connected daemon may send the re-queued events over its WebSocket
+    // (and park them again) before `sync now` asks; that run then has
+    // nothing to report. Re-queue and ask again until one run sees them
+    // rejected (bounded: the WebSocket wins the race only now and then).
     let report = sb.root().join("failures.json");
-    let o = sb.sk(&dir, &["sync", "retry-parked"]);
-    assert!(o.status.success());
-    let o = run(
-        &sb,
-        &dir,
-        &[
-            "sync",
-            "now",
-            "--strict",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let mut attempt = 0;
+    let (o, out) = loop {
+        attempt += 1;
+        let o = sb.sk(&dir, &["sync", "retry-parked"]);
+        assert!(o.status.success());
+        let o = run(
+            &sb,
+            &dir,
+            &[
+                "sync",
+                "now",
+                "--strict",
+                "--report",
+                report.to_str().unwrap(),
+            ],
+        );
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if !out.contains("No failures to report") || attempt == 8 {
+            break (o, out);
+        }
+        wait_for("events parked again", || {
+            let st = json(&sb.sk(&dir, &["sync", "status", "--json"]));
+            let d = &st["daemon"];
+            (d["parked_total"].as_u64().unwrap_or(0) >= 2 && d["queue_depth"] == 0).then_some(())
+        });
+    };
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("Failure report written"), "{out}");
     let rep: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
