@@ -90,7 +90,18 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
         no_worktree: a.no_worktree,
         auto_commit: a.commit.flag(),
     };
-    let s = start(&ctx, &feat, &opts)?;
+    start_and_report(out, &ctx, &feat, &opts)
+}
+
+/// [`start`], then what `implement` prints (text or `--json`); also what
+/// `agent workflow implement` runs when the workspace is missing.
+pub fn start_and_report(
+    out: &Out,
+    ctx: &Ctx,
+    feat: &Feature,
+    opts: &StartOpts,
+) -> Result<(), CliError> {
+    let s = start(ctx, feat, opts)?;
     match &s.applied {
         Some(_) => out.line(&format!(
             "{} {} moved to in_progress",
@@ -103,7 +114,7 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
     if let Some(w) = &s.workspace {
         out.line(&format!(
             "  workspace: {} (branch {}, from {} @ {})",
-            rel(&ctx, w),
+            rel(ctx, w),
             out.cyan(&s.branch),
             s.base_branch,
             s.base_commit.get(..7).unwrap_or(&s.base_commit)
@@ -113,7 +124,7 @@ pub fn run(out: &Out, a: ImplementArgs) -> Result<(), CliError> {
             w.display()
         ));
     }
-    let workspace = s.workspace.as_ref().map(|w| rel(&ctx, w));
+    let workspace = s.workspace.as_ref().map(|w| rel(ctx, w));
     let mut v = serde_json::json!({
         // 2.1.3's keys.
         "workspace": workspace,

@@ -13,7 +13,7 @@
 
 use super::lane_move::{self, Failure};
 use super::{implement, status_read, Ctx};
-use crate::cli::{AgentWorkflowCommand, Cli, Command, WorkflowImplementArgs, WorkflowReviewArgs};
+use crate::cli::{AgentWorkflowCommand, WorkflowImplementArgs, WorkflowReviewArgs};
 use crate::error::CliError;
 use crate::feature::{self, Feature};
 use crate::fsutil;
@@ -21,7 +21,6 @@ use crate::gitmeta::GitDirs;
 use crate::output::Out;
 use crate::status::store::{self, Move};
 use crate::wpfile::{self, WpFile};
-use clap::Parser;
 use spec_kitty_protocol::envelope::{EventEnvelope, Payload, WpAssigned};
 use spec_kitty_protocol::Lane;
 use std::path::{Path, PathBuf};
@@ -133,7 +132,13 @@ fn implement_wp(out: &Out, a: WorkflowImplementArgs) -> Result<(), CliError> {
     let mut created = false;
     if !workspace.exists() && ctx.project.git_root.is_some() {
         out.line(&format!("Creating workspace for {wp_id}..."));
-        run_implement(out, &wp_id, &feat.slug, agent.as_deref(), a.base.as_deref())?;
+        let opts = implement::StartOpts {
+            wp_id: wp_id.clone(),
+            base: a.base.clone(),
+            agent: agent.clone(),
+            ..Default::default()
+        };
+        implement::start_and_report(out, &ctx, &feat, &opts)?;
         created = true;
     }
     // After `implement` the WP is in progress with its agent; 2.1.3 then
@@ -206,35 +211,6 @@ fn next_steps(out: &Out, prompt_file: &Path, heading: &str, commands: &[String])
     out.line(heading);
     for l in commands {
         out.line(&format!("  {l}"));
-    }
-}
-
-/// Runs `implement WP --feature SLUG [--agent A] [--base B]` as its own
-/// command line, so this follows whatever flags `implement` grows.
-fn run_implement(
-    out: &Out,
-    wp_id: &str,
-    slug: &str,
-    agent: Option<&str>,
-    base: Option<&str>,
-) -> Result<(), CliError> {
-    let mut argv = vec!["spec-kitty", "implement", wp_id, "--feature", slug];
-    if let Some(a) = agent {
-        argv.extend(["--agent", a]);
-    }
-    if let Some(b) = base {
-        argv.extend(["--base", b]);
-    }
-    let parsed = Cli::try_parse_from(&argv).map_err(|e| {
-        CliError::invalid(format!(
-            "cannot create the workspace with `{}`: {}",
-            argv[1..].join(" "),
-            e.to_string().lines().next().unwrap_or_default()
-        ))
-    })?;
-    match parsed.command {
-        Command::Implement(args) => implement::run(out, args),
-        _ => unreachable!("argv starts with implement"),
     }
 }
 
