@@ -6,6 +6,13 @@
 //! `#[derive(Subcommand)]` enum, defined here, put its handler in
 //! `commands/<name>.rs`, and add one match arm in [`crate::run`]. Exit codes
 //! are shared ([`crate::error::Kind`]).
+//!
+//! Every subcommand enum is `#[command(defer = true)]`: clap then builds a
+//! subcommand's arguments only when that subcommand is the one run (or when
+//! help, completions or man pages walk the tree), which takes a third off
+//! the start-up of every command. A deferred build applies an `Args`
+//! struct's doc comment last, as the subcommand's about text, so those
+//! structs carry plain `//` comments; the variant's `///` is the help.
 
 use crate::error::EXIT_CODES_HELP;
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +38,7 @@ pub struct Cli {
 // Parsed once per process; boxing the big variants buys nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Set up a project: .kittify/config.yaml with its identity, kitty-specs/, git, and the agents' command files.
     #[command(after_help = INIT_HELP)]
@@ -44,9 +52,11 @@ pub enum Command {
     /// Scaffold the research artifacts (research.md, data-model.md, research/*.csv).
     #[command(after_help = EXIT_CODES_HELP)]
     Research(ResearchArgs),
-    /// Alone: finalize the tasks (tasks.md → each WP's dependencies, requirement refs, branch fields; commit; WPCreated), as 2.1.3's `tasks`. Or `add` one work package.
-    #[command(after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
-    Tasks(TasksArgs),
+    // Flattened, so not deferred: clap mirrors the tree into `help` before
+    // it expands deferred subcommands, and `tasks` has its own (`help tasks
+    // add` must complete).
+    #[command(flatten)]
+    Tasks(TasksGroup),
     /// Start a work package: lane planned → doing, and a sparse git worktree .worktrees/<feature>-WPnn branched from its dependencies' work.
     #[command(after_help = IMPLEMENT_HELP)]
     Implement(ImplementArgs),
@@ -156,7 +166,7 @@ pub struct SpecifyArgs {
     pub opts: NewFeatureOpts,
 }
 
-/// The options of `specify` and `agent feature create-feature`.
+// The options of `specify` and `agent feature create-feature`.
 #[derive(Debug, Args)]
 pub struct NewFeatureOpts {
     /// Mission of the feature, recorded in meta.json (default software-dev).
@@ -172,8 +182,8 @@ pub struct NewFeatureOpts {
     pub json: bool,
 }
 
-/// `--auto-commit/--no-auto-commit`: whether a planning command commits
-/// what it wrote (default: `auto_commit` in .kittify/config.yaml, else on).
+// `--auto-commit/--no-auto-commit`: whether a planning command commits
+// what it wrote (default: `auto_commit` in .kittify/config.yaml, else on).
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct CommitArgs {
     /// Commit the files this command wrote (the default unless the config says otherwise).
@@ -210,6 +220,15 @@ pub struct ResearchArgs {
     pub json: bool,
 }
 
+/// `tasks`, alone in its group so that it is built eagerly (see
+/// [`Command::Tasks`]).
+#[derive(Debug, Subcommand)]
+pub enum TasksGroup {
+    /// Alone: finalize the tasks (tasks.md → each WP's dependencies, requirement refs, branch fields; commit; WPCreated), as 2.1.3's `tasks`. Or `add` one work package.
+    #[command(after_help = EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
+    Tasks(TasksArgs),
+}
+
 #[derive(Debug, Args)]
 pub struct TasksArgs {
     #[command(subcommand)]
@@ -218,9 +237,9 @@ pub struct TasksArgs {
     pub finalize: PlanningArgs,
 }
 
-/// The arguments of the planning commands that write and commit files of
-/// one feature: `plan`, `agent feature setup-plan`, `tasks` and the two
-/// `finalize-tasks`.
+// The arguments of the planning commands that write and commit files of
+// one feature: `plan`, `agent feature setup-plan`, `tasks` and the two
+// `finalize-tasks`.
 #[derive(Debug, Args)]
 pub struct PlanningArgs {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
@@ -271,6 +290,7 @@ pub struct CreateFeatureArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AgentFeatureCommand {
     /// Create the next feature (kitty-specs/NNN-slug/) and commit spec.md and meta.json.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -334,6 +354,7 @@ pub struct MapRequirementsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum TasksCommand {
     /// Add the next work package (tasks/WPnn-title.md).
     #[command(after_help = EXIT_CODES_HELP)]
@@ -395,6 +416,7 @@ pub struct ImplementArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AgentCommand {
     /// Work-package commands for agents.
     #[command(subcommand)]
@@ -411,6 +433,7 @@ pub enum AgentCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AgentWorkflowCommand {
     /// Claim a work package for implementation (planned → in_progress; creates its worktree when missing) and print its prompt.
     #[command(after_help = WORKFLOW_HELP)]
@@ -526,6 +549,7 @@ pub struct MergeArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AgentStatusCommand {
     /// Record one lane transition in status.events.jsonl (guards checked), then rewrite the views.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -552,6 +576,7 @@ impl AgentStatusCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AgentTasksCommand {
     /// Move a work package to another lane (planned, doing, for_review, done, ...).
     #[command(after_help = EXIT_CODES_HELP)]
@@ -578,6 +603,7 @@ pub enum AgentTasksCommand {
 // except `reconcile --apply` and the merge driver (which writes git's %A).
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum TasksReadCommand {
     /// Kanban board of a feature's work packages, from the status log (read only).
     #[command(after_help = EXIT_CODES_HELP)]
@@ -642,6 +668,7 @@ pub struct WpReadArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum StatusCheckCommand {
     /// Check the status log and its views: schema, legal transitions, done evidence, status.json, frontmatter and tasks.md lanes (read only).
     #[command(after_help = STATUS_CHECK_HELP)]
@@ -783,7 +810,7 @@ pub struct MoveTaskArgs {
     pub json: bool,
 }
 
-/// `--auto-commit/--no-auto-commit`, as 2.1.3 spells them.
+// `--auto-commit/--no-auto-commit`, as 2.1.3 spells them.
 #[derive(Debug, Args)]
 pub struct AutoCommit {
     /// Commit the files written (default: `auto_commit` in .kittify/config.yaml, else on).
@@ -849,7 +876,7 @@ pub struct AcceptArgs {
     pub allow_fail: bool,
 }
 
-/// The flags `accept` shares with 2.1.3's agent wrapper `agent feature accept`.
+// The flags `accept` shares with 2.1.3's agent wrapper `agent feature accept`.
 #[derive(Debug, Args)]
 pub struct AcceptCommon {
     /// Feature slug or number (auto-detected from the branch or directory if omitted).
@@ -870,7 +897,7 @@ pub struct AcceptCommon {
     pub no_commit: bool,
 }
 
-/// `agent feature accept`: 2.1.3's agent wrapper of `accept`.
+// `agent feature accept`: 2.1.3's agent wrapper of `accept`.
 #[derive(Debug, Args)]
 pub struct AgentAcceptArgs {
     #[command(flatten)]
@@ -950,6 +977,7 @@ Environment:
   SPEC_KITTY_SYNCD_BIN  spec-kitty-syncd to start (default: next to spec-kitty, then PATH)";
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SyncCommand {
     /// Show the sync daemon, its queue per project, held and parked events, connection, login and spool.
     #[command(after_help = SYNC_HELP)]
@@ -1034,6 +1062,7 @@ pub struct SyncLogsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ServiceCommand {
     /// Write the user service unit(s) pointing at this spec-kitty-syncd (no root needed).
     #[command(after_help = SYNC_HELP)]
@@ -1092,6 +1121,7 @@ Exit codes:
   5  the server refused the username or password";
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AuthCommand {
     /// Log in to the SaaS; the sync daemon then sends events in real time.
     #[command(after_help = AUTH_HELP)]
@@ -1261,6 +1291,7 @@ current directory.";
 
 /// `spec-kitty orchestrator-api ...`: 2.1.3's flags, no short forms.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum OrchestratorCommand {
     /// Return the current API contract version.
     ContractVersion {
@@ -1353,7 +1384,7 @@ pub enum OrchestratorCommand {
     },
 }
 
-/// The work package an `orchestrator-api` command acts on, and who acts.
+// The work package an `orchestrator-api` command acts on, and who acts.
 #[derive(Debug, Args)]
 pub struct OrchestratorWp {
     /// Feature slug (its directory name under kitty-specs/).
@@ -1365,4 +1396,17 @@ pub struct OrchestratorWp {
     /// Actor identity.
     #[arg(long)]
     pub actor: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The subcommands are deferred, so a mistake in one would only show
+    /// when that one runs: build and check them all here.
+    #[test]
+    fn every_subcommand_of_the_grammar_is_valid() {
+        Cli::command().debug_assert();
+    }
 }

@@ -49,6 +49,7 @@ pub mod yamltext;
 use clap::Parser;
 use cli::{
     AgentCommand, AgentStatusCommand, AgentTasksCommand, Cli, Command, TasksArgs, TasksCommand,
+    TasksGroup,
 };
 use error::CliError;
 use output::Out;
@@ -86,15 +87,15 @@ pub fn run() -> i32 {
         Command::Specify(a) => a.opts.json,
         Command::Plan(a) => a.json,
         Command::Research(a) => a.json,
-        Command::Tasks(TasksArgs {
+        Command::Tasks(TasksGroup::Tasks(TasksArgs {
             command: Some(TasksCommand::Add(a)),
             ..
-        }) => a.json,
-        Command::Tasks(TasksArgs {
+        })) => a.json,
+        Command::Tasks(TasksGroup::Tasks(TasksArgs {
             command: Some(TasksCommand::Finalize(a)),
             ..
-        }) => a.json,
-        Command::Tasks(TasksArgs { finalize: a, .. }) => a.json,
+        })) => a.json,
+        Command::Tasks(TasksGroup::Tasks(TasksArgs { finalize: a, .. })) => a.json,
         Command::Agent(AgentCommand::Feature(c)) => c.json(),
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::FinalizeTasks(a))) => a.json,
         Command::Agent(AgentCommand::Tasks(AgentTasksCommand::MapRequirements(a))) => a.json,
@@ -120,15 +121,15 @@ pub fn run() -> i32 {
         Command::Specify(a) => commands::specify::run(&out, a),
         Command::Plan(a) => commands::plan::setup_plan(&out, a),
         Command::Research(a) => commands::plan::research(&out, a),
-        Command::Tasks(TasksArgs {
+        Command::Tasks(TasksGroup::Tasks(TasksArgs {
             command: Some(TasksCommand::Add(a)),
             ..
-        }) => commands::tasks::add(&out, a),
-        Command::Tasks(TasksArgs {
+        })) => commands::tasks::add(&out, a),
+        Command::Tasks(TasksGroup::Tasks(TasksArgs {
             command: Some(TasksCommand::Finalize(a)),
             ..
-        }) => commands::tasks::finalize(&out, a),
-        Command::Tasks(TasksArgs { finalize: a, .. }) => {
+        })) => commands::tasks::finalize(&out, a),
+        Command::Tasks(TasksGroup::Tasks(TasksArgs { finalize: a, .. })) => {
             commands::finalize::run(&out, a, commands::finalize::Mode::Feature)
         }
         Command::Agent(AgentCommand::Feature(c)) => commands::agent_feature::run(&out, c),
