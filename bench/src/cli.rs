@@ -2,6 +2,7 @@
 //! (`spec-kitty agent tasks move-task`), ours and, side by side in the same
 //! run, the Python `spec-kitty-cli==2.1.3` doing the same sequence.
 
+use crate::floors::{self, DurableWrites};
 use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -102,18 +103,53 @@ pub fn stop_daemon(p: &Project, cli: &Path) -> Result<()> {
 /// run is the same real transition on a file of realistic size (its
 /// history does not grow with `n`), and both CLIs accept the sequence.
 pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {
+    Ok(time_on_wp01(p, program, &move_task_args(extra), n, None)?.command)
+}
+
+/// `agent tasks move-task WP01 --to doing EXTRA...`.
+pub fn move_task_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["agent", "tasks", "move-task", "WP01", "--to", "doing"];
     args.extend_from_slice(extra);
-    time_on_wp01(p, program, &args, n)
+    args
+}
+
+/// A command's timings and, when asked for, its floor's, taken in turn.
+pub struct Timed {
+    pub command: Summary,
+    /// One `/bin/true` spawn plus the command's durable writes replayed
+    /// in-process ([`DurableWrites`]), sampled right before each run.
+    pub floor: Option<Summary>,
 }
 
 /// Times `n` runs of `args`, a command that changes WP01, with the WP file
-/// put back as it was before each run (untimed), as [`time_move_task`].
-pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Result<Summary> {
+/// and the status files put back as they were and the page cache written
+/// back before each run (untimed), as [`time_move_task`]. With `floor`,
+/// each run is preceded by one sample of its floor, so that both see the
+/// disk in the same state and a noisy minute moves both.
+pub fn time_on_wp01(
+    p: &Project,
+    program: &Path,
+    args: &[&str],
+    n: usize,
+    floor: Option<&DurableWrites>,
+) -> Result<Timed> {
     let state = Wp01State::capture(p)?;
+    if let Some(f) = floor {
+        f.prepare().context("preparing the floor's scratch files")?;
+    }
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
-    for _ in 0..n {
+    let mut floor_samples: Vec<Duration> = Vec::with_capacity(n);
+    for i in 0..n {
+        if let Some(f) = floor {
+            floors::settle();
+            let t = Instant::now();
+            let spawned = Command::new("/bin/true").status()?;
+            anyhow::ensure!(spawned.success(), "/bin/true failed");
+            f.run(i).context("replaying the floor's writes")?;
+            floor_samples.push(t.elapsed());
+        }
         state.restore()?;
+        floors::settle();
         let mut cmd = p.command(program);
         cmd.args(args);
         let t = Instant::now();
@@ -121,7 +157,99 @@ pub fn time_on_wp01(p: &Project, program: &Path, args: &[&str], n: usize) -> Res
         samples.push(t.elapsed());
     }
     state.restore()?;
-    Ok(summarize(samples))
+    Ok(Timed {
+        command: summarize(samples),
+        floor: floor.map(|_| summarize(floor_samples)),
+    })
+}
+
+/// Where a command's event goes, for its floor: the spool (a new file and
+/// its directory) or the daemon (one commit: an append and its fsync).
+#[derive(Debug, Clone, Copy)]
+pub enum Handoff {
+    Spool,
+    Daemon,
+}
+
+/// The durable writes a lane change of WP01 in `p` must make, replayed in
+/// scratch files under `scratch` with the sizes of `p`'s own: the status
+/// log's new line, `status.json` and the WP file (each fsynced, renamed,
+/// their two directories fsynced), then the hand-off. `lane: false` keeps
+/// only the WP file and its directory (`add-history`).
+pub fn wp01_writes(
+    p: &Project,
+    scratch: &Path,
+    lane: bool,
+    handoff: Handoff,
+) -> Result<DurableWrites> {
+    use crate::floors::Durable;
+    let wp = wp01_file(p)?;
+    let feature = wp
+        .parent()
+        .and_then(Path::parent)
+        .context("WP01 outside a feature")?;
+    let size = |path: &Path| std::fs::metadata(path).map(|m| m.len() as usize);
+    let log = std::fs::read_to_string(feature.join("status.events.jsonl"))
+        .context("the floor needs the feature's status log: make one move first")?;
+    let line = log.lines().last().map_or(400, |l| l.len() + 1);
+    let (fdir, tdir) = (scratch.join("feature"), scratch.join("feature/tasks"));
+    let mut steps = Vec::new();
+    if lane {
+        steps.push(Durable::Append {
+            file: fdir.join("status.events.jsonl"),
+            bytes: line,
+        });
+        steps.push(Durable::Replace {
+            file: fdir.join("status.json"),
+            bytes: size(&feature.join("status.json"))?,
+        });
+    }
+    steps.push(Durable::Replace {
+        file: tdir.join("WP01.md"),
+        bytes: size(&wp)?,
+    });
+    if lane {
+        steps.push(Durable::SyncDir(fdir.clone()));
+    }
+    steps.push(Durable::SyncDir(tdir));
+    match handoff {
+        Handoff::Spool => {
+            let spool = scratch.join("spool");
+            // An envelope as the CLI spools it: about a kilobyte of JSON.
+            steps.push(Durable::Create {
+                dir: spool.clone(),
+                bytes: 1024,
+            });
+            steps.push(Durable::SyncDir(spool));
+        }
+        Handoff::Daemon => steps.push(Durable::Append {
+            file: scratch.join("daemon.wal"),
+            bytes: 1024,
+        }),
+    }
+    Ok(DurableWrites { steps })
+}
+
+/// Moves WP01 to doing and back (forced, with a reason), so that its
+/// feature has a status log and every timed move appends to it, as all but
+/// a feature's first move do.
+pub fn seed_status_log(p: &Project, program: &Path) -> Result<()> {
+    run(p
+        .command(program)
+        .args(move_task_args(&["--no-auto-commit"])))?;
+    run(p.command(program).args([
+        "agent",
+        "tasks",
+        "move-task",
+        "WP01",
+        "--to",
+        "planned",
+        "--force",
+        "--reason",
+        "bench: back to planned",
+        "--no-auto-commit",
+    ]))?;
+    Ok(())
 }
 
 /// WP01's file and its feature's status files (the event log and its

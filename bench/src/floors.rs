@@ -4,6 +4,7 @@
 use crate::stats::{summarize, Summary};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -65,4 +66,100 @@ pub fn fsync(n: usize, dir: &std::path::Path) -> Summary {
         .collect();
     let _ = std::fs::remove_file(&path);
     summarize(samples)
+}
+
+/// One durable write a command cannot avoid, as its floor replays it.
+#[derive(Debug, Clone)]
+pub enum Durable {
+    /// Append `bytes` to a file and fsync it: the status log's new line, the
+    /// daemon's WAL commit.
+    Append { file: PathBuf, bytes: usize },
+    /// Replace a file by a new one of `bytes` (temp, write, fsync, rename):
+    /// a view or a WP file. The replaced file's blocks are freed, as the
+    /// command's are, which on a `discard` mount costs the next commit.
+    Replace { file: PathBuf, bytes: usize },
+    /// Create a new file of `bytes` in a directory (temp, write, fsync,
+    /// rename to a fresh name): a spooled event.
+    Create { dir: PathBuf, bytes: usize },
+    /// `fsync` a directory: the renames into it become durable.
+    SyncDir(PathBuf),
+}
+
+/// The durable writes of one command, replayed in this process on scratch
+/// files of the same sizes in the same file system: the I/O part of the
+/// command's floor, without a process, a parser or any logic. Timed
+/// interleaved with the command itself ([`crate::cli::time_on_wp01`]), so
+/// both see the same disk at the same moment.
+#[derive(Debug, Clone)]
+pub struct DurableWrites {
+    pub steps: Vec<Durable>,
+}
+
+impl DurableWrites {
+    /// Creates the files the steps append to or replace (untimed).
+    pub fn prepare(&self) -> std::io::Result<()> {
+        for s in &self.steps {
+            match s {
+                Durable::Append { file, .. } | Durable::Replace { file, .. } => {
+                    if let Some(d) = file.parent() {
+                        std::fs::create_dir_all(d)?;
+                    }
+                    if !file.exists() {
+                        std::fs::write(file, [b'x'; 2048])?;
+                    }
+                }
+                Durable::Create { dir: d, .. } | Durable::SyncDir(d) => std::fs::create_dir_all(d)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// How many `fsync`s the steps make (one each).
+    pub fn fsyncs(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Runs the steps once and returns how long they took; `i` keeps temp
+    /// names unique.
+    pub fn run(&self, i: usize) -> std::io::Result<Duration> {
+        let t = Instant::now();
+        for s in &self.steps {
+            match s {
+                Durable::Append { file, bytes } => {
+                    let mut f = std::fs::OpenOptions::new().append(true).open(file)?;
+                    let mut line = vec![b'a'; bytes.saturating_sub(1)];
+                    line.push(b'\n');
+                    f.write_all(&line)?;
+                    f.sync_all()?;
+                }
+                Durable::Replace { file, bytes } => {
+                    let tmp = file.with_extension(format!("floor{i}.tmp"));
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&vec![b'r'; *bytes])?;
+                    f.sync_all()?;
+                    drop(f);
+                    std::fs::rename(&tmp, file)?;
+                }
+                Durable::Create { dir, bytes } => {
+                    let tmp = dir.join(format!(".floor-{i}.tmp"));
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&vec![b'c'; *bytes])?;
+                    f.sync_all()?;
+                    drop(f);
+                    std::fs::rename(&tmp, dir.join(format!("floor-{i}.json")))?;
+                }
+                Durable::SyncDir(d) => std::fs::File::open(d)?.sync_all()?,
+            }
+        }
+        Ok(t.elapsed())
+    }
+}
+
+/// Writes back and syncs what the page cache holds, so that a timed run
+/// pays for its own writes, not for those the harness made just before it
+/// (restoring files frees blocks: on a `discard` mount, the next journal
+/// commit pays for trimming them).
+pub fn settle() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
 }

@@ -153,15 +153,24 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let x_spawn = |s: &stats::Summary| format!("{:.1}x spawn floor", s.p50_ms / spawn.p50_ms);
-    // A durable lane change cannot beat one process spawn plus the fsyncs
-    // its path must do; this is that floor, from this run's own medians.
-    let x_floor = |s: &stats::Summary, fsyncs: u32| {
-        let floor = spawn.p50_ms + f64::from(fsyncs) * fsync.p50_ms;
+    // A durable command cannot beat one process spawn plus the durable
+    // writes its path must make. Its floor is exactly that: `/bin/true`
+    // spawned, then those writes replayed in-process on files of the same
+    // sizes, sampled right before each run of the command (so a noisy
+    // minute moves both). The `x fsync probe` figure beside it is the
+    // older, looser floor: the same count of 4 KiB appends.
+    let x_floor = |t: &cli::Timed, w: &floors::DurableWrites| {
+        let f = t.floor.as_ref().expect("timed with its floor");
+        let probe = spawn.p50_ms + w.fsyncs() as f64 * fsync.p50_ms;
         format!(
-            "{:.1}x floor (spawn + {fsyncs} fsync = {floor:.2} ms)",
-            s.p50_ms / floor
+            "{:.2}x floor (spawn + its {} fsyncs = {:.2} ms; {:.1}x the fsync probe's {probe:.2} ms)",
+            t.command.p50_ms / f.p50_ms,
+            w.fsyncs(),
+            f.p50_ms,
+            t.command.p50_ms / probe,
         )
     };
+    let timed_json = |t: &cli::Timed| json!({"summary": t.command, "floor": t.floor});
 
     println!("\nCLI: one emitting command (agent tasks move-task: a lane change; add-history)");
     let cli_bin = sibling("spec-kitty")?;
@@ -170,9 +179,17 @@ fn main() -> Result<()> {
     // no-daemon path, so stop it and opt the project out of auto-start.
     cli::stop_daemon(&ours, &cli_bin)?;
     cli::set_auto_start(&ours, false)?;
+    cli::seed_status_log(&ours, &cli_bin)?;
     let before = cli::spool_count(&ours);
     let n_moves = 300 / scale;
-    let spool = cli::time_move_task(&ours, &cli_bin, &["--no-auto-commit"], n_moves)?;
+    let spool_writes = cli::wp01_writes(
+        &ours,
+        &scratch.path().join("floor-spool"),
+        true,
+        cli::Handoff::Spool,
+    )?;
+    let no_commit = cli::move_task_args(&["--no-auto-commit"]);
+    let spool = cli::time_on_wp01(&ours, &cli_bin, &no_commit, n_moves, Some(&spool_writes))?;
     anyhow::ensure!(
         cli::spool_count(&ours) - before == n_moves,
         "expected exactly one spooled event per move"
@@ -180,11 +197,11 @@ fn main() -> Result<()> {
     r.add(
         "cli_move_task_no_daemon",
         "ours, no daemon (event spooled, fsynced)",
-        fmt_ms(&spool),
-        // The status log; status.json + its directory; the WP file + its
-        // directory; the spool file + its directory.
-        x_floor(&spool, 7),
-        json!(spool),
+        fmt_ms(&spool.command),
+        // The status log; status.json, the WP file and their two
+        // directories; the spool file and its directory.
+        x_floor(&spool, &spool_writes),
+        timed_json(&spool),
     );
     // The same with the git commit of the status files (2.1.3's default).
     let committed = cli::time_move_task(&ours, &cli_bin, &[], n_moves)?;
@@ -194,19 +211,24 @@ fn main() -> Result<()> {
         fmt_ms(&committed),
         format!(
             "the commit costs {:.2} ms at p50",
-            committed.p50_ms - spool.p50_ms
+            committed.p50_ms - spool.command.p50_ms
         ),
         json!(committed),
     );
 
     let syncd = sibling("spec-kitty-syncd")?;
-    let (warm, warm_note) = {
+    let (warm, warm_note, warm_writes, note_writes) = {
         // Setting the project up auto-started the daemon: it is warm.
         let p = cli::our_project(scratch.path(), &cli_bin, "ours-warm")?;
         cli::run(p.command(&cli_bin).args(["sync", "start"]))?;
-        let s = cli::time_move_task(&p, &cli_bin, &["--no-auto-commit"], n_moves).and_then(|m| {
-            let note = ["agent", "tasks", "add-history", "WP01", "--note", "bench"];
-            Ok((m, cli::time_on_wp01(&p, &cli_bin, &note, n_moves)?))
+        let s = cli::seed_status_log(&p, &cli_bin).and_then(|()| {
+            let floor_dir = scratch.path().join("floor-warm");
+            let lane = cli::wp01_writes(&p, &floor_dir, true, cli::Handoff::Daemon)?;
+            let note = cli::wp01_writes(&p, &floor_dir, false, cli::Handoff::Daemon)?;
+            let m = cli::time_on_wp01(&p, &cli_bin, &no_commit, n_moves, Some(&lane))?;
+            let args = ["agent", "tasks", "add-history", "WP01", "--note", "bench"];
+            let h = cli::time_on_wp01(&p, &cli_bin, &args, n_moves, Some(&note))?;
+            Ok((m, h, lane, note))
         });
         cli::stop_daemon(&p, &cli_bin)?;
         let s = s?;
@@ -219,19 +241,19 @@ fn main() -> Result<()> {
     r.add(
         "cli_move_task_warm_daemon",
         "ours, warm daemon (durable ack)",
-        fmt_ms(&warm),
+        fmt_ms(&warm.command),
         // The status log, status.json and the WP file (+ their
         // directories), the daemon's commit.
-        x_floor(&warm, 6),
-        json!(warm),
+        x_floor(&warm, &warm_writes),
+        timed_json(&warm),
     );
     r.add(
         "cli_add_history_warm_daemon",
         "ours, add-history, warm daemon (durable ack)",
-        fmt_ms(&warm_note),
-        // The same three: WP file, its directory, the daemon's commit.
-        x_floor(&warm_note, 3),
-        json!(warm_note),
+        fmt_ms(&warm_note.command),
+        // The WP file, its directory, the daemon's commit.
+        x_floor(&warm_note, &note_writes),
+        timed_json(&warm_note),
     );
 
     // A wedged daemon (SIGSTOPped: it holds its socket and lock but never
@@ -337,7 +359,7 @@ fn main() -> Result<()> {
             x_spawn(&py_s),
             json!(py_s),
         );
-        let ratio = py_s.p50_ms / spool.p50_ms;
+        let ratio = py_s.p50_ms / spool.command.p50_ms;
         r.add(
             "python_over_ours_no_daemon",
             "ratio Python / ours (no daemon), p50",
@@ -345,7 +367,7 @@ fn main() -> Result<()> {
             String::new(),
             json!(ratio),
         );
-        let ratio_w = py_s.p50_ms / warm.p50_ms;
+        let ratio_w = py_s.p50_ms / warm.command.p50_ms;
         r.add(
             "python_over_ours_warm",
             "ratio Python / ours (warm daemon), p50",
