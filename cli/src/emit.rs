@@ -87,8 +87,7 @@ impl Emitter {
             if env.project_uuid.is_none() {
                 warn(MISSING_UUID_WARNING.to_string());
             }
-            let d = handoff::deliver(&self.paths, env, self.policy)
-                .map_err(|e| CliError::io(e.to_string()))?;
+            let d = handoff::deliver(&self.paths, env, self.policy).map_err(CliError::io_from)?;
             out.push(d);
         }
         if !out.is_empty() {
@@ -229,13 +228,20 @@ impl Changes {
             Ok(d) => Ok(d),
             Err(e) => {
                 self.undo(self.items.len());
-                Err(CliError::io(format!(
-                    "{}; the file changes were rolled back so files and events stay in step",
-                    e.message
-                )))
+                Err(rolled_back(e, "the file changes were"))
             }
         }
     }
+}
+
+/// A failed delivery after `what` (e.g. "the status change was") has been
+/// undone: the message says so, and the delivery error stays the source.
+pub fn rolled_back(e: CliError, what: &str) -> CliError {
+    CliError::io(format!(
+        "{}; {what} rolled back so files and events stay in step",
+        e.message
+    ))
+    .with_source(e)
 }
 
 /// JSON description of delivered events for `--json` output.
