@@ -592,6 +592,20 @@ impl Drop for RefServer {
     }
 }
 
+/// Asserts that a batch upload (`POST /api/v1/events/batch/`) answered 200
+/// with `success` for every event.
+pub fn assert_batch_stored(status: u16, body: &serde_json::Value) {
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["results"]
+            .as_array()
+            .expect("a results array")
+            .iter()
+            .all(|r| r["status"] == "success"),
+        "{body}"
+    );
+}
+
 fn counter(stats: &serde_json::Value, name: &str) -> u64 {
     stats[name]
         .as_u64()
