@@ -11,6 +11,7 @@
 //! its own `HOME` and `SPEC_KITTY_SYNC_HOME` in a temp dir, so tests run in
 //! parallel and never touch the real home.
 
+pub mod cmdline;
 pub mod daemon;
 pub mod python;
 pub mod sync;

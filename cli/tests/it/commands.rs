@@ -246,18 +246,11 @@ fn move_task_emits_exactly_one_event_and_edits_only_lane_and_activity() {
 
     // Next hop: still exactly one event (no re-emitted planned→in_progress).
     w.clear_spool();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP01",
-        "--to",
         "for_review",
-        "--agent",
-        "codex",
-        "--shell-pid",
-        "4242",
-    ]);
+        &["--agent", "codex", "--shell-pid", "4242"],
+    ));
     let text = w.read(&path);
     assert!(text.contains("agent: 'codex'\n"), "{text}");
     assert!(text.contains("shell_pid: '4242'\n"), "{text}");
@@ -297,15 +290,7 @@ fn move_task_refuses_graph_violations_unless_forced() {
     assert_eq!(w.snapshot(), before);
     // Bare --force works, as in 2.1.3: the reason defaults.
     w.clear_spool();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "for_review",
-        "--force",
-    ]);
+    w.ok(&move_task("WP01", "for_review", &["--force"]));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0].payload["force"], true);
@@ -455,16 +440,11 @@ fn accept_moves_each_for_review_wp_once_resolves_dependencies_and_completes() {
         w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
     }
     // WP03 already done.
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP03",
-        "--to",
         "done",
-        "--done-override-reason",
-        "merged by hand",
-    ]);
+        &["--done-override-reason", "merged by hand"],
+    ));
     acceptable(&w);
     let out = w.json(&["accept", "--lenient"]);
     assert_eq!(out["moved_to_done"], json!(["WP01", "WP02"]));
@@ -529,16 +509,7 @@ fn approved_is_a_lane_of_its_own_on_the_board_and_on_the_wire() {
         w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
     }
     w.clear_spool();
-    let out = w.json(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "approved",
-        "--note",
-        "Review passed",
-    ]);
+    let out = w.json(&move_task("WP01", "approved", &["--note", "Review passed"]));
     assert_eq!(
         out["result"], "success",
         "an approval is not dropped as 'unchanged'"
@@ -558,23 +529,9 @@ fn approved_is_a_lane_of_its_own_on_the_board_and_on_the_wire() {
     // accept finishes approved and for_review work packages, each from its own lane.
     acceptable(&w);
     w.json(&["accept", "--lenient"]);
-    let froms: Vec<(String, String)> = w
-        .events()
-        .iter()
-        .filter(|e| e.event_type == "WPStatusChanged")
-        .map(|e| {
-            (
-                e.payload["wp_id"].as_str().unwrap().to_string(),
-                e.payload["from_lane"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        froms,
-        vec![
-            ("WP01".into(), "approved".into()),
-            ("WP02".into(), "for_review".into())
-        ]
+        lane_moves(&w.events()),
+        [["WP01", "approved", "done"], ["WP02", "for_review", "done"]]
     );
 }
 
@@ -772,15 +729,7 @@ fn help_documents_exit_codes() {
 #[test]
 fn json_mode_reports_errors_as_json() {
     let w = World::with_wps(1);
-    let o = w.run(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP09",
-        "--to",
-        "doing",
-        "--json",
-    ]);
+    let o = w.run(&move_task("WP09", "doing", &["--json"]));
     assert_eq!(o.status.code(), Some(4));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert!(v["error"].as_str().unwrap().contains("WP09"));

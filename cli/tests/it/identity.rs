@@ -297,18 +297,7 @@ fn read_only_config_gives_in_memory_identity_one_warning_and_success() {
     let w = World::with_wps(1);
     fs::write(w.repo.join(".kittify/config.yaml"), "vcs: git\n").unwrap();
     // (No commit: the repository is not writable for this user either.)
-    let o = run_read_only(
-        &w,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--no-auto-commit",
-        ],
-    );
+    let o = run_read_only(&w, &move_task("WP01", "doing", &["--no-auto-commit"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert_eq!(err.matches("Warning:").count(), 1, "{err}");

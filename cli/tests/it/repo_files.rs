@@ -488,15 +488,7 @@ fn a_read_only_config_gives_one_stable_identity_across_commands() {
         // that warning is not what this test counts.
         &["specify", "x", "--no-auto-commit"][..],
         &["tasks", "add", "A"],
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--no-auto-commit",
-        ],
+        &move_task("WP01", "doing", &["--no-auto-commit"]),
     ] {
         let o = run_with_read_only_kittify(&w, args);
         let err = stderr(&o);

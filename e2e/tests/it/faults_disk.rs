@@ -29,6 +29,7 @@
 use crate::faults_common;
 
 use faults_common::*;
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::{signal, Sandbox};
 use spec_kitty_protocol::ipc::{ErrorKind, Request, Response};
 use std::io::Write;
@@ -290,18 +291,7 @@ fn full_disk_under_store_and_spool_fails_the_command_clearly_and_rolls_back() {
 
     // Space returns: the same command works, through the same daemon.
     std::fs::remove_file(&filler).unwrap();
-    let o = sb.sk(
-        &project,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&project, &move_task("WP01", "doing", &["--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["events"][0]["delivery"], "accepted", "{v}");
     assert_eq!(sb.daemon_pid(), Some(d.pid), "the same daemon");

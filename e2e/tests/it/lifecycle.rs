@@ -4,6 +4,7 @@
 //! skew in both directions with two real builds (the "newer" one built with
 //! `spec-kitty-protocol/skew-test-next-major`, see `spec_kitty_e2e::sync`).
 
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::sync::{json_out, newer_cli, stderr, stored_events, syncd_pids};
 use spec_kitty_e2e::{run_ok, wait_for, Sandbox};
 
@@ -267,18 +268,7 @@ fn older_cli_never_restarts_a_newer_daemon_and_spools() {
     ));
     let newer_pid = started["pid"].as_u64().unwrap() as u32;
 
-    let o = sb.sk(
-        &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&dir, &move_task("WP01", "doing", &["--json"]));
     let v = json_out(&o);
     assert_eq!(v["events"][0]["delivery"], "spooled", "{v}");
     let err = stderr(&o);

@@ -9,6 +9,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::python::{project_uuid, require_python};
 use spec_kitty_e2e::{wait_for, RefServer, Sandbox};
 use std::os::unix::fs::PermissionsExt;
@@ -89,17 +90,7 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
     let moved = sb.py(
         &py,
         &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "claimed",
-            "--agent",
-            "claude",
-            "--json",
-        ],
+        &move_task("WP01", "claimed", &["--agent", "claude", "--json"]),
     );
     let v: Value = serde_json::from_slice(&moved.stdout).unwrap_or_else(|e| {
         panic!(
@@ -168,18 +159,7 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
     // wrote (and our events follow Python's on the shared node's clock).
     let before = stored.len();
     let ours = sb.project("rustproj", "rust-feature");
-    let o = sb.sk(
-        &ours,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&ours, &move_task("WP01", "doing", &["--json"]));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let id = v["events"][0]["event_id"].as_str().unwrap().to_string();
     let ev = wait_for("our event at the server, sent with Python's login", || {

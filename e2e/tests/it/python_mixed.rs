@@ -16,6 +16,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::mark_status;
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::Sandbox;
 use std::collections::{BTreeMap, HashSet};
@@ -309,16 +310,7 @@ fn rust_continues_what_python_moved_and_python_still_validates() {
     sb.py(
         &py,
         &dir,
-        &[
-            "agent",
-            "tasks",
-            "mark-status",
-            "T001",
-            "--status",
-            "done",
-            "--feature",
-            feature,
-        ],
+        &mark_status(&["T001"], "done", &["--feature", feature]),
     );
     python_move(&sb, &py, &dir, feature, "WP01", "for_review", &agent);
     python_move(&sb, &py, &dir, feature, "WP01", "approved", &REVIEW);
@@ -455,16 +447,7 @@ fn both_clis_send_the_same_wire_events_for_the_same_transitions() {
     sb.py(
         &py,
         &theirs,
-        &[
-            "agent",
-            "tasks",
-            "mark-status",
-            "T001",
-            "--status",
-            "done",
-            "--feature",
-            feature,
-        ],
+        &mark_status(&["T001"], "done", &["--feature", feature]),
     );
     let agent = ["--agent", "claude"];
     let steps: [(&str, &[&str]); 5] = [

@@ -10,6 +10,7 @@
 //! Python needed); the second runs the real Python CLI 2.1.3.
 
 use serde_json::{json, Value};
+use spec_kitty_e2e::cmdline;
 use spec_kitty_e2e::python::{project_uuid, require_python};
 use spec_kitty_e2e::{wait_for, RefServer, Sandbox};
 use std::collections::HashMap;
@@ -227,16 +228,7 @@ fn the_real_python_cli_without_saas_sync_is_sent_through_the_running_daemon() {
         sb.py(
             &py,
             &dir,
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                wp,
-                "--to",
-                to,
-                "--agent",
-                "claude",
-            ],
+            &cmdline::move_task(wp, to, &["--agent", "claude"]),
         );
     }
     let uuid = project_uuid(&dir);

@@ -11,6 +11,7 @@
 use crate::faults_common;
 
 use faults_common::*;
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::sync::json_out;
 use spec_kitty_e2e::{bin, RefServer, Sandbox};
 use std::collections::BTreeSet;
@@ -260,15 +261,7 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
         let o = run(
             &sb,
             &dir,
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                lane,
-                "--json",
-            ],
+            &move_task("WP01", lane, &["--json"]),
             None,
             &mut outs,
         );
