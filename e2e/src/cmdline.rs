@@ -1,7 +1,8 @@
-//! Command lines and event views that tests of every crate share: the same
+//! Command lines and lane views that tests of every crate share: the same
 //! `agent tasks …` invocations run under our CLI and under 2.1.3's, and the
-//! same lane moves are read back from the events either one wrote. Built
-//! once here so a test says which move it makes, not how it is spelled.
+//! same lanes are read back from the events or the WP files either one
+//! wrote. Built once here so a test says which move it makes, not how it is
+//! spelled.
 
 use spec_kitty_protocol::envelope::EventEnvelope;
 
@@ -38,6 +39,27 @@ pub fn mark_status<'a>(tasks: &[&'a str], status: &'a str, extra: &[&'a str]) ->
     args
 }
 
+/// `agent tasks add-history WP --note NOTE`, then `extra`.
+pub fn add_history<'a>(wp: &'a str, note: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["agent", "tasks", "add-history", wp, "--note", note];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `auth login --server BASE -u USER --password-stdin` (the password goes
+/// on stdin).
+pub fn login<'a>(base: &'a str, user: &'a str) -> Vec<&'a str> {
+    vec![
+        "auth",
+        "login",
+        "--server",
+        base,
+        "-u",
+        user,
+        "--password-stdin",
+    ]
+}
+
 /// The lane moves among `events`, in their order: `[wp_id, from_lane,
 /// to_lane]` of each `WPStatusChanged` (a missing lane reads as ""); other
 /// events are left out.
@@ -50,4 +72,22 @@ pub fn lane_moves(events: &[EventEnvelope]) -> Vec<[String; 3]> {
                 .map(|k| e.payload[k].as_str().unwrap_or_default().to_string())
         })
         .collect()
+}
+
+/// The `lane:` of a WP file's frontmatter as written (2.1.3's `doing`
+/// included), without quotes or a trailing `# comment`; `None` when the
+/// frontmatter has no lane.
+pub fn frontmatter_lane(text: &str) -> Option<String> {
+    text.lines()
+        .skip(1)
+        .take_while(|l| *l != "---")
+        .find_map(|l| l.strip_prefix("lane:"))
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(['"', '\''])
+                .to_string()
+        })
 }

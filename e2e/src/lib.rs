@@ -255,15 +255,7 @@ impl Sandbox {
         use std::io::Write;
         let mut child = self
             .cli(self.root())
-            .args([
-                "auth",
-                "login",
-                "--server",
-                base,
-                "-u",
-                user,
-                "--password-stdin",
-            ])
+            .args(cmdline::login(base, user))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -172,17 +172,7 @@ fn implement_moves_to_doing_creates_worktree_and_emits_exactly_one_status_change
     assert!(w.events().is_empty());
     // Events from inside the worktree carry its branch and find the feature by it.
     w.clear_spool();
-    let o = w.run_in(
-        &wt,
-        &[
-            "agent",
-            "tasks",
-            "add-history",
-            "WP01",
-            "--note",
-            "from the worktree",
-        ],
-    );
+    let o = w.run_in(&wt, &add_history("WP01", "from the worktree", &[]));
     assert!(o.status.success(), "{}", stderr(&o));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
@@ -308,16 +298,11 @@ fn add_history_appends_to_activity_log_and_emits_history_added() {
     let w = World::with_wps(1);
     let path = w.wp_path("WP01");
     let before = w.read(&path);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "add-history",
+    w.ok(&add_history(
         "WP01",
-        "--note",
         "Tests written",
-        "--agent",
-        "gemini",
-    ]);
+        &["--agent", "gemini"],
+    ));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(
@@ -344,14 +329,7 @@ fn sixteen_concurrent_add_history_keep_all_entries_and_events() {
         .map(|i| {
             w.cmd_in(
                 &w.repo,
-                &[
-                    "agent",
-                    "tasks",
-                    "add-history",
-                    "WP01",
-                    "--note",
-                    &format!("note number {i}"),
-                ],
+                &add_history("WP01", &format!("note number {i}"), &[]),
             )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -587,16 +565,7 @@ fn bad_inputs_fail_clearly_with_no_event_and_no_change() {
         ),
         (vec!["implement", "WP07"], 4, "WP07 not found"),
         (
-            vec![
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "doing",
-                "--feature",
-                "999-nope",
-            ],
+            move_task("WP01", "doing", &["--feature", "999-nope"]),
             4,
             "feature '999-nope' not found",
         ),

@@ -163,21 +163,11 @@ fn sixteen_processes_racing_on_a_fresh_config_agree_on_one_uuid() {
     fs::remove_file(w.repo.join(".kittify/config.yaml")).unwrap();
     let children: Vec<_> = (0..16)
         .map(|i| {
-            w.cmd_in(
-                &w.repo,
-                &[
-                    "agent",
-                    "tasks",
-                    "add-history",
-                    "WP01",
-                    "--note",
-                    &format!("racer {i}"),
-                ],
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            w.cmd_in(&w.repo, &add_history("WP01", &format!("racer {i}"), &[]))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     let mut guard = Guard(children);

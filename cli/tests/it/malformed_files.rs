@@ -162,17 +162,7 @@ fn malformed_wp_files_are_refused_by_name_and_left_untouched() {
         let before = others(&w, &path);
         let commands = [
             vec!["agent", "tasks", "move-task", "WP01", "--to", "doing"],
-            vec![
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "done",
-                "--force",
-                "--reason",
-                "r",
-            ],
+            move_task("WP01", "done", &["--force", "--reason", "r"]),
             vec!["agent", "tasks", "add-history", "WP01", "--note", "n"],
             vec!["implement", "WP01", "--no-worktree"],
         ];

@@ -544,12 +544,8 @@ fn a_frontmatter_only_feature_is_bootstrapped_once_with_no_wire_events() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("WP"))
     {
         let text = w.read(&p);
-        let lane = text
-            .lines()
-            .find_map(|l| l.strip_prefix("lane:"))
+        let lane = frontmatter_lane(&text)
             .unwrap()
-            .trim()
-            .trim_matches('"')
             .replace("doing", "in_progress");
         let id = &p.file_name().unwrap().to_string_lossy()[..4];
         if lane != "planned" {

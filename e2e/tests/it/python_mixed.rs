@@ -16,7 +16,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
-use spec_kitty_e2e::cmdline::mark_status;
+use spec_kitty_e2e::cmdline::{frontmatter_lane, mark_status, move_task};
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::Sandbox;
 use std::collections::{BTreeMap, HashSet};
@@ -72,18 +72,8 @@ fn frontmatter_lanes(dir: &Path, feature: &str) -> BTreeMap<String, String> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let lane = text
-            .lines()
-            .skip(1)
-            .take_while(|l| *l != "---")
-            .find_map(|l| l.strip_prefix("lane:"))
-            .unwrap_or_else(|| panic!("no lane in {}", path.display()))
-            .split('#')
-            .next()
-            .unwrap()
-            .trim()
-            .trim_matches(['"', '\''])
-            .to_string();
+        let lane =
+            frontmatter_lane(&text).unwrap_or_else(|| panic!("no lane in {}", path.display()));
         out.insert(name[..4].to_string(), lane);
     }
     out
@@ -169,16 +159,7 @@ fn python_lanes(sb: &Sandbox, py: &Path, dir: &Path, feature: &str) -> BTreeMap<
 
 /// `agent tasks move-task WP --to LANE --feature F EXTRA…`.
 fn move_args<'a>(feature: &'a str, wp: &'a str, to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        to,
-        "--feature",
-        feature,
-    ];
+    let mut args = move_task(wp, to, &["--feature", feature]);
     args.extend_from_slice(extra);
     args
 }

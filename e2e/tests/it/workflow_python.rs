@@ -7,7 +7,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
-use spec_kitty_e2e::cmdline::{mark_status, move_task};
+use spec_kitty_e2e::cmdline::{frontmatter_lane, mark_status, move_task};
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::{run_ok, Sandbox};
 use std::collections::BTreeMap;
@@ -27,12 +27,8 @@ fn lanes(dir: &Path) -> BTreeMap<String, String> {
             continue;
         }
         let text = std::fs::read_to_string(e.path()).unwrap();
-        let lane = text
-            .lines()
-            .find_map(|l| l.strip_prefix("lane:"))
+        let lane = frontmatter_lane(&text)
             .unwrap()
-            .trim()
-            .trim_matches('"')
             .replace("doing", "in_progress");
         out.insert(name[..4].to_string(), format!("frontmatter {lane}"));
     }

@@ -5,7 +5,9 @@
 //! daemon tests use them.
 #![allow(dead_code)]
 
-pub use spec_kitty_e2e::cmdline::{approve, lane_moves, mark_status, move_task};
+pub use spec_kitty_e2e::cmdline::{
+    add_history, approve, frontmatter_lane, lane_moves, mark_status, move_task,
+};
 use spec_kitty_e2e::{git_init, isolated_env};
 use spec_kitty_protocol::EventEnvelope;
 use std::fs;
