@@ -534,6 +534,14 @@ impl RefServer {
         body["access"].as_str().expect("access token").to_string()
     }
 
+    /// Every event the server stored (`GET /api/v1/events/`, unpaged), in
+    /// its order.
+    pub fn all_events(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.get("/api/v1/events/?limit=100000");
+        assert_eq!(status, 200, "{body}");
+        body["events"].as_array().expect("an events array").clone()
+    }
+
     /// The server's dashboard view (`GET /api/v1/projects/`).
     pub fn projects(&self) -> serde_json::Value {
         let (status, body) = self.get("/api/v1/projects/");

@@ -130,11 +130,8 @@ fn accept_finishes_reviewed_wps_records_meta_json_and_commits_only_its_files() {
         "Accept 001-demo"
     );
     assert_eq!(w.git(&["rev-parse", "HEAD~1"]).trim(), parent, "one commit");
-    let files = w.git(&["show", "--name-only", "--format=", "HEAD"]);
-    let mut files: Vec<&str> = files.lines().collect();
-    files.sort();
     assert_eq!(
-        files,
+        w.files_of("HEAD"),
         vec![
             "kitty-specs/001-demo/meta.json",
             "kitty-specs/001-demo/status.events.jsonl",

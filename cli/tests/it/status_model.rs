@@ -198,11 +198,8 @@ fn a_move_writes_the_log_status_json_tasks_block_frontmatter_and_activity_as_2_1
         w.git(&["log", "-1", "--format=%s"]).trim(),
         "chore: Move WP01 to for_review on spec 001 [claude]"
     );
-    let files = w.git(&["show", "--name-only", "--format=", "HEAD"]);
-    let mut files: Vec<&str> = files.lines().collect();
-    files.sort();
     assert_eq!(
-        files,
+        w.files_of("HEAD"),
         vec![
             "kitty-specs/001-demo/status.events.jsonl",
             "kitty-specs/001-demo/status.json",

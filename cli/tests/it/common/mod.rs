@@ -72,6 +72,18 @@ impl World {
         self.git_in(&self.repo, args)
     }
 
+    /// The files commit `rev` changed, in path order.
+    pub fn files_of(&self, rev: &str) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .git(&["show", "--name-only", "--format=", rev])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        files.sort();
+        files
+    }
+
     /// Runs `git ARGS` in `dir` (a worktree, a twin) and asserts success.
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let mut c = Command::new("git");
