@@ -216,18 +216,10 @@ fn corrupt_yaml_is_kept_aside_and_replaced_with_a_fresh_identity() {
         err.contains("not valid YAML") && err.contains("config.yaml.corrupt-"),
         "{err}"
     );
-    let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("config.yaml.corrupt-")
-        })
-        .collect();
+    let kept = w.kept_configs();
     assert_eq!(kept.len(), 1);
     assert_eq!(
-        fs::read_to_string(kept[0].path()).unwrap(),
+        fs::read_to_string(&kept[0]).unwrap(),
         corrupt,
         "kept byte-for-byte"
     );

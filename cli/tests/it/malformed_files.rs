@@ -284,12 +284,7 @@ fn corrupt_configs_are_kept_aside_byte_for_byte_and_work_goes_on() {
             "[{what}] warning names the file and says {says:?}: {err}"
         );
         // Kept aside, byte for byte, under the name the warning gives.
-        let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.to_string_lossy().contains("config.yaml.corrupt-"))
-            .collect();
+        let kept = w.kept_configs();
         assert_eq!(kept.len(), 1, "[{what}] one kept copy");
         assert_eq!(
             fs::read(&kept[0]).unwrap(),

@@ -84,6 +84,22 @@ impl World {
         files
     }
 
+    /// The copies of a bad `config.yaml` kept aside
+    /// (`.kittify/config.yaml.corrupt-*`), by name.
+    pub fn kept_configs(&self) -> Vec<PathBuf> {
+        let mut kept: Vec<PathBuf> = fs::read_dir(self.repo.join(".kittify"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("config.yaml.corrupt-"))
+            })
+            .collect();
+        kept.sort();
+        kept
+    }
+
     /// Runs `git ARGS` in `dir` (a worktree, a twin) and asserts success.
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let mut c = Command::new("git");
