@@ -232,8 +232,8 @@ fn lifecycle(t: &Twin) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3() {
-    let test = "the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3";
-    let Some(bin) = python_cli(test) else {
+    let Some(bin) = require_python("the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3")
+    else {
         return;
     };
     let (ours, theirs) = std::thread::scope(|s| {

@@ -281,11 +281,9 @@ pub fn assert_identity(w: &World, envs: &[EventEnvelope]) {
 }
 
 /// The Python spec-kitty-cli 2.1.3 of `scripts/setup-python-cli`, or
-/// `None` after saying why `test` is skipped (a failure under
-/// `SK_REQUIRE_ALL`/CI): the shared test layer's lookup.
-pub fn python_cli(test: &str) -> Option<PathBuf> {
-    spec_kitty_e2e::python::require_python(test)
-}
+/// `None` after saying why the test is skipped (a failure under
+/// `SK_REQUIRE_ALL`/CI).
+pub use spec_kitty_e2e::python::require_python;
 
 /// Copies a directory tree (test fixtures from the corpus).
 pub fn copy_tree(from: &Path, to: &Path) {
