@@ -300,3 +300,26 @@ fn login_hint(paths: &Paths) {
     let _ = std::fs::write(&stamp, spec_kitty_protocol::time::now_utc());
     eprintln!("Events queued locally; run spec-kitty auth login to enable real-time sync");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rolled_back_delivery_keeps_the_delivery_error_as_its_cause() {
+        let full = || std::io::Error::from_raw_os_error(28);
+        let e = rolled_back(CliError::io_from(full()), "the status change was");
+        assert_eq!(
+            e.message,
+            format!(
+                "{}; the status change was rolled back so files and events stay in step",
+                full()
+            )
+        );
+        let mut causes = std::iter::successors(std::error::Error::source(&e), |c| c.source());
+        assert!(causes.any(|c| c
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(28))));
+        assert_eq!(e.report(), e.message, "every cause is already said");
+    }
+}
