@@ -87,8 +87,7 @@ impl Emitter {
             if env.project_uuid.is_none() {
                 warn(MISSING_UUID_WARNING.to_string());
             }
-            let d = handoff::deliver(&self.paths, env, self.policy)
-                .map_err(|e| CliError::io(e.to_string()))?;
+            let d = handoff::deliver(&self.paths, env, self.policy).map_err(CliError::io_from)?;
             out.push(d);
         }
         if !out.is_empty() {
@@ -229,13 +228,20 @@ impl Changes {
             Ok(d) => Ok(d),
             Err(e) => {
                 self.undo(self.items.len());
-                Err(CliError::io(format!(
-                    "{}; the file changes were rolled back so files and events stay in step",
-                    e.message
-                )))
+                Err(rolled_back(e, "the file changes were"))
             }
         }
     }
+}
+
+/// A failed delivery after `what` (e.g. "the status change was") has been
+/// undone: the message says so, and the delivery error stays the source.
+pub fn rolled_back(e: CliError, what: &str) -> CliError {
+    CliError::io(format!(
+        "{}; {what} rolled back so files and events stay in step",
+        e.message
+    ))
+    .with_source(e)
 }
 
 /// JSON description of delivered events for `--json` output.
@@ -293,4 +299,27 @@ fn login_hint(paths: &Paths) {
     }
     let _ = std::fs::write(&stamp, spec_kitty_protocol::time::now_utc());
     eprintln!("Events queued locally; run spec-kitty auth login to enable real-time sync");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rolled_back_delivery_keeps_the_delivery_error_as_its_cause() {
+        let full = || std::io::Error::from_raw_os_error(28);
+        let e = rolled_back(CliError::io_from(full()), "the status change was");
+        assert_eq!(
+            e.message,
+            format!(
+                "{}; the status change was rolled back so files and events stay in step",
+                full()
+            )
+        );
+        let mut causes = std::iter::successors(std::error::Error::source(&e), |c| c.source());
+        assert!(causes.any(|c| c
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(28))));
+        assert_eq!(e.report(), e.message, "every cause is already said");
+    }
 }

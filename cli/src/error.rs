@@ -77,6 +77,11 @@ impl CliError {
     pub fn io_from(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
         CliError::io(e.to_string()).with_source(e)
     }
+    /// Invalid data whose message is the error's own text (it names the
+    /// file and the line); the error is kept as the source.
+    pub fn invalid_from(e: impl std::error::Error + Send + Sync + 'static) -> CliError {
+        CliError::invalid(e.to_string()).with_source(e)
+    }
     /// Keeps `e` as the cause of this error.
     pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> CliError {
         self.source = Some(Box::new(e));
@@ -156,6 +161,9 @@ mod tests {
             Some(2)
         );
         assert_eq!(CliError::io_from(gone()).report(), gone().to_string());
+        let e = CliError::invalid_from(gone());
+        assert_eq!(e.kind, Kind::Invalid);
+        assert!(std::error::Error::source(&e).is_some());
         // A cause the message does not say is printed after it, down the chain.
         let e = CliError::io("cannot send the event").with_source(Outer(gone()));
         assert_eq!(

@@ -36,9 +36,9 @@ use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use spec_kitty_protocol::ipc::{DaemonMode, Readiness, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use spec_kitty_protocol::Paths;
 use std::fs::{File, TryLockError};
-use std::io::{Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -170,7 +170,7 @@ pub fn run(opts: RunOptions) -> i32 {
             holder_pid(&lock_path),
             format!("holds {}", lock_path.display()),
         )),
-        Err(e) => return reporter.fail(&e),
+        Err(e) => return reporter.fail(&e.to_string()),
     };
     let lock = match taken {
         Ok(f) => f,
@@ -268,7 +268,7 @@ async fn serve(
                 };
                 (l, mode, ours)
             }
-            Err(e) => return reporter.fail(&e),
+            Err(e) => return reporter.fail(&e.to_string()),
         },
     };
     let (shutdown, _) = tokio::sync::watch::channel(None);
@@ -384,21 +384,43 @@ fn activated_listener() -> Option<std::io::Result<Listener>> {
     )
 }
 
-fn bind(paths: &Paths) -> Result<Listener, String> {
+/// Why the daemon could not take its lock or open its socket (start-up
+/// steps 1 and 4); the text is what `cannot start:` reports.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("cannot open the lock file {}: {source}", path.display())]
+    LockFile { path: PathBuf, source: io::Error },
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    SockDir(#[from] sockdir::SockDirError),
+    #[error("bad socket path {}: {source}", path.display())]
+    SocketPath { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {}: {source}", path.display())]
+    Listen { path: PathBuf, source: io::Error },
+}
+
+fn bind(paths: &Paths) -> Result<Listener, StartError> {
     let socket = paths.socket();
-    sockdir::prepare(&paths.socket_dir()).map_err(|e| e.to_string())?;
-    if sockdir::remove_stale(&socket).map_err(|e| e.to_string())? {
+    sockdir::prepare(&paths.socket_dir())?;
+    if sockdir::remove_stale(&socket)? {
         tracing::info!("removed a stale socket {}", socket.display());
     }
     let name = socket
         .as_path()
         .to_fs_name::<GenericFilePath>()
-        .map_err(|e| format!("bad socket path {}: {e}", socket.display()))?;
+        .map_err(|source| StartError::SocketPath {
+            path: socket.clone(),
+            source,
+        })?;
     ListenerOptions::new()
         .name(name)
         .reclaim_name(false)
         .create_tokio()
-        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))
+        .map_err(|source| StartError::Listen {
+            path: socket.clone(),
+            source,
+        })
 }
 
 fn spawn_signal_task(shared: Arc<Shared>) {
@@ -437,14 +459,17 @@ fn spawn_signal_task(shared: Arc<Shared>) {
 }
 
 /// Takes the exclusive daemon lock: `Ok(None)` when another process holds it.
-fn take_lock(path: &Path) -> Result<Option<File>, String> {
+fn take_lock(path: &Path) -> Result<Option<File>, StartError> {
     let mut file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+        .map_err(|source| StartError::LockFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
     match file.try_lock() {
         Ok(()) => {
             // The pid is informational (status, messages); liveness is the lock.
@@ -455,7 +480,10 @@ fn take_lock(path: &Path) -> Result<Option<File>, String> {
             Ok(Some(file))
         }
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+        Err(TryLockError::Error(source)) => Err(StartError::Lock {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -381,9 +381,9 @@ async fn handle(req: Request, shared: &Shared) -> Response {
             Ok(s) => Response::Status {
                 json: serde_json::to_string(&s).expect("status serialises"),
             },
-            Err(message) => Response::Error {
+            Err(e) => Response::Error {
                 kind: ErrorKind::Internal,
-                message,
+                message: e.to_string(),
             },
         },
         Request::SyncNow { wait } => {
@@ -486,29 +486,47 @@ fn committed(
     }
 }
 
+/// Why the status report could not be built; the text is the `Internal`
+/// error the client gets.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot open {} to read: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The blocking read panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Gone(#[from] WriterGone),
+}
+
 /// Queue counts through a read-only connection of its own (WAL), off the
 /// async workers and off the writer thread, so emits never wait for status.
-async fn read_counts(shared: &Shared, parked_limit: usize) -> Result<StoreCounts, String> {
+async fn read_counts(shared: &Shared, parked_limit: usize) -> Result<StoreCounts, StatusError> {
     let path = shared.paths.store();
     tokio::task::spawn_blocking(move || {
-        let conn = crate::store::open_read_only(&path)
-            .map_err(|e| format!("cannot open {} to read: {e}", path.display()))?;
+        let conn = crate::store::open_read_only(&path).map_err(|source| StatusError::Open {
+            path: path.clone(),
+            source,
+        })?;
         crate::store::counts(&conn, parked_limit)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .map_err(|source| StatusError::Read { path, source })
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Builds the full status report.
-pub async fn status(shared: &Shared) -> Result<DaemonStatus, String> {
+pub async fn status(shared: &Shared) -> Result<DaemonStatus, StatusError> {
     // Also a barrier: emits submitted before this request are committed
     // before we read, so a pipelining client sees its own events.
-    let node_id = shared
-        .writer
-        .run(|s| s.stamp.node_id.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let node_id = shared.writer.run(|s| s.stamp.node_id.clone()).await?;
     let counts = read_counts(shared, 50).await?;
     let now = spec_kitty_protocol::time::unix_micros(std::time::SystemTime::now());
     let paths = shared.paths.clone();

@@ -650,7 +650,7 @@ impl Transport {
         tls: tokio_tungstenite::Connector,
     ) -> Result<(WsStream, String), End> {
         let ws_token = self.with_access(saas::ws_token).await?;
-        let ws_url = ws_url(&self.base()).map_err(End::Failed)?;
+        let ws_url = ws_url(&self.base()).map_err(|e| End::Failed(e.to_string()))?;
         let mut req = ws_url
             .as_str()
             .into_client_request()
@@ -903,16 +903,22 @@ enum Wake {
     Timer,
 }
 
+/// A server URL that is neither `https://` nor `http://` (the URL, without
+/// its trailing slashes).
+#[derive(Debug, thiserror::Error)]
+#[error("server URL {0:?} is not http(s)")]
+pub struct NotHttp(pub String);
+
 /// `https://h/...` → `wss://h/ws/v1/events/`; `http` → `ws` (loopback or
 /// `--insecure` only: checked before we get here).
-pub fn ws_url(base: &str) -> Result<String, String> {
+pub fn ws_url(base: &str) -> Result<String, NotHttp> {
     let base = base.trim_end_matches('/');
     let rest = if let Some(r) = base.strip_prefix("https://") {
         format!("wss://{r}")
     } else if let Some(r) = base.strip_prefix("http://") {
         format!("ws://{r}")
     } else {
-        return Err(format!("server URL {base:?} is not http(s)"));
+        return Err(NotHttp(base.to_string()));
     };
     Ok(format!("{rest}/ws/v1/events/"))
 }
@@ -1023,6 +1029,9 @@ mod tests {
             ws_url("http://127.0.0.1:5").ok().unwrap(),
             "ws://127.0.0.1:5/ws/v1/events/"
         );
-        assert!(ws_url("ftp://x").is_err());
+        assert_eq!(
+            ws_url("ftp://x/").unwrap_err().to_string(),
+            r#"server URL "ftp://x" is not http(s)"#
+        );
     }
 }

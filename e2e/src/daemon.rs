@@ -244,23 +244,5 @@ pub fn envelope(project: Option<&str>) -> (String, String) {
 /// As [`envelope`], with the caller's id. The text is compact JSON with
 /// sorted keys (tests edit it with `replace`).
 pub fn envelope_with_id(id: &str, project: Option<&str>) -> String {
-    serde_json::json!({
-        "event_id": id,
-        "event_type": "WPStatusChanged",
-        "aggregate_id": "WP01",
-        "aggregate_type": "WorkPackage",
-        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
-                    "actor": "user", "feature_slug": "001-demo", "policy_metadata": null},
-        "node_id": "000000000000",
-        "lamport_clock": 0,
-        "causation_id": null,
-        "timestamp": "2026-02-07T08:34:22.123456+00:00",
-        "team_slug": "local",
-        "project_uuid": project,
-        "project_slug": project.map(|_| "demo"),
-        "git_branch": "main",
-        "head_commit_sha": null,
-        "repo_slug": null
-    })
-    .to_string()
+    spec_kitty_protocol::sample::envelope_json(id, project).to_string()
 }

@@ -11,6 +11,7 @@
 //! its own `HOME` and `SPEC_KITTY_SYNC_HOME` in a temp dir, so tests run in
 //! parallel and never touch the real home.
 
+pub mod cmdline;
 pub mod daemon;
 pub mod python;
 pub mod sync;
@@ -254,15 +255,7 @@ impl Sandbox {
         use std::io::Write;
         let mut child = self
             .cli(self.root())
-            .args([
-                "auth",
-                "login",
-                "--server",
-                base,
-                "-u",
-                user,
-                "--password-stdin",
-            ])
+            .args(cmdline::login(base, user))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -541,6 +534,14 @@ impl RefServer {
         body["access"].as_str().expect("access token").to_string()
     }
 
+    /// Every event the server stored (`GET /api/v1/events/`, unpaged), in
+    /// its order.
+    pub fn all_events(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.get("/api/v1/events/?limit=100000");
+        assert_eq!(status, 200, "{body}");
+        body["events"].as_array().expect("an events array").clone()
+    }
+
     /// The server's dashboard view (`GET /api/v1/projects/`).
     pub fn projects(&self) -> serde_json::Value {
         let (status, body) = self.get("/api/v1/projects/");
@@ -590,6 +591,20 @@ impl Drop for RefServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Asserts that a batch upload (`POST /api/v1/events/batch/`) answered 200
+/// with `success` for every event.
+pub fn assert_batch_stored(status: u16, body: &serde_json::Value) {
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["results"]
+            .as_array()
+            .expect("a results array")
+            .iter()
+            .all(|r| r["status"] == "success"),
+        "{body}"
+    );
 }
 
 fn counter(stats: &serde_json::Value, name: &str) -> u64 {

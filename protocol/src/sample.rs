@@ -18,3 +18,28 @@ pub fn lane_change(actor: &str, feature_slug: &str, origin: &Origin) -> EventEnv
     });
     EventEnvelope::build(&payload, origin, None).expect("a valid sample envelope")
 }
+
+/// The same event as JSON, as a client sends it before the daemon stamps
+/// it (node `000000000000`, Lamport 0), with the caller's `event_id`.
+/// Without a project it is held, never sent. Tests edit it field by field
+/// (or, as compact text with sorted keys, with `replace`).
+pub fn envelope_json(event_id: &str, project: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "event_id": event_id,
+        "event_type": "WPStatusChanged",
+        "aggregate_id": "WP01",
+        "aggregate_type": "WorkPackage",
+        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
+                    "actor": "user", "feature_slug": "001-demo", "policy_metadata": null},
+        "node_id": "000000000000",
+        "lamport_clock": 0,
+        "causation_id": null,
+        "timestamp": "2026-02-07T08:34:22.123456+00:00",
+        "team_slug": "local",
+        "project_uuid": project,
+        "project_slug": project.map(|_| "demo"),
+        "git_branch": "main",
+        "head_commit_sha": null,
+        "repo_slug": null
+    })
+}

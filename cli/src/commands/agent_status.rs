@@ -21,7 +21,7 @@ use crate::feature::{self, Feature};
 use crate::fsutil;
 use crate::output::Out;
 use crate::status::store::{self, Move};
-use crate::status::{log, DoneEvidence};
+use crate::status::{log, reducer, DoneEvidence};
 use crate::wpfile;
 use serde_json::json;
 
@@ -151,8 +151,14 @@ fn materialize(out: &Out, a: FeatureArgs) -> Result<(), CliError> {
     }
     if out.json {
         let text = s.to_json(&store::now_iso());
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| CliError::io(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            let path = feat.dir.join(reducer::SNAPSHOT_FILE);
+            CliError::io(format!(
+                "the snapshot for {} is not valid JSON: {e}",
+                path.display()
+            ))
+            .with_source(e)
+        })?;
         out.json(&v);
     }
     Ok(())

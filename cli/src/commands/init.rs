@@ -352,7 +352,7 @@ fn write_command_files(
     let mut files = Vec::new();
     for agent in &sel.agents {
         let dir = root.join(agent.dir);
-        fsutil::check_repo_dir(root, &dir).map_err(|e| CliError::io(e.to_string()))?;
+        fsutil::check_repo_dir(root, &dir).map_err(CliError::io_from)?;
         fs::create_dir_all(&dir).map_err(|e| CliError::io_at("create", &dir, &e))?;
         let mut kept = Vec::new();
         for (step, source) in agentfiles::STEPS {

@@ -82,10 +82,10 @@ pub fn apply(
         Ok(d) => d,
         Err(e) => {
             rec.undo();
-            return Err(Failure::Error(CliError::io(format!(
-                "{}; the status change was rolled back so files and events stay in step",
-                e.message
-            ))));
+            return Err(Failure::Error(crate::emit::rolled_back(
+                e,
+                "the status change was",
+            )));
         }
     };
     let from = rec.from;

@@ -19,20 +19,18 @@ fn ready(n: usize) -> World {
     for i in 1..=n {
         let wp = format!("WP{i:02}");
         for lane in ["doing", "for_review"] {
-            w.ok(&[
-                "agent",
-                "tasks",
-                "move-task",
+            w.ok(&move_task(
                 &wp,
-                "--to",
                 lane,
-                "--agent",
-                "claude",
-                "--assignee",
-                "claude",
-                "--shell-pid",
-                "4242",
-            ]);
+                &[
+                    "--agent",
+                    "claude",
+                    "--assignee",
+                    "claude",
+                    "--shell-pid",
+                    "4242",
+                ],
+            ));
         }
         tasks.push_str(&format!("\n## {wp}: Task {i}\n\n- [x] T{i:03} do it\n"));
     }
@@ -63,18 +61,7 @@ fn count(w: &World, ty: &str) -> usize {
 #[test]
 fn accept_finishes_reviewed_wps_records_meta_json_and_commits_only_its_files() {
     let w = ready(2);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "approved",
-        "--reviewer",
-        "alice",
-        "--approval-ref",
-        "PR#1",
-    ]);
+    w.ok(&approve("WP01", "alice", "PR#1", &[]));
     commit_all(&w, "approved");
     w.clear_spool();
     let parent = head(&w);
@@ -143,11 +130,8 @@ fn accept_finishes_reviewed_wps_records_meta_json_and_commits_only_its_files() {
         "Accept 001-demo"
     );
     assert_eq!(w.git(&["rev-parse", "HEAD~1"]).trim(), parent, "one commit");
-    let files = w.git(&["show", "--name-only", "--format=", "HEAD"]);
-    let mut files: Vec<&str> = files.lines().collect();
-    files.sort();
     assert_eq!(
-        files,
+        w.files_of("HEAD"),
         vec![
             "kitty-specs/001-demo/meta.json",
             "kitty-specs/001-demo/status.events.jsonl",
@@ -165,23 +149,9 @@ fn accept_finishes_reviewed_wps_records_meta_json_and_commits_only_its_files() {
 
     // Events: one per finished WP, one FeatureCompleted.
     let evs = w.events();
-    let changes: Vec<(String, String)> = evs
-        .iter()
-        .filter(|e| e.event_type == "WPStatusChanged")
-        .map(|e| {
-            assert_eq!(e.payload["to_lane"], "done");
-            (
-                e.payload["wp_id"].as_str().unwrap().into(),
-                e.payload["from_lane"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
     assert_eq!(
-        changes,
-        vec![
-            ("WP01".to_string(), "approved".to_string()),
-            ("WP02".to_string(), "for_review".to_string())
-        ]
+        lane_moves(&evs),
+        [["WP01", "approved", "done"], ["WP02", "for_review", "done"]]
     );
     assert_eq!(count(&w, "FeatureCompleted"), 1);
     assert_eq!(evs.len(), 3);
@@ -269,17 +239,15 @@ fn each_readiness_check_refuses_with_exit_5_lists_every_issue_and_changes_nothin
         (
             "work in progress",
             |w| {
-                w.ok(&[
-                    "agent",
-                    "tasks",
-                    "move-task",
+                w.ok(&move_task(
                     "WP02",
-                    "--to",
                     "in_progress",
-                    "--review-feedback-file",
-                    "kitty-specs/001-demo/plan.md",
-                    "--force",
-                ]);
+                    &[
+                        "--review-feedback-file",
+                        "kitty-specs/001-demo/plan.md",
+                        "--force",
+                    ],
+                ));
                 commit_all(w, "back");
             },
             vec!["WP02: canonical lane is 'in_progress', expected 'done'"],

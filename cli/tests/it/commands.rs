@@ -172,17 +172,7 @@ fn implement_moves_to_doing_creates_worktree_and_emits_exactly_one_status_change
     assert!(w.events().is_empty());
     // Events from inside the worktree carry its branch and find the feature by it.
     w.clear_spool();
-    let o = w.run_in(
-        &wt,
-        &[
-            "agent",
-            "tasks",
-            "add-history",
-            "WP01",
-            "--note",
-            "from the worktree",
-        ],
-    );
+    let o = w.run_in(&wt, &add_history("WP01", "from the worktree", &[]));
     assert!(o.status.success(), "{}", stderr(&o));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
@@ -246,18 +236,11 @@ fn move_task_emits_exactly_one_event_and_edits_only_lane_and_activity() {
 
     // Next hop: still exactly one event (no re-emitted planned→in_progress).
     w.clear_spool();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP01",
-        "--to",
         "for_review",
-        "--agent",
-        "codex",
-        "--shell-pid",
-        "4242",
-    ]);
+        &["--agent", "codex", "--shell-pid", "4242"],
+    ));
     let text = w.read(&path);
     assert!(text.contains("agent: 'codex'\n"), "{text}");
     assert!(text.contains("shell_pid: '4242'\n"), "{text}");
@@ -297,15 +280,7 @@ fn move_task_refuses_graph_violations_unless_forced() {
     assert_eq!(w.snapshot(), before);
     // Bare --force works, as in 2.1.3: the reason defaults.
     w.clear_spool();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "for_review",
-        "--force",
-    ]);
+    w.ok(&move_task("WP01", "for_review", &["--force"]));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0].payload["force"], true);
@@ -323,16 +298,11 @@ fn add_history_appends_to_activity_log_and_emits_history_added() {
     let w = World::with_wps(1);
     let path = w.wp_path("WP01");
     let before = w.read(&path);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "add-history",
+    w.ok(&add_history(
         "WP01",
-        "--note",
         "Tests written",
-        "--agent",
-        "gemini",
-    ]);
+        &["--agent", "gemini"],
+    ));
     let evs = w.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(
@@ -359,14 +329,7 @@ fn sixteen_concurrent_add_history_keep_all_entries_and_events() {
         .map(|i| {
             w.cmd_in(
                 &w.repo,
-                &[
-                    "agent",
-                    "tasks",
-                    "add-history",
-                    "WP01",
-                    "--note",
-                    &format!("note number {i}"),
-                ],
+                &add_history("WP01", &format!("note number {i}"), &[]),
             )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -455,16 +418,11 @@ fn accept_moves_each_for_review_wp_once_resolves_dependencies_and_completes() {
         w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
     }
     // WP03 already done.
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP03",
-        "--to",
         "done",
-        "--done-override-reason",
-        "merged by hand",
-    ]);
+        &["--done-override-reason", "merged by hand"],
+    ));
     acceptable(&w);
     let out = w.json(&["accept", "--lenient"]);
     assert_eq!(out["moved_to_done"], json!(["WP01", "WP02"]));
@@ -529,16 +487,7 @@ fn approved_is_a_lane_of_its_own_on_the_board_and_on_the_wire() {
         w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
     }
     w.clear_spool();
-    let out = w.json(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "approved",
-        "--note",
-        "Review passed",
-    ]);
+    let out = w.json(&move_task("WP01", "approved", &["--note", "Review passed"]));
     assert_eq!(
         out["result"], "success",
         "an approval is not dropped as 'unchanged'"
@@ -558,23 +507,9 @@ fn approved_is_a_lane_of_its_own_on_the_board_and_on_the_wire() {
     // accept finishes approved and for_review work packages, each from its own lane.
     acceptable(&w);
     w.json(&["accept", "--lenient"]);
-    let froms: Vec<(String, String)> = w
-        .events()
-        .iter()
-        .filter(|e| e.event_type == "WPStatusChanged")
-        .map(|e| {
-            (
-                e.payload["wp_id"].as_str().unwrap().to_string(),
-                e.payload["from_lane"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        froms,
-        vec![
-            ("WP01".into(), "approved".into()),
-            ("WP02".into(), "for_review".into())
-        ]
+        lane_moves(&w.events()),
+        [["WP01", "approved", "done"], ["WP02", "for_review", "done"]]
     );
 }
 
@@ -630,16 +565,7 @@ fn bad_inputs_fail_clearly_with_no_event_and_no_change() {
         ),
         (vec!["implement", "WP07"], 4, "WP07 not found"),
         (
-            vec![
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "doing",
-                "--feature",
-                "999-nope",
-            ],
+            move_task("WP01", "doing", &["--feature", "999-nope"]),
             4,
             "feature '999-nope' not found",
         ),
@@ -772,15 +698,7 @@ fn help_documents_exit_codes() {
 #[test]
 fn json_mode_reports_errors_as_json() {
     let w = World::with_wps(1);
-    let o = w.run(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP09",
-        "--to",
-        "doing",
-        "--json",
-    ]);
+    let o = w.run(&move_task("WP09", "doing", &["--json"]));
     assert_eq!(o.status.code(), Some(4));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert!(v["error"].as_str().unwrap().contains("WP09"));

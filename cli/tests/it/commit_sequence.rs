@@ -151,21 +151,6 @@ const INIT: [&str; 7] = [
     "--ignore-agent-tools",
 ];
 
-fn move_task<'a>(wp: &'a str, to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        to,
-        "--feature",
-        FEATURE,
-    ];
-    a.extend_from_slice(extra);
-    a
-}
-
 /// The lifecycle up to (not including) merge, with the user's and the
 /// agent's parts between the commands; `after` runs after each CLI step.
 /// Returns (step, subjects it committed) in order.
@@ -212,11 +197,19 @@ fn plan_implement_review(t: &Twin, after: &dyn Fn(&Twin)) -> Vec<(String, Vec<St
         t.agent_works_in(wp);
         run(
             &format!("{wp} for_review"),
-            &move_task(wp, "for_review", &["--agent", "claude"]),
+            &move_task(
+                wp,
+                "for_review",
+                &["--feature", FEATURE, "--agent", "claude"],
+            ),
         );
         run(
             &format!("{wp} approved"),
-            &move_task(wp, "approved", &["--reviewer", "alice"]),
+            &move_task(
+                wp,
+                "approved",
+                &["--feature", FEATURE, "--reviewer", "alice"],
+            ),
         );
     }
     steps
@@ -239,8 +232,8 @@ fn lifecycle(t: &Twin) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3() {
-    let test = "the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3";
-    let Some(bin) = python_cli(test) else {
+    let Some(bin) = require_python("the_lifecycle_leaves_the_same_commit_subjects_as_python_2_1_3")
+    else {
         return;
     };
     let (ours, theirs) = std::thread::scope(|s| {

@@ -157,23 +157,21 @@ fn the_binary_shows_every_corpus_lane_and_moves_change_only_lane_and_history() {
             "blocked"
         };
         for lane in [to, from] {
-            w.ok(&[
-                "agent",
-                "tasks",
-                "move-task",
+            w.ok(&move_task(
                 &wp.meta.wp_id,
-                "--to",
                 lane,
-                "--feature",
-                slug,
-                "--force",
-                "--reason",
-                "corpus check",
-                "--review-feedback-file",
-                &feedback,
-                "--done-override-reason",
-                "corpus check",
-            ]);
+                &[
+                    "--feature",
+                    slug,
+                    "--force",
+                    "--reason",
+                    "corpus check",
+                    "--review-feedback-file",
+                    &feedback,
+                    "--done-override-reason",
+                    "corpus check",
+                ],
+            ));
         }
         let after = fs::read_to_string(&path).unwrap();
         // Every original line is kept in order, but the top-level lane and

@@ -896,12 +896,7 @@ fn binary_commands_survive_any_config_and_keep_its_bytes() {
                 stderr(&o)
             );
             let after = fs::read(&cfg).unwrap();
-            let corrupt: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.to_string_lossy().contains("config.yaml.corrupt-"))
-                .collect();
+            let corrupt = w.kept_configs();
             let uuid = yaml_map(&after)
                 .and_then(|m| m.get("project")?.get("uuid")?.as_str().map(str::to_string));
             if after != bytes {

@@ -163,21 +163,11 @@ fn sixteen_processes_racing_on_a_fresh_config_agree_on_one_uuid() {
     fs::remove_file(w.repo.join(".kittify/config.yaml")).unwrap();
     let children: Vec<_> = (0..16)
         .map(|i| {
-            w.cmd_in(
-                &w.repo,
-                &[
-                    "agent",
-                    "tasks",
-                    "add-history",
-                    "WP01",
-                    "--note",
-                    &format!("racer {i}"),
-                ],
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            w.cmd_in(&w.repo, &add_history("WP01", &format!("racer {i}"), &[]))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     let mut guard = Guard(children);
@@ -226,18 +216,10 @@ fn corrupt_yaml_is_kept_aside_and_replaced_with_a_fresh_identity() {
         err.contains("not valid YAML") && err.contains("config.yaml.corrupt-"),
         "{err}"
     );
-    let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("config.yaml.corrupt-")
-        })
-        .collect();
+    let kept = w.kept_configs();
     assert_eq!(kept.len(), 1);
     assert_eq!(
-        fs::read_to_string(kept[0].path()).unwrap(),
+        fs::read_to_string(&kept[0]).unwrap(),
         corrupt,
         "kept byte-for-byte"
     );
@@ -297,18 +279,7 @@ fn read_only_config_gives_in_memory_identity_one_warning_and_success() {
     let w = World::with_wps(1);
     fs::write(w.repo.join(".kittify/config.yaml"), "vcs: git\n").unwrap();
     // (No commit: the repository is not writable for this user either.)
-    let o = run_read_only(
-        &w,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--no-auto-commit",
-        ],
-    );
+    let o = run_read_only(&w, &move_task("WP01", "doing", &["--no-auto-commit"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert_eq!(err.matches("Warning:").count(), 1, "{err}");

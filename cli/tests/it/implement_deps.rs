@@ -151,11 +151,8 @@ fn no_dependency_branches_from_the_current_branch_into_a_sparse_worktree() {
 
     // One commit with 2.1.3's subject, of our files only.
     assert_eq!(subject(&w), "chore: WP01 claimed for implementation");
-    let files = w.git(&["show", "--name-only", "--format=", "HEAD"]);
-    let mut files: Vec<&str> = files.lines().collect();
-    files.sort();
     assert_eq!(
-        files,
+        w.files_of("HEAD"),
         [
             "kitty-specs/001-demo/meta.json",
             "kitty-specs/001-demo/status.events.jsonl",

@@ -162,17 +162,7 @@ fn malformed_wp_files_are_refused_by_name_and_left_untouched() {
         let before = others(&w, &path);
         let commands = [
             vec!["agent", "tasks", "move-task", "WP01", "--to", "doing"],
-            vec![
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "done",
-                "--force",
-                "--reason",
-                "r",
-            ],
+            move_task("WP01", "done", &["--force", "--reason", "r"]),
             vec!["agent", "tasks", "add-history", "WP01", "--note", "n"],
             vec!["implement", "WP01", "--no-worktree"],
         ];
@@ -294,12 +284,7 @@ fn corrupt_configs_are_kept_aside_byte_for_byte_and_work_goes_on() {
             "[{what}] warning names the file and says {says:?}: {err}"
         );
         // Kept aside, byte for byte, under the name the warning gives.
-        let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.to_string_lossy().contains("config.yaml.corrupt-"))
-            .collect();
+        let kept = w.kept_configs();
         assert_eq!(kept.len(), 1, "[{what}] one kept copy");
         assert_eq!(
             fs::read(&kept[0]).unwrap(),

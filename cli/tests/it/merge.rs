@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{stderr, stdout, World};
+use common::{approve, move_task, stderr, stdout, World};
 use serde_json::Value;
 use std::fs;
 use std::path::PathBuf;
@@ -53,18 +53,7 @@ fn implement_and_approve(w: &World, wp: &str, conflict: bool) {
     git_in(w, &wt, &["add", "-A"]);
     git_in(w, &wt, &["commit", "-q", "-m", &format!("{wp} work")]);
     w.ok(&["agent", "tasks", "move-task", wp, "--to", "for_review"]);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        "approved",
-        "--reviewer",
-        "alice",
-        "--approval-ref",
-        "PR#1",
-    ]);
+    w.ok(&approve(wp, "alice", "PR#1", &[]));
 }
 
 fn worktree(w: &World, wp: &str) -> PathBuf {
@@ -424,29 +413,19 @@ fn unreviewed_work_and_dirty_worktrees_are_refused_before_anything_changes() {
     let w = feature(&[]);
     let feedback = w.tmp.path().join("feedback.md");
     fs::write(&feedback, "needs another pass\n").unwrap();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP02",
-        "--to",
         "in_progress",
-        "--review-feedback-file",
-        feedback.to_str().unwrap(),
-    ]);
+        &["--review-feedback-file", feedback.to_str().unwrap()],
+    ));
     fs::write(worktree(&w, "WP03").join("wip.txt"), "not committed\n").unwrap();
     // WP01 back for review after changes were requested, its frontmatter
     // approval cleared: no approval on record (2.1.3's rule).
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP01",
-        "--to",
         "in_progress",
-        "--review-feedback-file",
-        feedback.to_str().unwrap(),
-    ]);
+        &["--review-feedback-file", feedback.to_str().unwrap()],
+    ));
     w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "for_review"]);
     let wp1 = w.wp_path("WP01");
     let text = w.read(&wp1);

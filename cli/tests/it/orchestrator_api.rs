@@ -704,7 +704,8 @@ fn normalise_stamps(text: &str) -> String {
 
 #[test]
 fn python_2_1_3_answers_the_same_bytes_on_a_twin_repository() {
-    let Some(py) = common::python_cli("python_2_1_3_answers_the_same_bytes_on_a_twin_repository")
+    let Some(py) =
+        common::require_python("python_2_1_3_answers_the_same_bytes_on_a_twin_repository")
     else {
         return;
     };

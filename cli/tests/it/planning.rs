@@ -27,14 +27,6 @@ fn subjects(w: &World) -> Vec<String> {
         .collect()
 }
 
-fn files_of(w: &World, rev: &str) -> Vec<String> {
-    w.git(&["show", "--name-only", "--format=", rev])
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// A project whose feature 001-user-auth has a spec with requirements,
 /// a tasks.md and two WP files, nothing finalized yet.
 fn planned() -> World {
@@ -123,12 +115,9 @@ fn planning_phase_end_to_end_with_2_1_3_files_json_and_commits() {
     assert_eq!(s.len(), base + 2);
     assert_eq!(s[0], "Add meta for feature 001-user-auth");
     assert_eq!(s[1], "Add spec for feature 001-user-auth");
+    assert_eq!(w.files_of("HEAD"), ["kitty-specs/001-user-auth/meta.json"]);
     assert_eq!(
-        files_of(&w, "HEAD"),
-        ["kitty-specs/001-user-auth/meta.json"]
-    );
-    assert_eq!(
-        files_of(&w, "HEAD~1"),
+        w.files_of("HEAD~1"),
         [
             "kitty-specs/001-user-auth/spec.md",
             "kitty-specs/001-user-auth/tasks/.gitkeep",
@@ -141,7 +130,7 @@ fn planning_phase_end_to_end_with_2_1_3_files_json_and_commits() {
     assert_eq!(out["feature_slug"], "001-user-auth");
     assert_eq!(out["plan_file"], dir.join("plan.md").display().to_string());
     assert_eq!(subjects(&w)[0], "Add plan for feature 001-user-auth");
-    assert_eq!(files_of(&w, "HEAD"), ["kitty-specs/001-user-auth/plan.md"]);
+    assert_eq!(w.files_of("HEAD"), ["kitty-specs/001-user-auth/plan.md"]);
 
     // The agent writes the spec, tasks.md and the WP files.
     fs::write(dir.join("spec.md"), SPEC).unwrap();
@@ -176,7 +165,7 @@ fn planning_phase_end_to_end_with_2_1_3_files_json_and_commits() {
     // Committed: tasks.md, everything in tasks/, meta.json; nothing else.
     assert_eq!(subjects(&w)[0], "Add tasks for feature 001-user-auth");
     assert_eq!(
-        files_of(&w, "HEAD"),
+        w.files_of("HEAD"),
         [
             "kitty-specs/001-user-auth/meta.json",
             "kitty-specs/001-user-auth/tasks.md",
@@ -389,7 +378,7 @@ fn map_requirements_writes_refs_commits_and_finalize_uses_them() {
         "chore: Map requirements for WP01 on spec 001"
     );
     assert_eq!(
-        files_of(&w, "HEAD"),
+        w.files_of("HEAD"),
         ["kitty-specs/001-user-auth/tasks/WP01-login.md"]
     );
     let out = w.json(&[

@@ -53,7 +53,7 @@ fn planning_subjects(w: &World) -> Vec<String> {
 
 #[test]
 fn python_accepts_a_feature_planned_here_and_this_cli_does_not_reannounce_pythons() {
-    let Some(bin) = python_cli("python_accepts_a_feature_planned_here") else {
+    let Some(bin) = require_python("python_accepts_a_feature_planned_here") else {
         return;
     };
     // Planned here, finalized again by Python: nothing to change.

@@ -338,12 +338,7 @@ fn a_config_linked_to_a_non_yaml_file_inside_is_moved_aside_and_its_target_kept(
         "the link's target was touched"
     );
     assert!(is_regular(&cfg), "a fresh config in place of the link");
-    let kept: Vec<_> = fs::read_dir(w.repo.join(".kittify"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains("config.yaml.corrupt-"))
-        .collect();
+    let kept = w.kept_configs();
     assert_eq!(kept.len(), 1);
     assert!(is_link(&kept[0]), "the link itself was kept aside");
     assert_eq!(
@@ -488,15 +483,7 @@ fn a_read_only_config_gives_one_stable_identity_across_commands() {
         // that warning is not what this test counts.
         &["specify", "x", "--no-auto-commit"][..],
         &["tasks", "add", "A"],
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--no-auto-commit",
-        ],
+        &move_task("WP01", "doing", &["--no-auto-commit"]),
     ] {
         let o = run_with_read_only_kittify(&w, args);
         let err = stderr(&o);

@@ -123,30 +123,20 @@ fn a_move_writes_the_log_status_json_tasks_block_frontmatter_and_activity_as_2_1
     let w = World::with_wps(2);
     write_tasks_md(&w, TASKS_MD);
     w.ok(&["implement", "WP01", "--agent", "claude", "--no-worktree"]);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "mark-status",
-        "T001",
-        "T002",
-        "--status",
-        "done",
-    ]);
+    w.ok(&mark_status(&["T001", "T002"], "done", &[]));
     w.clear_spool();
-    let out = w.json(&[
-        "agent",
-        "tasks",
-        "move-task",
+    let out = w.json(&move_task(
         "WP01",
-        "--to",
         "for_review",
-        "--agent",
-        "claude",
-        "--shell-pid",
-        "777",
-        "--note",
-        "Ready for review",
-    ]);
+        &[
+            "--agent",
+            "claude",
+            "--shell-pid",
+            "777",
+            "--note",
+            "Ready for review",
+        ],
+    ));
     assert_eq!(out["old_lane"], "in_progress");
     assert_eq!(out["new_lane"], "for_review");
     let evs = log_events(&w, "001-demo");
@@ -208,11 +198,8 @@ fn a_move_writes_the_log_status_json_tasks_block_frontmatter_and_activity_as_2_1
         w.git(&["log", "-1", "--format=%s"]).trim(),
         "chore: Move WP01 to for_review on spec 001 [claude]"
     );
-    let files = w.git(&["show", "--name-only", "--format=", "HEAD"]);
-    let mut files: Vec<&str> = files.lines().collect();
-    files.sort();
     assert_eq!(
-        files,
+        w.files_of("HEAD"),
         vec![
             "kitty-specs/001-demo/status.events.jsonl",
             "kitty-specs/001-demo/status.json",
@@ -233,18 +220,7 @@ fn review_approval_and_done_carry_evidence_and_each_move_is_one_event() {
     w.ok(&["implement", "WP01", "--agent", "claude"]);
     w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "for_review"]);
     w.clear_spool();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "approved",
-        "--reviewer",
-        "alice",
-        "--approval-ref",
-        "PR#42",
-    ]);
+    w.ok(&approve("WP01", "alice", "PR#42", &[]));
     let evs = log_events(&w, "001-demo");
     let e = evs.last().unwrap();
     assert_eq!(e["to_lane"], "approved");
@@ -268,21 +244,12 @@ fn review_approval_and_done_carry_evidence_and_each_move_is_one_event() {
         "the recorded reviewer is kept"
     );
     let wire = w.events();
-    let lanes: Vec<(String, String)> = wire
-        .iter()
-        .map(|e| {
-            assert_eq!(e.event_type, "WPStatusChanged");
-            (
-                e.payload["from_lane"].as_str().unwrap().into(),
-                e.payload["to_lane"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    assert!(wire.iter().all(|e| e.event_type == "WPStatusChanged"));
     assert_eq!(
-        lanes,
-        vec![
-            ("for_review".into(), "approved".into()),
-            ("approved".into(), "done".into())
+        lane_moves(&wire),
+        [
+            ["WP01", "for_review", "approved"],
+            ["WP01", "approved", "done"]
         ]
     );
     assert_eq!(status_json(&w)["summary"]["done"], 1);
@@ -352,16 +319,11 @@ fn each_guard_refuses_naming_its_flag_and_the_flag_satisfies_it() {
     let fb = w.tmp.path().join("feedback.md");
     fs::write(&fb, "**Issue**: tests missing\n").unwrap();
     let fb = fb.to_string_lossy().into_owned();
-    let out = w.json(&[
-        "agent",
-        "tasks",
-        "move-task",
+    let out = w.json(&move_task(
         "WP01",
-        "--to",
         "doing",
-        "--review-feedback-file",
-        &fb,
-    ]);
+        &["--review-feedback-file", &fb],
+    ));
     let pointer = out["review_feedback"].as_str().unwrap().to_string();
     assert!(
         pointer.starts_with("feedback://001-demo/WP01/"),
@@ -408,45 +370,25 @@ fn each_guard_refuses_naming_its_flag_and_the_flag_satisfies_it() {
         &["agent", "tasks", "move-task", "WP02", "--to", "done"],
         &["merge ancestry", "--done-override-reason"],
     );
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP02",
-        "--to",
         "done",
-        "--done-override-reason",
-        "hotfix merged by hand",
-    ]);
+        &["--done-override-reason", "hotfix merged by hand"],
+    ));
     let last = log_events(&w, "001-demo").pop().unwrap();
     assert_eq!(last["reason"], "Done override: hotfix merged by hand");
     // Someone else's WP: --force.
     w.ok(&["implement", "WP01", "--agent", "claude", "--no-worktree"]);
     refused(
         &w,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "blocked",
-            "--agent",
-            "codex",
-        ],
+        &move_task("WP01", "blocked", &["--agent", "codex"]),
         &["Agent mismatch", "--force"],
     );
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP01",
-        "--to",
         "blocked",
-        "--agent",
-        "codex",
-        "--force",
-    ]);
+        &["--agent", "codex", "--force"],
+    ));
     let last = log_events(&w, "001-demo").pop().unwrap();
     assert_eq!(
         (last["force"].clone(), last["reason"].clone()),
@@ -574,17 +516,7 @@ fn a_frontmatter_only_feature_is_bootstrapped_once_with_no_wire_events() {
     } else {
         "canceled"
     };
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        &wp_id,
-        "--to",
-        to,
-        "--feature",
-        slug,
-        "--force",
-    ]);
+    w.ok(&move_task(&wp_id, to, &["--feature", slug, "--force"]));
     let evs = log_events(&w, slug);
     let (boot, live): (Vec<&Value>, Vec<&Value>) = evs
         .iter()
@@ -609,12 +541,8 @@ fn a_frontmatter_only_feature_is_bootstrapped_once_with_no_wire_events() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("WP"))
     {
         let text = w.read(&p);
-        let lane = text
-            .lines()
-            .find_map(|l| l.strip_prefix("lane:"))
+        let lane = frontmatter_lane(&text)
             .unwrap()
-            .trim()
-            .trim_matches('"')
             .replace("doing", "in_progress");
         let id = &p.file_name().unwrap().to_string_lossy()[..4];
         if lane != "planned" {
@@ -636,15 +564,7 @@ fn commits_hold_only_our_files_and_follow_the_flag_and_the_config() {
     w.git(&["add", "notes.txt"]);
     fs::write(w.repo.join("loose.txt"), "loose\n").unwrap();
     let head = w.git(&["rev-parse", "HEAD"]);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "doing",
-        "--no-auto-commit",
-    ]);
+    w.ok(&move_task("WP01", "doing", &["--no-auto-commit"]));
     assert_eq!(w.git(&["rev-parse", "HEAD"]), head, "--no-auto-commit");
     w.ok(&["agent", "tasks", "move-task", "WP01", "--to", "blocked"]);
     let files = w.git(&["show", "--name-only", "--format=%s", "HEAD"]);
@@ -673,15 +593,7 @@ fn commits_hold_only_our_files_and_follow_the_flag_and_the_config() {
         head,
         "config auto_commit: false"
     );
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "blocked",
-        "--auto-commit",
-    ]);
+    w.ok(&move_task("WP01", "blocked", &["--auto-commit"]));
     assert_ne!(w.git(&["rev-parse", "HEAD"]), head, "--auto-commit");
 }
 
@@ -689,15 +601,7 @@ fn commits_hold_only_our_files_and_follow_the_flag_and_the_config() {
 fn mark_status_ticks_commits_and_names_the_right_work_package() {
     let w = World::with_wps(2);
     write_tasks_md(&w, TASKS_MD);
-    let out = w.json(&[
-        "agent",
-        "tasks",
-        "mark-status",
-        "T003",
-        "T009",
-        "--status",
-        "done",
-    ]);
+    let out = w.json(&mark_status(&["T003", "T009"], "done", &[]));
     assert_eq!(out["updated"], serde_json::json!(["T003"]));
     assert_eq!(out["not_found"], serde_json::json!(["T009"]));
     assert_eq!(out["count"], 1);
@@ -716,15 +620,7 @@ fn mark_status_ticks_commits_and_names_the_right_work_package() {
         w.git(&["log", "-1", "--format=%s"]).trim(),
         "chore: Mark T003 as done on spec 001"
     );
-    w.ok(&[
-        "agent",
-        "tasks",
-        "mark-status",
-        "T001",
-        "T002",
-        "--status",
-        "done",
-    ]);
+    w.ok(&mark_status(&["T001", "T002"], "done", &[]));
     assert_eq!(
         w.git(&["log", "-1", "--format=%s"]).trim(),
         "chore: Mark 2 subtasks as done on spec 001"

@@ -195,16 +195,7 @@ fn in_review() -> World {
     fs::write(ws.join("login.rs"), "fn login() {}\n").unwrap();
     w.git_in(&ws, &["add", "login.rs"]);
     w.git_in(&ws, &["commit", "-q", "-m", "feat(WP01): login"]);
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "for_review",
-        "--agent",
-        "claude",
-    ]);
+    w.ok(&move_task("WP01", "for_review", &["--agent", "claude"]));
     w.clear_spool();
     w
 }
@@ -271,18 +262,16 @@ fn implement_after_changes_requested_shows_the_review_feedback() {
     wf_ok(&w, &["review", "WP01", "--agent", "reviewer"]);
     let fb = w.tmp.path().join("findings.md");
     fs::write(&fb, "**Issue 1**: login has no test\n").unwrap();
-    w.ok(&[
-        "agent",
-        "tasks",
-        "move-task",
+    w.ok(&move_task(
         "WP01",
-        "--to",
         "planned",
-        "--review-feedback-file",
-        fb.to_str().unwrap(),
-        "--agent",
-        "reviewer",
-    ]);
+        &[
+            "--review-feedback-file",
+            fb.to_str().unwrap(),
+            "--agent",
+            "reviewer",
+        ],
+    ));
     w.clear_spool();
     let out = wf_ok(&w, &["implement", "WP01", "--agent", "claude"]);
     assert!(

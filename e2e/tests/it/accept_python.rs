@@ -9,6 +9,7 @@
 //! reason otherwise, a failure under `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::{json, Value};
+use spec_kitty_e2e::cmdline::{approve, move_task};
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::Sandbox;
 use std::path::Path;
@@ -114,20 +115,7 @@ fn rust_accepts_a_python_driven_feature_and_python_reads_the_record_back() {
     sb.py(
         &py,
         &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "approved",
-            "--reviewer",
-            "alice",
-            "--approval-ref",
-            "PR#1",
-            "--feature",
-            FEATURE,
-        ],
+        &approve("WP01", "alice", "PR#1", &["--feature", FEATURE]),
     );
     commit_all(&sb, &dir, "python status");
     let parent = git(&sb, &dir, &["rev-parse", "HEAD"]);
@@ -199,18 +187,11 @@ fn python_accepts_again_after_rust_accepted_a_feature_it_drove() {
         );
         sb.sk(
             &dir,
-            &[
-                "agent",
-                "tasks",
-                "move-task",
+            &move_task(
                 wp,
-                "--to",
                 "for_review",
-                "--agent",
-                "claude",
-                "--feature",
-                FEATURE,
-            ],
+                &["--agent", "claude", "--feature", FEATURE],
+            ),
         );
     }
     commit_all(&sb, &dir, "implemented");

@@ -5,7 +5,7 @@
 //! `target/test-artifacts/dashboard.png`.
 
 use serde_json::json;
-use spec_kitty_e2e::{chromium, RefServer, CHROMIUM_FLAGS};
+use spec_kitty_e2e::{assert_batch_stored, chromium, RefServer, CHROMIUM_FLAGS};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -91,15 +91,7 @@ fn dashboard_shows_both_projects_and_their_lanes_in_a_browser() {
         Some(&token),
         &json!({ "events": events }),
     );
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "success"),
-        "{body}"
-    );
+    assert_batch_stored(status, &body);
 
     let profile = tempfile::tempdir().unwrap();
     let out = chromium_cmd(profile.path())

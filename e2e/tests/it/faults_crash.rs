@@ -27,6 +27,7 @@
 use crate::faults_common;
 
 use faults_common::*;
+use spec_kitty_e2e::cmdline::add_history;
 use spec_kitty_e2e::{RefServer, Sandbox};
 use spec_kitty_protocol::ipc::Response;
 use std::collections::{HashMap, HashSet};
@@ -372,18 +373,7 @@ fn kill9_under_a_burst_of_real_clis_every_reported_event_survives() {
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let note = format!("crash {w} {n}");
-                    let o = sb.sk(
-                        dir,
-                        &[
-                            "agent",
-                            "tasks",
-                            "add-history",
-                            "WP01",
-                            "--note",
-                            &note,
-                            "--json",
-                        ],
-                    );
+                    let o = sb.sk(dir, &add_history("WP01", &note, &["--json"]));
                     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
                     for e in v["events"].as_array().unwrap() {
                         reported.lock().unwrap().push((

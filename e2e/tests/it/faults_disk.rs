@@ -29,6 +29,7 @@
 use crate::faults_common;
 
 use faults_common::*;
+use spec_kitty_e2e::cmdline::{add_history, move_task};
 use spec_kitty_e2e::{signal, Sandbox};
 use spec_kitty_protocol::ipc::{ErrorKind, Request, Response};
 use std::io::Write;
@@ -160,18 +161,7 @@ fn full_disk_gives_storage_errors_cli_spools_and_the_same_daemon_recovers() {
     assert!(status(&sb).is_ok(), "status answers on a full disk");
 
     // The real CLI: its command succeeds and the event goes to the spool.
-    let o = sb.sk(
-        &project,
-        &[
-            "agent",
-            "tasks",
-            "add-history",
-            "WP01",
-            "--note",
-            "disk full",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&project, &add_history("WP01", "disk full", &["--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let ev = &v["events"][0];
     assert_eq!(ev["delivery"], "spooled", "{v}");
@@ -252,15 +242,7 @@ fn full_disk_under_store_and_spool_fails_the_command_clearly_and_rolls_back() {
 
     let o = sb
         .cli(&project)
-        .args([
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ])
+        .args(move_task("WP01", "doing", &["--json"]))
         .output()
         .unwrap();
     assert!(
@@ -290,18 +272,7 @@ fn full_disk_under_store_and_spool_fails_the_command_clearly_and_rolls_back() {
 
     // Space returns: the same command works, through the same daemon.
     std::fs::remove_file(&filler).unwrap();
-    let o = sb.sk(
-        &project,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&project, &move_task("WP01", "doing", &["--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["events"][0]["delivery"], "accepted", "{v}");
     assert_eq!(sb.daemon_pid(), Some(d.pid), "the same daemon");

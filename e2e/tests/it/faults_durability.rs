@@ -18,6 +18,7 @@
 use crate::faults_common;
 
 use faults_common::*;
+use spec_kitty_e2e::cmdline::add_history;
 use spec_kitty_e2e::sync::{json_out, set_auto_start};
 use spec_kitty_e2e::{bin, run_ok, skip, wait_for, Sandbox};
 use spec_kitty_protocol::ipc::{Request, Response};
@@ -115,15 +116,7 @@ fn spool_under_strace(sb: &Sandbox) -> (String, PathBuf, PathBuf) {
         sb,
         &dir,
         "cli.trace",
-        &[
-            "agent",
-            "tasks",
-            "add-history",
-            "WP01",
-            "--note",
-            "traced",
-            "--json",
-        ],
+        &add_history("WP01", "traced", &["--json"]),
     );
     let v = json_out(&o);
     let e = &v["events"][0];

@@ -22,9 +22,7 @@ use spec_kitty_e2e::sync::{json_out, syncd_pids};
 use spec_kitty_e2e::{RefServer, Sandbox};
 use spec_kitty_protocol::ipc::{Request, Response};
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,23 +82,7 @@ fn many_clis_in_many_projects_for_a_while_every_event_once_in_lamport_order() {
     let server = RefServer::start(&["--user", "alice:secret:team-a"]);
 
     // Log in through the real CLI (password on stdin).
-    let mut login = sb.cli(&sb.home());
-    login
-        .args([
-            "auth",
-            "login",
-            "--server",
-            &server.base,
-            "-u",
-            "alice",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = login.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = sb.login(&server.base, "alice", "secret");
     assert!(
         o.status.success(),
         "auth login: {}",

@@ -2,6 +2,7 @@
 //! status, a 32-process cold-start race, a SIGSTOPped daemon, no daemon
 //! binary, `sync.auto_start: false`, and `sync status` without a daemon.
 
+use spec_kitty_e2e::cmdline::add_history;
 use spec_kitty_e2e::sync::{
     json_out, set_auto_start, stderr, stored_events, syncd_pids, wp_envelope,
 };
@@ -126,15 +127,7 @@ fn thirty_two_clis_racing_a_cold_start_get_one_daemon_and_every_event_once() {
         for wp in ["WP01", "WP02", "WP03", "WP04"] {
             for args in [
                 vec!["agent", "tasks", "move-task", wp, "--to", "doing", "--json"],
-                vec![
-                    "agent",
-                    "tasks",
-                    "add-history",
-                    wp,
-                    "--note",
-                    "race",
-                    "--json",
-                ],
+                add_history(wp, "race", &["--json"]),
             ] {
                 let mut c = sb.cli(dir);
                 c.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -249,18 +242,7 @@ fn sigstopped_daemon_cli_spools_within_budget_and_the_event_is_ingested_later() 
 
     drop(resume); // SIGCONT
                   // The next command reaches the daemon, which ingests the spool first.
-    let o = sb.sk(
-        &dir,
-        &[
-            "agent",
-            "tasks",
-            "add-history",
-            "WP01",
-            "--note",
-            "after",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&dir, &add_history("WP01", "after", &["--json"]));
     assert_eq!(deliveries(&json_out(&o))[0].1, "accepted", "{}", stderr(&o));
     assert!(sb.spooled().is_empty(), "spool ingested");
     let rows = stored_events(&sb);
@@ -337,18 +319,7 @@ fn auto_start_false_never_spawns_but_a_running_daemon_takes_the_events() {
     let started = json_out(&sb.sk(&dir, &["sync", "start", "--json"]));
     assert_eq!(started["started"], true, "{started}");
     assert!(sb.spooled().is_empty());
-    let o = sb.sk(
-        &dir,
-        &[
-            "agent",
-            "tasks",
-            "add-history",
-            "WP01",
-            "--note",
-            "n",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&dir, &add_history("WP01", "n", &["--json"]));
     assert_eq!(deliveries(&json_out(&o))[0].1, "accepted");
     let ids: Vec<String> = stored_events(&sb).into_iter().map(|r| r.event_id).collect();
     assert!(ids.contains(&d[0].0));

@@ -4,6 +4,7 @@
 //! skew in both directions with two real builds (the "newer" one built with
 //! `spec-kitty-protocol/skew-test-next-major`, see `spec_kitty_e2e::sync`).
 
+use spec_kitty_e2e::cmdline::{add_history, move_task};
 use spec_kitty_e2e::sync::{json_out, newer_cli, stderr, stored_events, syncd_pids};
 use spec_kitty_e2e::{run_ok, wait_for, Sandbox};
 
@@ -114,15 +115,7 @@ fn an_idle_daemon_exits_and_the_next_command_starts_a_new_one() {
         let o = run_ok(
             sb.cli(&dir)
                 .env("SPEC_KITTY_SYNCD_IDLE_EXIT_SECS", "1")
-                .args([
-                    "agent",
-                    "tasks",
-                    "add-history",
-                    "WP01",
-                    "--note",
-                    n,
-                    "--json",
-                ]),
+                .args(add_history("WP01", n, &["--json"])),
         );
         let v = json_out(&o);
         assert_eq!(v["events"][0]["delivery"], "accepted", "{v}");
@@ -211,15 +204,7 @@ fn newer_cli_replaces_an_older_daemon_then_cooldown_stops_ping_pong() {
 
     // The newer CLI asks the older daemon to drain and exit, then spawns
     // the newer daemon next to itself, and its event is accepted there.
-    let o = run_ok(newer_cli(&sb, &dir).args([
-        "agent",
-        "tasks",
-        "move-task",
-        "WP01",
-        "--to",
-        "doing",
-        "--json",
-    ]));
+    let o = run_ok(newer_cli(&sb, &dir).args(move_task("WP01", "doing", &["--json"])));
     let v = json_out(&o);
     assert_eq!(v["events"][0]["delivery"], "accepted", "{}", stderr(&o));
     let new_pid = sb.daemon_pid().expect("newer daemon running");
@@ -242,15 +227,7 @@ fn newer_cli_replaces_an_older_daemon_then_cooldown_stops_ping_pong() {
     run_ok(newer_cli(&sb, &dir).args(["sync", "stop"]));
     sb.sk(&dir, &["sync", "start"]);
     let older_again = sb.daemon_pid().unwrap();
-    let o = run_ok(newer_cli(&sb, &dir).args([
-        "agent",
-        "tasks",
-        "add-history",
-        "WP01",
-        "--note",
-        "n",
-        "--json",
-    ]));
+    let o = run_ok(newer_cli(&sb, &dir).args(add_history("WP01", "n", &["--json"])));
     let v = json_out(&o);
     assert_eq!(v["events"][0]["delivery"], "spooled", "{v}");
     assert!(stderr(&o).contains("cooldown"), "{}", stderr(&o));
@@ -267,18 +244,7 @@ fn older_cli_never_restarts_a_newer_daemon_and_spools() {
     ));
     let newer_pid = started["pid"].as_u64().unwrap() as u32;
 
-    let o = sb.sk(
-        &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&dir, &move_task("WP01", "doing", &["--json"]));
     let v = json_out(&o);
     assert_eq!(v["events"][0]["delivery"], "spooled", "{v}");
     let err = stderr(&o);

@@ -9,16 +9,11 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::python::{project_uuid, require_python};
 use spec_kitty_e2e::{wait_for, RefServer, Sandbox};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-fn events(rs: &RefServer) -> Vec<Value> {
-    let (status, body) = rs.get("/api/v1/events/?limit=100000");
-    assert_eq!(status, 200, "{body}");
-    body["events"].as_array().expect("events").clone()
-}
 
 fn stat(rs: &RefServer, key: &str) -> u64 {
     let (_, body) = rs.get("/__control/stats");
@@ -89,17 +84,7 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
     let moved = sb.py(
         &py,
         &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "claimed",
-            "--agent",
-            "claude",
-            "--json",
-        ],
+        &move_task("WP01", "claimed", &["--agent", "claude", "--json"]),
     );
     let v: Value = serde_json::from_slice(&moved.stdout).unwrap_or_else(|e| {
         panic!(
@@ -121,14 +106,19 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
         0,
         "Python still has queued events after `sync now`"
     );
-    assert_eq!(stat(&rs, "batch_events_rejected"), 0, "{:#?}", events(&rs));
+    assert_eq!(
+        stat(&rs, "batch_events_rejected"),
+        0,
+        "{:#?}",
+        rs.all_events()
+    );
     assert_eq!(stat(&rs, "ws_events_rejected"), 0);
     assert_eq!(
         rs.resends(),
         0,
         "an event of Python's reached the server twice"
     );
-    let stored = events(&rs);
+    let stored = rs.all_events();
     let uuid = project_uuid(&dir);
     let types: Vec<&str> = stored
         .iter()
@@ -168,22 +158,11 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
     // wrote (and our events follow Python's on the shared node's clock).
     let before = stored.len();
     let ours = sb.project("rustproj", "rust-feature");
-    let o = sb.sk(
-        &ours,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&ours, &move_task("WP01", "doing", &["--json"]));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let id = v["events"][0]["event_id"].as_str().unwrap().to_string();
     let ev = wait_for("our event at the server, sent with Python's login", || {
-        events(&rs)
+        rs.all_events()
             .into_iter()
             .find(|e| e["event_id"] == id.as_str())
     });
@@ -198,6 +177,6 @@ fn python_2_1_3_logs_in_over_tls_and_its_events_are_stored_once() {
         "our Lamport value {} is not after Python's {max_python}",
         ev["lamport_clock"]
     );
-    assert!(events(&rs).len() > before);
+    assert!(rs.all_events().len() > before);
     assert_eq!(rs.resends(), 0);
 }

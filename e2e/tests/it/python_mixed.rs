@@ -16,6 +16,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::{frontmatter_lane, mark_status, move_task};
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::Sandbox;
 use std::collections::{BTreeMap, HashSet};
@@ -71,18 +72,8 @@ fn frontmatter_lanes(dir: &Path, feature: &str) -> BTreeMap<String, String> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let lane = text
-            .lines()
-            .skip(1)
-            .take_while(|l| *l != "---")
-            .find_map(|l| l.strip_prefix("lane:"))
-            .unwrap_or_else(|| panic!("no lane in {}", path.display()))
-            .split('#')
-            .next()
-            .unwrap()
-            .trim()
-            .trim_matches(['"', '\''])
-            .to_string();
+        let lane =
+            frontmatter_lane(&text).unwrap_or_else(|| panic!("no lane in {}", path.display()));
         out.insert(name[..4].to_string(), lane);
     }
     out
@@ -168,16 +159,7 @@ fn python_lanes(sb: &Sandbox, py: &Path, dir: &Path, feature: &str) -> BTreeMap<
 
 /// `agent tasks move-task WP --to LANE --feature F EXTRA…`.
 fn move_args<'a>(feature: &'a str, wp: &'a str, to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "agent",
-        "tasks",
-        "move-task",
-        wp,
-        "--to",
-        to,
-        "--feature",
-        feature,
-    ];
+    let mut args = move_task(wp, to, &["--feature", feature]);
     args.extend_from_slice(extra);
     args
 }
@@ -309,16 +291,7 @@ fn rust_continues_what_python_moved_and_python_still_validates() {
     sb.py(
         &py,
         &dir,
-        &[
-            "agent",
-            "tasks",
-            "mark-status",
-            "T001",
-            "--status",
-            "done",
-            "--feature",
-            feature,
-        ],
+        &mark_status(&["T001"], "done", &["--feature", feature]),
     );
     python_move(&sb, &py, &dir, feature, "WP01", "for_review", &agent);
     python_move(&sb, &py, &dir, feature, "WP01", "approved", &REVIEW);
@@ -455,16 +428,7 @@ fn both_clis_send_the_same_wire_events_for_the_same_transitions() {
     sb.py(
         &py,
         &theirs,
-        &[
-            "agent",
-            "tasks",
-            "mark-status",
-            "T001",
-            "--status",
-            "done",
-            "--feature",
-            feature,
-        ],
+        &mark_status(&["T001"], "done", &["--feature", feature]),
     );
     let agent = ["--agent", "claude"];
     let steps: [(&str, &[&str]); 5] = [

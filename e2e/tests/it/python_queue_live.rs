@@ -10,6 +10,7 @@
 //! Python needed); the second runs the real Python CLI 2.1.3.
 
 use serde_json::{json, Value};
+use spec_kitty_e2e::cmdline;
 use spec_kitty_e2e::python::{project_uuid, require_python};
 use spec_kitty_e2e::{wait_for, RefServer, Sandbox};
 use std::collections::HashMap;
@@ -29,16 +30,10 @@ CREATE INDEX IF NOT EXISTS idx_timestamp ON queue(timestamp);
 CREATE INDEX IF NOT EXISTS idx_retry ON queue(retry_count);
 CREATE INDEX IF NOT EXISTS idx_coalesce_key ON queue(coalesce_key);";
 
-fn server_events(rs: &RefServer) -> Vec<Value> {
-    let (status, body) = rs.get("/api/v1/events/?limit=100000");
-    assert_eq!(status, 200, "{body}");
-    body["events"].as_array().expect("events").clone()
-}
-
 /// Each stored event once, and no Lamport value used twice on a node.
 fn assert_once_and_unique_lamports(rs: &RefServer) -> Vec<Value> {
     assert_eq!(rs.resends(), 0, "an event reached the server twice");
-    let events = server_events(rs);
+    let events = rs.all_events();
     let mut seen: HashMap<(String, u64), String> = HashMap::new();
     for e in &events {
         let key = (
@@ -92,7 +87,7 @@ fn python_queue(db: &Path, rows: &[(String, String)]) {
 
 fn wait_at_server(rs: &RefServer, ids: &[String]) -> Vec<Value> {
     wait_for("the Python-queued events at the server", || {
-        let events = server_events(rs);
+        let events = rs.all_events();
         ids.iter()
             .all(|id| events.iter().any(|e| e["event_id"] == id.as_str()))
             .then_some(events)
@@ -180,13 +175,13 @@ fn rows_python_queues_while_the_daemon_runs_are_sent_once_after_its_lamport_valu
     let events = wait_at_server(&rs, &[third[0].0.clone()]);
     let ours_after = move_task(&sb, &dir, "for_review");
     wait_at_server(&rs, std::slice::from_ref(&ours_after));
-    assert_eq!(events.len() + 1, server_events(&rs).len());
+    assert_eq!(events.len() + 1, rs.all_events().len());
 
     // A restart re-reads both files: nothing is adopted or sent twice. The
     // daemon sends in its own order, so once an event emitted after the
     // restart is at the server, anything re-adopted before it would be too.
     sb.stop_daemon();
-    let total = server_events(&rs).len();
+    let total = rs.all_events().len();
     let last = move_task(&sb, &dir, "blocked");
     wait_at_server(&rs, std::slice::from_ref(&last));
     let all = assert_once_and_unique_lamports(&rs);
@@ -227,21 +222,12 @@ fn the_real_python_cli_without_saas_sync_is_sent_through_the_running_daemon() {
         sb.py(
             &py,
             &dir,
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                wp,
-                "--to",
-                to,
-                "--agent",
-                "claude",
-            ],
+            &cmdline::move_task(wp, to, &["--agent", "claude"]),
         );
     }
     let uuid = project_uuid(&dir);
     let events = wait_for("Python's three status changes at the server", || {
-        let events = server_events(&rs);
+        let events = rs.all_events();
         let n = events
             .iter()
             .filter(|e| e["event_type"] == "WPStatusChanged" && e["project_uuid"] == uuid.as_str())

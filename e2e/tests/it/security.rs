@@ -11,6 +11,7 @@
 use crate::faults_common;
 
 use faults_common::*;
+use spec_kitty_e2e::cmdline::{self, move_task};
 use spec_kitty_e2e::sync::json_out;
 use spec_kitty_e2e::{bin, RefServer, Sandbox};
 use std::collections::BTreeSet;
@@ -239,15 +240,7 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
     let o = run(
         &sb,
         &sb.home(),
-        &[
-            "auth",
-            "login",
-            "--server",
-            &server.base,
-            "-u",
-            "alice",
-            "--password-stdin",
-        ],
+        &cmdline::login(&server.base, "alice"),
         Some("secret\n"),
         &mut outs,
     );
@@ -260,15 +253,7 @@ fn logged_in_run_never_shows_a_token_and_credentials_stay_0600() {
         let o = run(
             &sb,
             &dir,
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                lane,
-                "--json",
-            ],
+            &move_task("WP01", lane, &["--json"]),
             None,
             &mut outs,
         );
@@ -389,15 +374,7 @@ fn plain_http_to_a_remote_host_is_refused_everywhere() {
     let o = run(
         &sb,
         &cwd,
-        &[
-            "auth",
-            "login",
-            "--server",
-            "http://sync.example.com",
-            "-u",
-            "alice",
-            "--password-stdin",
-        ],
+        &cmdline::login("http://sync.example.com", "alice"),
         Some("secret\n"),
         &mut outs,
     );
@@ -417,15 +394,7 @@ fn plain_http_to_a_remote_host_is_refused_everywhere() {
     let o = run(
         &sb,
         &cwd,
-        &[
-            "auth",
-            "login",
-            "--server",
-            "ws://sync.example.com",
-            "-u",
-            "alice",
-            "--password-stdin",
-        ],
+        &cmdline::login("ws://sync.example.com", "alice"),
         Some("secret\n"),
         &mut outs,
     );

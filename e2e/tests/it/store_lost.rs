@@ -4,6 +4,7 @@
 //! rows past their retention, nothing else.
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::sync::{json_out, stored_events};
 use spec_kitty_e2e::Sandbox;
 use std::collections::HashSet;
@@ -14,18 +15,7 @@ use std::path::Path;
 fn mv(sb: &Sandbox, dir: &Path, to: &str) -> (String, u64) {
     let o = sb.sk(
         dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            to,
-            "--force",
-            "--reason",
-            "t",
-            "--json",
-        ],
+        &move_task("WP01", to, &["--force", "--reason", "t", "--json"]),
     );
     let v = json_out(&o);
     let e: &Value = &v["events"][0];

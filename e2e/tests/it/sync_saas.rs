@@ -6,6 +6,7 @@
 //! no token ever shows up in any output.
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::move_task;
 use spec_kitty_e2e::{bin, wait_for, RefServer, Sandbox};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -29,13 +30,11 @@ fn login(sb: &Sandbox, rs: &RefServer) -> Output {
 
 /// The server's stored events (`/api/v1/events/`), by event id.
 fn server_events(rs: &RefServer) -> BTreeMap<String, Value> {
-    let (status, body) = rs.get("/api/v1/events/?limit=100000");
-    assert_eq!(status, 200, "{body}");
     let mut out = BTreeMap::new();
-    for e in body["events"].as_array().unwrap() {
+    for e in rs.all_events() {
         // event_id is UNIQUE at the server: re-sends are bounded through
         // `assert_resends_bounded`, not here.
-        out.insert(e["event_id"].as_str().unwrap().to_string(), e.clone());
+        out.insert(e["event_id"].as_str().unwrap().to_string(), e);
     }
     out
 }
@@ -105,18 +104,7 @@ fn login_then_move_task_arrives_in_real_time_with_the_team() {
     let out = login(&sb, &rs);
     assert!(String::from_utf8_lossy(&out.stdout).contains("team-a"));
     let dir = sb.project("alpha", "first-feature");
-    let ids = event_ids(&sb.sk(
-        &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ],
-    ));
+    let ids = event_ids(&sb.sk(&dir, &move_task("WP01", "doing", &["--json"])));
     assert_eq!(ids.len(), 1);
     let got = wait_delivered(&rs, &ids);
     let e = &got[&ids[0]];
@@ -159,18 +147,7 @@ fn logged_out_events_queue_with_team_local_then_login_drains_them() {
     assert!(st["auth"]["hint"].as_str().unwrap().contains("auth login"));
     assert!(st["queue_depth"].as_u64().unwrap() >= 5, "{st}");
     // The hint was printed once (project set-up), not on every command.
-    let o = sb.sk(
-        &dir,
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "planned",
-            "--json",
-        ],
-    );
+    let o = sb.sk(&dir, &move_task("WP01", "planned", &["--json"]));
     ids.extend(event_ids(&o));
     assert_eq!(ids.len(), 4);
     assert!(
@@ -556,15 +533,7 @@ fn no_token_appears_in_any_output() {
     grab(&sb, &mut tokens);
     let dir = sb.project("secret-proj", "secret-feature");
     for args in [
-        &[
-            "agent",
-            "tasks",
-            "move-task",
-            "WP01",
-            "--to",
-            "doing",
-            "--json",
-        ][..],
+        &move_task("WP01", "doing", &["--json"])[..],
         &["sync", "status", "--json"],
         &["sync", "status"],
         &["auth", "status", "--json"],
@@ -594,16 +563,11 @@ fn no_token_appears_in_any_output() {
         "move2",
         &sb.sk(
             &dir,
-            &[
-                "agent",
-                "tasks",
-                "move-task",
+            &move_task(
                 "WP01",
-                "--to",
                 "done",
-                "--done-override-reason",
-                "merged elsewhere",
-            ],
+                &["--done-override-reason", "merged elsewhere"],
+            ),
         ),
     );
     wait_for("refresh and delivery", || {

@@ -49,11 +49,7 @@ fn daemon_status(sb: &Sandbox) -> Value {
 }
 
 fn stored_ids(rs: &RefServer) -> Vec<String> {
-    let (status, body) = rs.get("/api/v1/events/?limit=100000");
-    assert_eq!(status, 200, "{body}");
-    body["events"]
-        .as_array()
-        .unwrap()
+    rs.all_events()
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
         .collect()

@@ -7,6 +7,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
+use spec_kitty_e2e::cmdline::{frontmatter_lane, mark_status, move_task};
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::{run_ok, Sandbox};
 use std::collections::BTreeMap;
@@ -26,12 +27,8 @@ fn lanes(dir: &Path) -> BTreeMap<String, String> {
             continue;
         }
         let text = std::fs::read_to_string(e.path()).unwrap();
-        let lane = text
-            .lines()
-            .find_map(|l| l.strip_prefix("lane:"))
+        let lane = frontmatter_lane(&text)
             .unwrap()
-            .trim()
-            .trim_matches('"')
             .replace("doing", "in_progress");
         out.insert(name[..4].to_string(), format!("frontmatter {lane}"));
     }
@@ -90,28 +87,12 @@ fn workflow_implement_then_review_leaves_pythons_lanes_and_commit_subjects() {
         std::fs::write(ws.join("login.txt"), "done\n").unwrap();
         git(&sb, &ws, &["add", "login.txt"]);
         git(&sb, &ws, &["commit", "-q", "-m", "feat(WP01): login"]);
-        run(&[
-            "agent",
-            "tasks",
-            "mark-status",
-            "T001",
-            "--status",
-            "done",
-            "--feature",
-            FEATURE,
-        ]);
-        run(&[
-            "agent",
-            "tasks",
-            "move-task",
+        run(&mark_status(&["T001"], "done", &["--feature", FEATURE]));
+        run(&move_task(
             "WP01",
-            "--to",
             "for_review",
-            "--agent",
-            "claude",
-            "--note",
-            "Ready for review",
-        ]);
+            &["--agent", "claude", "--note", "Ready for review"],
+        ));
         run(&["agent", "workflow", "review", "--agent", "claude"]);
     }
 

@@ -17,8 +17,9 @@
 //!   mission-next) is unknown to the 2.x contract: such envelopes must be
 //!   carried through untouched, which is what we check for them.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use spec_kitty_protocol::envelope::{EventEnvelope, Lane, Payload};
+use spec_kitty_protocol::sample;
 use std::path::PathBuf;
 
 fn shared() -> PathBuf {
@@ -137,23 +138,16 @@ fn fixture(path: &str) -> Value {
     read_json(shared().join("events-conformance/fixtures").join(path))
 }
 
+/// A valid envelope of ours, stamped as the daemon sends it, for the
+/// fixtures to overlay.
 fn base_envelope() -> Value {
-    json!({
-        "event_id": "01JMBY7K8N3QRVX2DPFG5HWT4E",
-        "event_type": "WPStatusChanged",
-        "aggregate_id": "WP01",
-        "aggregate_type": "WorkPackage",
-        "payload": {"wp_id": "WP01", "from_lane": "planned", "to_lane": "in_progress",
-                    "actor": "user", "feature_slug": "001-x", "policy_metadata": null},
-        "node_id": "a1b2c3d4e5f6",
-        "lamport_clock": 1,
-        "causation_id": null,
-        "timestamp": "2026-02-12T10:00:00.000000+00:00",
-        "team_slug": "local",
-        "project_uuid": "550e8400-e29b-41d4-a716-446655440000",
-        "project_slug": "demo",
-        "git_branch": null, "head_commit_sha": null, "repo_slug": null
-    })
+    let mut env = sample::envelope_json(
+        "01JMBY7K8N3QRVX2DPFG5HWT4E",
+        Some("550e8400-e29b-41d4-a716-446655440000"),
+    );
+    env["node_id"] = "a1b2c3d4e5f6".into();
+    env["lamport_clock"] = 1.into();
+    env
 }
 
 fn envelope_verdict(v: Value) -> Result<(), String> {

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{wp_created, wp_status, Server, PROJECT_A, PROJECT_B};
+use common::{assert_batch_stored, wp_created, wp_status, Server, PROJECT_A, PROJECT_B};
 use serde_json::{json, Value};
 
 fn lane(projects: &Value, uuid: &str, feature: &str, wp: &str) -> String {
@@ -49,15 +49,7 @@ fn two_projects_lanes_reduced_in_lamport_order_whatever_the_arrival_order() {
         wp_created(10, PROJECT_B, "beta", "001-b", "WP01", 3),
     ]});
     let (status, body) = server.batch_gzip(&token, &batch);
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "success"),
-        "{body}"
-    );
+    assert_batch_stored(status, &body);
     let (status, projects) = server.get("/api/v1/projects/");
     assert_eq!(status, 200);
     assert_eq!(projects["count"], 2);

@@ -5,6 +5,9 @@
 //! daemon tests use them.
 #![allow(dead_code)]
 
+pub use spec_kitty_e2e::cmdline::{
+    add_history, approve, frontmatter_lane, lane_moves, mark_status, move_task,
+};
 use spec_kitty_e2e::{git_init, isolated_env};
 use spec_kitty_protocol::EventEnvelope;
 use std::fs;
@@ -67,6 +70,34 @@ impl World {
 
     pub fn git(&self, args: &[&str]) -> String {
         self.git_in(&self.repo, args)
+    }
+
+    /// The files commit `rev` changed, in path order.
+    pub fn files_of(&self, rev: &str) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .git(&["show", "--name-only", "--format=", rev])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The copies of a bad `config.yaml` kept aside
+    /// (`.kittify/config.yaml.corrupt-*`), by name.
+    pub fn kept_configs(&self) -> Vec<PathBuf> {
+        let mut kept: Vec<PathBuf> = fs::read_dir(self.repo.join(".kittify"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("config.yaml.corrupt-"))
+            })
+            .collect();
+        kept.sort();
+        kept
     }
 
     /// Runs `git ARGS` in `dir` (a worktree, a twin) and asserts success.
@@ -250,11 +281,9 @@ pub fn assert_identity(w: &World, envs: &[EventEnvelope]) {
 }
 
 /// The Python spec-kitty-cli 2.1.3 of `scripts/setup-python-cli`, or
-/// `None` after saying why `test` is skipped (a failure under
-/// `SK_REQUIRE_ALL`/CI): the shared test layer's lookup.
-pub fn python_cli(test: &str) -> Option<PathBuf> {
-    spec_kitty_e2e::python::require_python(test)
-}
+/// `None` after saying why the test is skipped (a failure under
+/// `SK_REQUIRE_ALL`/CI).
+pub use spec_kitty_e2e::python::require_python;
 
 /// Copies a directory tree (test fixtures from the corpus).
 pub fn copy_tree(from: &Path, to: &Path) {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-pub use spec_kitty_e2e::{http_agent, wait_for, RefServer, DEADLINE};
+pub use spec_kitty_e2e::{assert_batch_stored, http_agent, wait_for, RefServer, DEADLINE};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
