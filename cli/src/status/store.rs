@@ -90,7 +90,7 @@ impl From<CliError> for MoveError {
 
 impl From<log::LogError> for CliError {
     fn from(e: log::LogError) -> CliError {
-        CliError::invalid(e.to_string())
+        CliError::invalid_from(e)
     }
 }
 
