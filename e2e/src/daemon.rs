@@ -10,6 +10,7 @@ use crate::{bin, Sandbox, DEADLINE};
 use spec_kitty_protocol::client;
 use spec_kitty_protocol::ipc::{DaemonStatus, Hello, Response};
 use spec_kitty_protocol::Paths;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -90,13 +91,20 @@ impl Syncd {
     }
 
     fn spawn_with_env(sb: &Sandbox, env: &[(&str, &str)]) -> Syncd {
-        let mut c = Command::new(bin("spec-kitty-syncd"));
-        sb.env(&mut c);
+        let mut c = Self::command(&bin("spec-kitty-syncd"), sb, &[]);
         c.envs(env.iter().copied());
-        let child = foreground_run(&mut c)
-            .spawn()
-            .expect("spawn spec-kitty-syncd");
-        Syncd::from_child(child)
+        Syncd::from_child(c.spawn().expect("spawn spec-kitty-syncd"))
+    }
+
+    /// `PROGRAM run ARGS...` in the foreground ([`foreground_run`]) with
+    /// the sandbox's environment, not spawned yet: for a caller that times
+    /// the start itself or passes flags (the benchmarks: `--no-group-commit`).
+    /// Guard the child with [`Syncd::from_child`].
+    pub fn command(program: &Path, sb: &Sandbox, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        sb.env(&mut c);
+        foreground_run(&mut c).args(args);
+        c
     }
 
     pub fn kill9(&mut self) {

@@ -27,20 +27,27 @@ use std::time::{Duration, Instant};
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Path of a binary built by this workspace (`spec-kitty`, `spec-kitty-syncd`,
-/// `spec-kitty-refserver`), in the profile directory above the test's `deps/`.
+/// `spec-kitty-refserver`), in the profile directory of the running
+/// executable: above a test's `deps/`, or beside a binary that lives in the
+/// profile directory itself (the benchmark harness).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target profile dir");
-    let path = dir.join(name);
+    let path = profile_dir(&exe).join(name);
     assert!(
         path.exists(),
         "{} not built; run the tests through scripts/test or cargo from the workspace root",
         path.display()
     );
     path
+}
+
+/// `target/<profile>/` of an executable built there or in its `deps/`.
+fn profile_dir(exe: &Path) -> &Path {
+    let dir = exe.parent().expect("executable in a directory");
+    match dir.file_name() {
+        Some(n) if n == "deps" => dir.parent().expect("target profile dir"),
+        _ => dir,
+    }
 }
 
 /// The shared contract directory (`../shared` beside the repository).
@@ -166,10 +173,17 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
+        Self::new_in(&std::env::temp_dir())
+    }
+
+    /// A sandbox in a fresh directory under `parent` rather than the
+    /// system's temp dir: the benchmarks keep theirs on the file system
+    /// they measure (`/tmp` may be tmpfs, where an fsync costs nothing).
+    pub fn new_in(parent: &Path) -> Sandbox {
         let dir = tempfile::Builder::new()
             .prefix("sk-e2e-")
-            .tempdir()
-            .expect("temp dir");
+            .tempdir_in(parent)
+            .unwrap_or_else(|e| panic!("temp dir in {}: {e}", parent.display()));
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         Sandbox {
             dir,
