@@ -5,45 +5,34 @@
 use crate::floors::{self, DurableWrites};
 use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
+use spec_kitty_e2e::Sandbox;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// A scratch project: a git repository with one feature and one WP, and its
-/// own `HOME`/`SPEC_KITTY_SYNC_HOME` so nothing touches the real home.
+/// A scratch project: a git repository with one empty commit in its own
+/// [`Sandbox`] (`HOME`, `SPEC_KITTY_SYNC_HOME`, the tests' environment), so
+/// nothing touches the real home, and whatever daemon served it is stopped
+/// when it is dropped, whether its section succeeded or not.
 pub struct Project {
     pub dir: PathBuf,
-    pub home: PathBuf,
+    pub sandbox: Sandbox,
 }
 
 impl Project {
+    /// Repository `name` in a fresh sandbox under `root` (the work dir, on
+    /// the file system measured).
     pub fn new(root: &Path, name: &str) -> Result<Project> {
-        let dir = root.join(name);
-        let home = root.join(format!("{name}-home"));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::create_dir_all(&home)?;
-        let p = Project { dir, home };
-        p.git(&["init", "-q", "-b", "main"])?;
-        p.git(&["commit", "-q", "--allow-empty", "-m", "init"])?;
-        Ok(p)
+        let sandbox = Sandbox::new_in(root);
+        let dir = sandbox.git_repo(name, None);
+        Ok(Project { dir, sandbox })
     }
 
-    pub fn spec_kitty_home(&self) -> PathBuf {
-        self.home.join(".spec-kitty")
-    }
-
-    /// A command in this project with the isolated environment.
+    /// A command in this project with the sandbox's environment.
     pub fn command(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
-        c.current_dir(&self.dir)
-            .env("HOME", &self.home)
-            .env("SPEC_KITTY_SYNC_HOME", self.spec_kitty_home())
-            .env("NO_COLOR", "1")
-            .env("GIT_AUTHOR_NAME", "bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-            .env("GIT_COMMITTER_NAME", "bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-            .env("GIT_CONFIG_NOSYSTEM", "1");
+        c.current_dir(&self.dir);
+        self.sandbox.env(&mut c);
         c
     }
 
@@ -334,7 +323,7 @@ pub fn wp01_file(p: &Project) -> Result<PathBuf> {
 
 /// Counts the spool files of a home, to check each move emitted one event.
 pub fn spool_count(p: &Project) -> usize {
-    std::fs::read_dir(p.spec_kitty_home().join("spool"))
+    std::fs::read_dir(p.sandbox.paths().spool_dir())
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -422,6 +411,8 @@ pub fn time_init(
     cleanup: &dyn Fn(&Project),
 ) -> Result<Summary> {
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
+    // Kept until the last run: no run pays for removing another's files.
+    let mut done = Vec::with_capacity(n);
     for i in 0..n {
         let p = Project::new(root, &format!("{tag}-init-{i}"))?;
         let mut cmd = p.command(program);
@@ -445,6 +436,7 @@ pub fn time_init(
                 .is_file(),
             "{tag}: init wrote no claude command files"
         );
+        done.push(p);
     }
     Ok(summarize(samples))
 }

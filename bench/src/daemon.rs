@@ -5,48 +5,44 @@
 use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use spec_kitty_e2e::daemon::Syncd;
+use spec_kitty_e2e::Sandbox;
 use spec_kitty_protocol::client;
 use spec_kitty_protocol::envelope::{EventEnvelope, Origin};
 use spec_kitty_protocol::ipc::{Hello, Request, Response};
 use spec_kitty_protocol::Paths;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A foreground daemon on an isolated home, killed when dropped.
+/// A foreground daemon (`spec-kitty-syncd run EXTRA...`) on a sandbox
+/// under the work dir; the end-to-end crate's guard kills it when this is
+/// dropped (and the sandbox, dropped later, stops any daemon left on it).
 pub struct Daemon {
-    pub child: Child,
+    syncd: Syncd,
     pub paths: Paths,
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Daemon {
-    /// `spec-kitty-syncd run EXTRA...` on `home`, once it answers.
-    pub fn start(bin: &Path, home: &Path, extra: &[&str]) -> Result<Daemon> {
-        let paths = Paths::new(home);
-        let child = Command::new(bin)
-            .arg("run")
-            .args(extra)
-            .env("SPEC_KITTY_SYNC_HOME", home)
-            .env("HOME", home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let d = Daemon { child, paths };
+    /// `BIN run EXTRA...` on `sandbox`, once it answers.
+    pub fn start(bin: &Path, sandbox: &Sandbox, extra: &[&str]) -> Result<Daemon> {
+        let d = Daemon::spawn(bin, sandbox, extra)?;
         Client::connect_within(&d.paths, Duration::from_secs(10))?;
         Ok(d)
     }
 
+    /// `BIN run EXTRA...` on `sandbox`, without waiting for it.
+    fn spawn(bin: &Path, sandbox: &Sandbox, extra: &[&str]) -> Result<Daemon> {
+        let child = Syncd::command(bin, sandbox, extra)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Daemon {
+            syncd: Syncd::from_child(child),
+            paths: sandbox.paths(),
+        })
+    }
+
     pub fn rss_kib(&self) -> Result<u64> {
-        rss_kib(self.child.id())
+        rss_kib(self.syncd.pid)
     }
 }
 
@@ -122,23 +118,13 @@ pub fn sample_envelope(project: usize) -> EventEnvelope {
 /// socket answers, emit, and stop the clock at the durable ack.
 pub fn cold_start(bin: &Path, scratch: &Path, n: usize) -> Result<Summary> {
     let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let home = scratch.join(format!("cold-{i}"));
-        std::fs::create_dir_all(&home)?;
+    // Every run's empty home exists before the first, and all are removed
+    // after the last: no run pays for cleaning up after another.
+    let homes: Vec<Sandbox> = (0..n).map(|_| Sandbox::new_in(scratch)).collect();
+    for sandbox in &homes {
         let env = sample_envelope(1);
         let t = Instant::now();
-        let child = Command::new(bin)
-            .arg("run")
-            .env("SPEC_KITTY_SYNC_HOME", &home)
-            .env("HOME", &home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let d = Daemon {
-            child,
-            paths: Paths::new(&home),
-        };
+        let d = Daemon::spawn(bin, sandbox, &[])?;
         let mut c = Client::connect_within(&d.paths, Duration::from_secs(10))?;
         c.emit(&env)?;
         samples.push(t.elapsed());

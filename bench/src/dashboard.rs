@@ -31,7 +31,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// A running dashboard over a copy of the corpus (plus one feature of our
-/// own whose WP01 the latency run moves); killed on drop.
+/// own whose WP01 the latency run moves); killed on drop (the project's
+/// sandbox then stops its daemon).
 pub struct Dashboard {
     pub project: Project,
     cli: PathBuf,
@@ -45,11 +46,6 @@ impl Drop for Dashboard {
             .project
             .command(&self.cli)
             .args(["dashboard", "--kill"])
-            .output();
-        let _ = self
-            .project
-            .command(&self.cli)
-            .args(["sync", "stop"])
             .output();
     }
 }

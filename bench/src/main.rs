@@ -525,9 +525,8 @@ fn main() -> Result<()> {
         json!(cold),
     );
 
-    let home = scratch.path().join("ingest");
-    std::fs::create_dir_all(&home)?;
-    let d = daemon::Daemon::start(&syncd, &home, &[])?;
+    let sandbox = spec_kitty_e2e::Sandbox::new_in(scratch.path());
+    let d = daemon::Daemon::start(&syncd, &sandbox, &[])?;
     let idle = d.rss_kib()?;
     r.add(
         "daemon_rss_idle_kib",
@@ -559,9 +558,8 @@ fn main() -> Result<()> {
     {
         // The same 16 one-in-flight clients against a daemon that commits
         // each event on its own: what group commit buys.
-        let home = scratch.path().join("ingest-no-group");
-        std::fs::create_dir_all(&home)?;
-        let single = daemon::Daemon::start(&syncd, &home, &["--no-group-commit"])?;
+        let sandbox = spec_kitty_e2e::Sandbox::new_in(scratch.path());
+        let single = daemon::Daemon::start(&syncd, &sandbox, &["--no-group-commit"])?;
         let t = daemon::ingest(&single.paths, 16, per / 32, 1)?;
         r.add(
             "ingest_16_clients_one_commit_per_event",
@@ -583,9 +581,8 @@ fn main() -> Result<()> {
     // Scaling: ingest rate and memory as the backlog grows 10x at a time.
     let mut size = 10_000usize;
     let max = if args.quick { 20_000 } else { args.backlog };
-    let home = scratch.path().join("backlog");
-    std::fs::create_dir_all(&home)?;
-    let d = daemon::Daemon::start(&syncd, &home, &[])?;
+    let sandbox = spec_kitty_e2e::Sandbox::new_in(scratch.path());
+    let d = daemon::Daemon::start(&syncd, &sandbox, &[])?;
     let mut stored = 0usize;
     while size <= max {
         let add = size - stored;
@@ -609,34 +606,28 @@ fn main() -> Result<()> {
     {
         let p = cli::our_project(scratch.path(), &cli_bin, "saas-live")?;
         saas::login(&p, &cli_bin, &server)?;
-        let result = (|| -> Result<()> {
-            let lat = saas::latency(&p, &cli_bin, &server, 200 / scale)?;
-            r.add(
-                "emit_to_server_latency",
-                "CLI start → stored at the server",
-                fmt_ms(&lat),
-                x_spawn(&lat),
-                json!(lat),
-            );
-            let rate = saas::live_rate(&p, &server, 20_000 / scale)?;
-            r.add(
-                "realtime_send_rate",
-                "real-time sending, connected daemon",
-                format!("{rate:.0} events/s"),
-                String::new(),
-                json!(rate),
-            );
-            Ok(())
-        })();
-        cli::stop_daemon(&p, &cli_bin)?;
-        result?;
+        // The project's sandbox stops its daemon, whatever happens here.
+        let lat = saas::latency(&p, &cli_bin, &server, 200 / scale)?;
+        r.add(
+            "emit_to_server_latency",
+            "CLI start → stored at the server",
+            fmt_ms(&lat),
+            x_spawn(&lat),
+            json!(lat),
+        );
+        let rate = saas::live_rate(&p, &server, 20_000 / scale)?;
+        r.add(
+            "realtime_send_rate",
+            "real-time sending, connected daemon",
+            format!("{rate:.0} events/s"),
+            String::new(),
+            json!(rate),
+        );
     }
     {
         let p = cli::our_project(scratch.path(), &cli_bin, "saas-backlog")?;
         let n = if args.quick { 10_000 } else { 100_000 };
-        let rate = saas::drain_rate(&p, &cli_bin, &server, n);
-        cli::stop_daemon(&p, &cli_bin)?;
-        let rate = rate?;
+        let rate = saas::drain_rate(&p, &cli_bin, &server, n)?;
         r.add(
             "backlog_drain_rate",
             &format!("backlog of {n} drained after login (batch)"),

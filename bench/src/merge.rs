@@ -67,9 +67,11 @@ fn prepared(root: &Path, ours: &Path, name: &str) -> Result<Project> {
 pub fn time_merge(root: &Path, ours: &Path, program: &Path, tag: &str, n: usize) -> Result<Timing> {
     let (mut total, mut git, mut own) = (Vec::new(), Vec::new(), Vec::new());
     let mut git_processes = 0;
+    // Kept until the last run: no run pays for removing another's files.
+    let mut done = Vec::with_capacity(n);
     for i in 0..n {
         let p = prepared(root, ours, &format!("{tag}-merge-{i}"))?;
-        let trace = p.home.join("git-trace2.json");
+        let trace = p.sandbox.home().join("git-trace2.json");
         let mut cmd = p.command(program);
         cmd.args(["merge", "--feature", FEATURE])
             .env("GIT_TRACE2_EVENT", &trace);
@@ -87,6 +89,7 @@ pub fn time_merge(root: &Path, ours: &Path, program: &Path, tag: &str, n: usize)
                 "{tag}: merge did not bring {wp}'s work to main"
             );
         }
+        done.push(p);
     }
     Ok(Timing {
         total: summarize(total),

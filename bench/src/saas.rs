@@ -172,7 +172,7 @@ pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Sum
 /// Events per second from the first emit until the server stored the last,
 /// for `n` events emitted by 16 pipelined clients to a connected daemon.
 pub fn live_rate(p: &Project, server: &Server, n: usize) -> Result<f64> {
-    let paths = spec_kitty_protocol::Paths::new(p.spec_kitty_home());
+    let paths = p.sandbox.paths();
     let before = server.stored()?;
     let t0 = Instant::now();
     let t = ingest(&paths, 16, n / 16, 32)?;
@@ -183,7 +183,7 @@ pub fn live_rate(p: &Project, server: &Server, n: usize) -> Result<f64> {
 /// Events per second from `auth login` until the server stored a backlog
 /// of `n` events queued while logged out.
 pub fn drain_rate(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<f64> {
-    let paths = spec_kitty_protocol::Paths::new(p.spec_kitty_home());
+    let paths = p.sandbox.paths();
     let t = ingest(&paths, 16, n / 16, 32)?;
     let before = server.stored()?;
     let t0 = Instant::now();
