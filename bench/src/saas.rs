@@ -137,31 +137,34 @@ pub fn latency(p: &Project, cli: &Path, server: &Server, n: usize) -> Result<Sum
         started.push((id, t0));
         std::thread::sleep(Duration::from_millis(5));
     }
+    // The project's setup (specify, tasks add) sent events of its own: wait
+    // for every one of these moves, not for a count that theirs can make up.
     let before = Instant::now();
-    let events = loop {
+    let received = loop {
         let events = server.get("/api/v1/events/?limit=100000")?;
-        let have = events["events"].as_array().map_or(0, Vec::len);
-        if have >= n || before.elapsed() > Duration::from_secs(60) {
-            break events;
+        let received: std::collections::HashMap<String, i64> = events["events"]
+            .as_array()
+            .context("events")?
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e["event_id"].as_str()?.to_string(),
+                    spec_kitty_protocol::time::parse_micros(e["received_at"].as_str()?)?,
+                ))
+            })
+            .collect();
+        if started.iter().all(|(id, _)| received.contains_key(id))
+            || before.elapsed() > Duration::from_secs(60)
+        {
+            break received;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let received: std::collections::HashMap<&str, i64> = events["events"]
-        .as_array()
-        .context("events")?
-        .iter()
-        .filter_map(|e| {
-            Some((
-                e["event_id"].as_str()?,
-                spec_kitty_protocol::time::parse_micros(e["received_at"].as_str()?)?,
-            ))
-        })
-        .collect();
     let samples = started
         .iter()
         .map(|(id, t0)| {
             let at = received
-                .get(id.as_str())
+                .get(id)
                 .with_context(|| format!("event {id} never reached the server"))?;
             Ok(Duration::from_micros((at - t0).max(0) as u64))
         })
