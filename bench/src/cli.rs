@@ -204,10 +204,15 @@ pub fn wp01_writes(
     match handoff {
         Handoff::Spool => {
             let spool = scratch.join("spool");
-            // An envelope as the CLI spools it: about a kilobyte of JSON.
+            // An envelope as the CLI spools it (the seeding moves left
+            // some): about a kilobyte of JSON.
+            let spooled = std::fs::read_dir(p.sandbox.paths().spool_dir())
+                .ok()
+                .and_then(|d| d.flatten().find_map(|e| e.metadata().ok()))
+                .map_or(1024, |m| m.len() as usize);
             steps.push(Durable::Create {
                 dir: spool.clone(),
-                bytes: 1024,
+                bytes: spooled,
             });
             steps.push(Durable::SyncDir(spool));
         }

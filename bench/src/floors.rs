@@ -76,7 +76,8 @@ pub enum Durable {
     Append { file: PathBuf, bytes: usize },
     /// Replace a file by a new one of `bytes` (temp, write, fsync, rename):
     /// a view or a WP file. The replaced file's blocks are freed, as the
-    /// command's are, which on a `discard` mount costs the next commit.
+    /// command's are: on a file system mounted with `discard` and no
+    /// journal (this VM's), that trims them there and then.
     Replace { file: PathBuf, bytes: usize },
     /// Create a new file of `bytes` in a directory (temp, write, fsync,
     /// rename to a fresh name): a spooled event.
