@@ -78,6 +78,7 @@ fn prune_sent(store: &mut Store) {
 }
 
 /// Where readiness and start-up errors go.
+#[derive(Clone, Copy)]
 struct Reporter {
     spawned: bool,
 }
@@ -236,7 +237,18 @@ pub fn run(opts: RunOptions) -> i32 {
         Ok(rt) => rt,
         Err(e) => return reporter.fail(&format!("cannot start the async runtime: {e}")),
     };
-    let code = runtime.block_on(serve(paths, writer, opts, started, &reporter));
+    // Served from a worker rather than from this thread: a connection task
+    // spawned by the accept loop then runs on the worker that accepted it
+    // (tokio's LIFO slot) instead of waking the other one, which costs a
+    // warm command a cross-CPU wake-up.
+    let code = runtime.block_on(async move {
+        match tokio::spawn(async move { serve(paths, writer, opts, started, &reporter).await })
+            .await
+        {
+            Ok(code) => code,
+            Err(e) => reporter.fail(&format!("the server stopped: {e}")),
+        }
+    });
     runtime.shutdown_timeout(Duration::from_millis(200));
     let _ = writer_thread.join();
     drop(lock);
