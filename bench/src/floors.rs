@@ -4,7 +4,7 @@
 use crate::stats::{summarize, Summary};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -135,25 +135,27 @@ impl DurableWrites {
                 }
                 Durable::Replace { file, bytes } => {
                     let tmp = file.with_extension(format!("floor{i}.tmp"));
-                    let mut f = std::fs::File::create(&tmp)?;
-                    f.write_all(&vec![b'r'; *bytes])?;
-                    f.sync_all()?;
-                    drop(f);
-                    std::fs::rename(&tmp, file)?;
+                    write_synced_then_rename(&tmp, *bytes, file)?;
                 }
                 Durable::Create { dir, bytes } => {
                     let tmp = dir.join(format!(".floor-{i}.tmp"));
-                    let mut f = std::fs::File::create(&tmp)?;
-                    f.write_all(&vec![b'c'; *bytes])?;
-                    f.sync_all()?;
-                    drop(f);
-                    std::fs::rename(&tmp, dir.join(format!("floor-{i}.json")))?;
+                    write_synced_then_rename(&tmp, *bytes, &dir.join(format!("floor-{i}.json")))?;
                 }
                 Durable::SyncDir(d) => std::fs::File::open(d)?.sync_all()?,
             }
         }
         Ok(t.elapsed())
     }
+}
+
+/// Writes `bytes` bytes to a new file `tmp`, fsyncs it and renames it to
+/// `dest`: an atomic write up to its directory's fsync.
+fn write_synced_then_rename(tmp: &Path, bytes: usize, dest: &Path) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(&vec![b'w'; bytes])?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(tmp, dest)
 }
 
 /// Writes back and syncs what the page cache holds, so that a timed run
