@@ -421,15 +421,7 @@ pub fn time_init(
     for i in 0..n {
         let p = Project::new(root, &format!("{tag}-init-{i}"))?;
         let mut cmd = p.command(program);
-        cmd.args([
-            "init",
-            "--here",
-            "--ai",
-            "claude",
-            "--force",
-            "--ignore-agent-tools",
-            "--non-interactive",
-        ]);
+        cmd.args(spec_kitty_e2e::cmdline::INIT_CLAUDE_HERE);
         let t = Instant::now();
         let r = run(&mut cmd);
         samples.push(t.elapsed());

@@ -6,6 +6,19 @@
 
 use spec_kitty_protocol::envelope::EventEnvelope;
 
+/// `init --here --ai claude --force --non-interactive --ignore-agent-tools`:
+/// a project set up in the current directory, no prompts, no agent tool
+/// check, as both CLIs accept it.
+pub const INIT_CLAUDE_HERE: [&str; 7] = [
+    "init",
+    "--here",
+    "--ai",
+    "claude",
+    "--force",
+    "--non-interactive",
+    "--ignore-agent-tools",
+];
+
 /// `agent tasks move-task WP --to LANE`, then `extra` (flags of the move).
 pub fn move_task<'a>(wp: &'a str, to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["agent", "tasks", "move-task", wp, "--to", to];

@@ -141,15 +141,7 @@ impl Twin {
     }
 }
 
-const INIT: [&str; 7] = [
-    "init",
-    "--here",
-    "--ai",
-    "claude",
-    "--force",
-    "--non-interactive",
-    "--ignore-agent-tools",
-];
+const INIT: [&str; 7] = spec_kitty_e2e::cmdline::INIT_CLAUDE_HERE;
 
 /// The lifecycle up to (not including) merge, with the user's and the
 /// agent's parts between the commands; `after` runs after each CLI step.

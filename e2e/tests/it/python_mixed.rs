@@ -16,7 +16,7 @@
 //! `SK_REQUIRE_ALL`/`CI`).
 
 use serde_json::Value;
-use spec_kitty_e2e::cmdline::{frontmatter_lane, mark_status, move_task};
+use spec_kitty_e2e::cmdline::{frontmatter_lane, mark_status, move_task, INIT_CLAUDE_HERE};
 use spec_kitty_e2e::python::require_python;
 use spec_kitty_e2e::Sandbox;
 use std::collections::{BTreeMap, HashSet};
@@ -523,16 +523,7 @@ fn a_feature_python_planned_and_started_is_reviewed_merged_and_accepted_here() {
     let dir = sb.git_repo("handed-over", None);
     let feature = "001-user-auth";
     let fdir = feature_dir(&dir, feature);
-    let init = [
-        "init",
-        "--here",
-        "--ai",
-        "claude",
-        "--force",
-        "--non-interactive",
-        "--ignore-agent-tools",
-    ];
-    sb.py(&py, &dir, &init);
+    sb.py(&py, &dir, &INIT_CLAUDE_HERE);
     spec_kitty_e2e::python::stop_python_dashboard(&dir);
     sb.git(&dir, &["add", "-A"]);
     sb.git(&dir, &["commit", "-q", "-m", "spec-kitty init"]);
