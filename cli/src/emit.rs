@@ -218,8 +218,11 @@ impl Changes {
         warn: &mut dyn FnMut(String),
     ) -> Result<Vec<Delivery>, CliError> {
         let old = self.apply_keeping_old()?;
-        // The replaced files are let go while the events travel.
-        let release = std::thread::Builder::new().spawn(move || drop(old)).ok();
+        // The replaced files are let go while the events travel (no thread
+        // when every change created a file).
+        let release = (!old.is_empty())
+            .then(|| std::thread::Builder::new().spawn(move || drop(old)).ok())
+            .flatten();
         let delivered = emitter.deliver_all(envs, warn);
         if let Some(r) = release {
             let _ = r.join();

@@ -129,25 +129,25 @@ pub fn commit_each(
                 out.push(Committed::NothingToCommit);
                 continue;
             }
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-            return Err(CommitError(format!("git commit: {}", text.trim())));
+            return Err(CommitError(format!("git commit: {}", said(&o).trim())));
         }
         out.push(Committed::Yes(head(repo_root)?));
     }
     Ok(out)
 }
 
-/// Whether a failed `git commit` only found nothing to commit.
-fn nothing_to_commit(o: &std::process::Output) -> bool {
-    let text = format!(
+/// What a git process printed, stdout then stderr.
+fn said(o: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
-    );
+    )
+}
+
+/// Whether a failed `git commit` only found nothing to commit.
+fn nothing_to_commit(o: &std::process::Output) -> bool {
+    let text = said(o);
     text.contains("nothing to commit") || text.contains("no changes added")
 }
 

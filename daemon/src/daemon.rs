@@ -242,9 +242,7 @@ pub fn run(opts: RunOptions) -> i32 {
     // (tokio's LIFO slot) instead of waking the other one, which costs a
     // warm command a cross-CPU wake-up.
     let code = runtime.block_on(async move {
-        match tokio::spawn(async move { serve(paths, writer, opts, started, &reporter).await })
-            .await
-        {
+        match tokio::spawn(serve(paths, writer, opts, started, reporter)).await {
             Ok(code) => code,
             Err(e) => reporter.fail(&format!("the server stopped: {e}")),
         }
@@ -260,7 +258,7 @@ async fn serve(
     writer: Writer,
     opts: RunOptions,
     started: Instant,
-    reporter: &Reporter,
+    reporter: Reporter,
 ) -> i32 {
     // 4. The listener.
     let socket = paths.socket();
