@@ -270,6 +270,14 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// The clock row's value. The statement is cached: every commit reads it,
+/// and parsing it anew (with the clock's update) cost about 40 µs of every
+/// emit's round trip.
+fn read_clock(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT value FROM clock WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+}
+
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction on `conn`: committed when
 /// `f` succeeds, rolled back (dropped) when it fails. A SQLite error from
 /// begin, `f` or commit becomes [`StoreError::Sqlite`] naming `path`.
@@ -369,12 +377,7 @@ impl Store {
         store.store_id = store.meta("store_id")?.unwrap_or(fresh_id);
         // Touch the tables so a file with a valid header but damaged pages
         // is caught now, not on the first emit.
-        store
-            .conn
-            .query_row("SELECT value FROM clock WHERE id = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(err)?;
+        read_clock(&store.conn).map_err(err)?;
         Ok(store)
     }
 
@@ -457,10 +460,13 @@ impl Store {
 
     /// Makes sure the reservation covers `n` more ticks of the clock.
     fn reserve(&mut self, n: u64) -> Result<(), StoreError> {
-        let clock = match &self.reservation {
-            Some(r) if self.clock()? + n > r.reserved => self.clock()?,
-            _ => return Ok(()),
+        let Some(reserved) = self.reservation.as_ref().map(|r| r.reserved) else {
+            return Ok(());
         };
+        let clock = self.clock()?;
+        if clock + n <= reserved {
+            return Ok(());
+        }
         let r = self.reservation.as_mut().expect("checked above");
         let file = ReservationFile {
             store_id: self.store_id.clone(),
@@ -553,10 +559,7 @@ impl Store {
 
     /// The current clock value (the last Lamport value handed out).
     pub fn clock(&self) -> Result<u64, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM clock WHERE id = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
+        read_clock(&self.conn)
             .map(|v| v as u64)
             .map_err(|e| self.sql_err(e))
     }
@@ -593,8 +596,7 @@ impl Store {
         let now = now_micros();
         self.reserve(events.len() as u64)?;
         let out = write_tx(&mut self.conn, &self.path, |tx| {
-            let mut clock: i64 =
-                tx.query_row("SELECT value FROM clock WHERE id = 1", [], |r| r.get(0))?;
+            let mut clock = read_clock(tx)?;
             let mut out = Vec::with_capacity(events.len());
             {
                 let mut find =
@@ -654,7 +656,8 @@ impl Store {
                     }
                 }
             }
-            tx.execute("UPDATE clock SET value = ?1 WHERE id = 1", params![clock])?;
+            tx.prepare_cached("UPDATE clock SET value = ?1 WHERE id = 1")?
+                .execute(params![clock])?;
             Ok(out)
         })?;
         if let Some(max) = out.iter().filter(|a| !a.duplicate).map(|a| a.seq).max() {
@@ -681,8 +684,7 @@ impl Store {
         let now = now_micros();
         self.reserve(rows.len() as u64)?;
         let n = write_tx(&mut self.conn, &self.path, |tx| {
-            let floor: i64 =
-                tx.query_row("SELECT value FROM clock WHERE id = 1", [], |r| r.get(0))?;
+            let floor = read_clock(tx)?;
             let mut clock = floor;
             let mut taken = std::collections::HashSet::new();
             let mut added = 0;
@@ -927,9 +929,7 @@ impl Store {
 /// counts take a while, and emits must not wait behind them.
 pub fn counts(conn: &Connection, parked_limit: usize) -> rusqlite::Result<StoreCounts> {
     let mut c = StoreCounts {
-        lamport_clock: conn.query_row("SELECT value FROM clock WHERE id = 1", [], |r| {
-            r.get::<_, i64>(0)
-        })? as u64,
+        lamport_clock: read_clock(conn)? as u64,
         ..StoreCounts::default()
     };
     let count = |state: &str| -> rusqlite::Result<u64> {
