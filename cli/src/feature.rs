@@ -395,7 +395,7 @@ pub fn resolve_phase(feat: &Feature) -> (u8, String) {
     let config = feat.root.join(".kittify").join("config.yaml");
     if let Some(p) = fs::read_to_string(config)
         .ok()
-        .and_then(|t| crate::yamltext::from_str_sized::<serde_json::Value>(&t).ok())
+        .and_then(|t| crate::yamltext::parse_value(&t).ok())
         .and_then(|d| d.get("status")?.get("phase").and_then(valid))
     {
         return (p, "global default from .kittify/config.yaml".into());

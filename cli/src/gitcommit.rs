@@ -236,7 +236,7 @@ pub fn auto_commit_default(repo_root: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(repo_root.join(".kittify").join("config.yaml")) else {
         return true;
     };
-    let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
+    let Ok(doc) = crate::yamltext::parse_value(&text) else {
         return true;
     };
     doc.get("agents")

@@ -97,7 +97,7 @@ fn parse(text: &str) -> Result<Fields, String> {
     if text.trim().is_empty() {
         return Ok(Fields::default());
     }
-    let v: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    let v: Value = crate::yamltext::parse_value(text).map_err(|e| e.to_string())?;
     let obj = match &v {
         Value::Object(o) => o,
         Value::Null => return Ok(Fields::default()),
@@ -418,7 +418,7 @@ fn backfill(text: &str, filled: &Fields, add_sync: bool) -> Result<String, Strin
             // A flow mapping or a scalar: rewrite just this entry as a block,
             // keeping any other keys that were in a flow mapping.
             let end = yamltext::block_end(&out, &kl.line);
-            let old: Value = serde_saphyr::from_str(&out).map_err(|e| e.to_string())?;
+            let old: Value = yamltext::parse_value(&out).map_err(|e| e.to_string())?;
             let mut block = format!("project:{eol}");
             if let Some(Value::Object(p)) = old.get("project") {
                 for (k, v) in p {

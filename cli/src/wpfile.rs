@@ -88,7 +88,7 @@ impl WpFile {
         let value: Value = if text[fm.clone()].trim().is_empty() {
             Value::Null
         } else {
-            yamltext::from_str_sized(&text[fm.clone()])
+            yamltext::parse_value(&text[fm.clone()])
                 .map_err(|e| malformed(path, first_line(&e.to_string())))?
         };
         let obj = match value {
@@ -289,7 +289,7 @@ pub fn append_history(path: &Path, text: &str, entry: &HistoryEntry) -> Result<S
         &text[fm_range.end..]
     );
     // Re-parse: the edit must leave valid YAML with one more history item.
-    let check: Value = yamltext::from_str_sized(&new_fm).map_err(|e| {
+    let check: Value = yamltext::parse_value(&new_fm).map_err(|e| {
         malformed(
             path,
             format!(

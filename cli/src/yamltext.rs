@@ -1,19 +1,25 @@
-//! Surgical, line-based edits of YAML text.
+//! Reading YAML, and surgical, line-based edits of YAML text.
 //!
 //! `.kittify/config.yaml` and work-package frontmatter belong partly to
 //! other tools and to people: comments, key order, quoting and unknown keys
 //! must survive our writes byte-for-byte. Re-serialising a parsed document
-//! cannot promise that, so we *read* with a real YAML parser (serde-saphyr)
-//! and *write* by editing only the lines we own, located here. Every edit
-//! is re-parsed by the caller before it is written, so a mistake here shows
-//! up as a refused write, never as a corrupted file.
+//! cannot promise that, so we *read* with a real YAML parser (serde-saphyr,
+//! or for the plain documents these nearly always are, [`simple`], which
+//! gives the same value or none) and *write* by editing only the lines we
+//! own, located here. Every edit is re-parsed by the caller before it is
+//! written, so a mistake here shows up as a refused write, never as a
+//! corrupted file.
 //!
 //! Scope: top-level keys at column 0 and the block under them, which is all
 //! these files use for the keys we touch.
 
 use std::ops::Range;
 
-/// Parses YAML under serde-saphyr's resource budget, scaled to the input.
+mod simple;
+
+/// Parses a YAML document into a value: through [`simple`] when the text is
+/// in its small subset (a few microseconds), else with serde-saphyr under a
+/// resource budget scaled to the input.
 ///
 /// The budget exists so that a small file cannot make the parser do a huge
 /// amount of work (alias bombs, absurd nesting). Its fixed node cap (250 000)
@@ -22,15 +28,27 @@ use std::ops::Range;
 /// and event caps grow with the text (one node and four events per byte, at
 /// least the defaults), which keeps the work linear in the file's size;
 /// every other limit (aliases, depth, anchors) stays at its default.
-pub fn from_str_sized<T: serde::de::DeserializeOwned>(
-    text: &str,
-) -> Result<T, serde_saphyr::Error> {
+pub fn parse_value(text: &str) -> Result<serde_json::Value, serde_saphyr::Error> {
+    if let Some(v) = simple::parse(text) {
+        return Ok(v);
+    }
+    full_parse(text)
+}
+
+/// [`parse_value`] without the fast path.
+pub fn full_parse(text: &str) -> Result<serde_json::Value, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_nodes = budget.max_nodes.max(text.len());
     budget.max_events = budget.max_events.max(text.len().saturating_mul(4));
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     serde_saphyr::from_str_with_options(text, options)
+}
+
+/// The fast path's answer alone: `None` when the text is outside its subset
+/// (the tests hold it to [`full_parse`]).
+pub fn simple_parse(text: &str) -> Option<serde_json::Value> {
+    simple::parse(text)
 }
 
 /// The line ending a text uses (`\r\n` when its first line has one).

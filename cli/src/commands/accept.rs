@@ -810,7 +810,7 @@ fn mission_path_errors(root: &Path, feat: &Feature) -> Option<String> {
         .map(|k| missions.join(k))
         .find(|d| d.exists())?
         .join("mission.yaml");
-    let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
+    let doc: Value = crate::yamltext::parse_value(&std::fs::read_to_string(&file).ok()?).ok()?;
     let name = doc.get("name").and_then(|v| v.as_str()).unwrap_or(&key);
     let paths = doc.get("paths")?.as_object()?;
     let missing: Vec<(&String, &str)> = paths

@@ -95,7 +95,7 @@ fn parse_fm(wp: &WpFile) -> Result<Value, CliError> {
     if wp.frontmatter().trim().is_empty() {
         return Ok(json!({}));
     }
-    yamltext::from_str_sized(wp.frontmatter()).map_err(|e| {
+    yamltext::parse_value(wp.frontmatter()).map_err(|e| {
         CliError::invalid(format!(
             "malformed frontmatter in {}: {}",
             wp.path.display(),

@@ -109,7 +109,7 @@ pub fn select(
 /// What `.kittify/config.yaml` already records under `agents:`.
 fn recorded(root: &Path) -> Option<Value> {
     let text = fs::read_to_string(root.join(".kittify").join("config.yaml")).ok()?;
-    let doc: Value = yamltext::from_str_sized(&text).ok()?;
+    let doc: Value = yamltext::parse_value(&text).ok()?;
     doc.get("agents").cloned()
 }
 
@@ -423,7 +423,7 @@ fn write_agent_config(root: &Path, sel: &Selection, git: bool) -> Result<(), Cli
         text = yamltext::insert_at(&text, text.len(), &format!("vcs:{eol}  type: git{eol}"));
     }
     // The edit must read back with the same identity and the new agents.
-    let parse = |t: &str| yamltext::from_str_sized::<Value>(t);
+    let parse = |t: &str| yamltext::parse_value(t);
     let before = parse(&old).unwrap_or(Value::Null);
     let after = parse(&text).map_err(|e| {
         CliError::io(format!(

@@ -415,7 +415,7 @@ fn validate_workflow(out: &Out, a: WpReadArgs) -> Result<(), CliError> {
     let value: Value = if fm_text.trim().is_empty() {
         Value::Object(Map::new())
     } else {
-        yamltext::from_str_sized(fm_text).map_err(|e| {
+        yamltext::parse_value(fm_text).map_err(|e| {
             CliError::invalid(format!(
                 "malformed frontmatter in {}: {}",
                 path.display(),

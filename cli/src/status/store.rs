@@ -231,7 +231,7 @@ pub fn now_iso() -> String {
 /// `agent status migrate` writes them. A WP still planned with no history
 /// gives none.
 pub fn migration_events(slug: &str, wp: &WpFile, actor: &str, now: &str) -> Vec<StatusEvent> {
-    let fm: Value = crate::yamltext::from_str_sized(wp.frontmatter()).unwrap_or(Value::Null);
+    let fm: Value = crate::yamltext::parse_value(wp.frontmatter()).unwrap_or(Value::Null);
     let mut entries: Vec<(Lane, String, String)> = Vec::new();
     for e in fm
         .get("history")

@@ -214,3 +214,32 @@ fn the_binary_shows_every_corpus_lane_and_moves_change_only_lane_and_history() {
     }
     assert_eq!(w.events().len(), 4);
 }
+
+/// The fast YAML reader on real documents: on every corpus WP frontmatter
+/// it gives the full parser's value or leaves the file to it, and it reads
+/// most of them itself (otherwise it saves nothing).
+#[test]
+fn the_fast_yaml_reader_agrees_with_the_full_parser_on_every_corpus_frontmatter() {
+    let files = corpus_wp_files();
+    let mut fast = 0;
+    for path in &files {
+        let text = fs::read_to_string(path).unwrap();
+        let wp = WpFile::parse(path, text).unwrap();
+        let fm = wp.frontmatter();
+        if let Some(v) = spec_kitty::yamltext::simple_parse(fm) {
+            let full = spec_kitty::yamltext::full_parse(fm)
+                .unwrap_or_else(|e| panic!("{}: the full parser refused it: {e}", path.display()));
+            assert_eq!(v, full, "{}: the readers disagree", path.display());
+            fast += 1;
+        }
+    }
+    println!(
+        "{fast} of {} frontmatters read by the fast path",
+        files.len()
+    );
+    assert!(
+        fast * 2 > files.len(),
+        "only {fast} of {} corpus frontmatters took the fast path",
+        files.len()
+    );
+}

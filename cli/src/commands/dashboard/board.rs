@@ -117,7 +117,7 @@ pub fn feature_json(project: &Project, slug: &str) -> Value {
         let fm: Value = w
             .file
             .as_ref()
-            .and_then(|f| crate::yamltext::from_str_sized(f.frontmatter()).ok())
+            .and_then(|f| crate::yamltext::parse_value(f.frontmatter()).ok())
             .unwrap_or(Value::Null);
         let body = w.file.as_ref().map_or("", |f| &f.text[f.fm.end..]);
         let since = w
@@ -310,7 +310,7 @@ pub fn detail_json(project: &Project, slug: &str) -> Value {
         if let Ok((wps, _)) = feature::load_wps_lenient(&feat) {
             for wp in wps {
                 let fm: Value =
-                    crate::yamltext::from_str_sized(wp.frontmatter()).unwrap_or(Value::Null);
+                    crate::yamltext::parse_value(wp.frontmatter()).unwrap_or(Value::Null);
                 for h in fm
                     .get("history")
                     .and_then(Value::as_array)
