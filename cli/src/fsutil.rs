@@ -75,9 +75,12 @@ impl From<RepoPathError> for CliError {
 /// `root`: the real path to read or write. A missing file is fine (its
 /// directory must resolve inside the repository); the caller creates it.
 pub fn resolve_in_repo(root: &Path, path: &Path) -> Result<PathBuf, RepoPathError> {
-    // The common case costs one lstat per component below the root.
-    if plain_below(root, path).is_some_and(|m| m.is_file()) {
-        return Ok(path.to_path_buf());
+    // The common case costs one lstat per component below the root; so
+    // does a file not there yet (to read as missing, or to create).
+    match plain_below(root, path) {
+        Some(Some(m)) if m.is_file() => return Ok(path.to_path_buf()),
+        Some(None) => return Ok(path.to_path_buf()),
+        _ => {}
     }
     let io_err = |p: &Path, source| RepoPathError::Io {
         path: p.to_path_buf(),
@@ -125,14 +128,16 @@ pub fn resolve_in_repo(root: &Path, path: &Path) -> Result<PathBuf, RepoPathErro
     }
 }
 
-/// The metadata of `path` when it is reached from `root` through real
-/// directories only (no link in any component below the root): then the
-/// rule holds without resolving anything.
-fn plain_below(root: &Path, path: &Path) -> Option<fs::Metadata> {
+/// What `path` is when it is reached from `root` through real directories
+/// only (no link in any component below the root): then the rule holds
+/// without resolving anything. `Some(None)`: every directory on the way is
+/// real and the last component does not exist (not even as a link).
+fn plain_below(root: &Path, path: &Path) -> Option<Option<fs::Metadata>> {
     let rel = path.strip_prefix(root).ok()?;
     let mut cur = root.to_path_buf();
     let mut meta = None;
-    for c in rel.components() {
+    let mut components = rel.components().peekable();
+    while let Some(c) = components.next() {
         let std::path::Component::Normal(name) = c else {
             return None;
         };
@@ -142,18 +147,23 @@ fn plain_below(root: &Path, path: &Path) -> Option<fs::Metadata> {
         cur.push(name);
         match fs::symlink_metadata(&cur) {
             Ok(m) if !m.file_type().is_symlink() => meta = Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && components.peek().is_none() => {
+                return Some(None)
+            }
             _ => return None,
         }
     }
-    meta
+    meta.map(Some)
 }
 
 /// Checks that the directory `dir` of the repository at `root` resolves
 /// inside it (a `tasks/` or `kitty-specs/` linked elsewhere is refused).
 /// A missing directory is fine.
 pub fn check_repo_dir(root: &Path, dir: &Path) -> Result<(), RepoPathError> {
-    if plain_below(root, dir).is_some_and(|m| m.is_dir()) {
-        return Ok(());
+    match plain_below(root, dir) {
+        Some(Some(m)) if m.is_dir() => return Ok(()),
+        Some(None) => return Ok(()),
+        _ => {}
     }
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());

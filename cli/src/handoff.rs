@@ -159,6 +159,11 @@ fn via_daemon(
     env: &EventEnvelope,
     policy: Policy,
 ) -> Result<Delivery, Fail> {
+    // Opted out and no socket: nothing to reach and nothing to start, so
+    // neither connect nor look at the spool (which grows while opted out).
+    if s.conn.is_none() && !policy.auto_start && !paths.socket().exists() {
+        return Err(Fail::Other(reason_for(&ClientError::NotRunning, policy)));
+    }
     let emit = Request::Emit {
         envelope: env.to_json(),
     };
