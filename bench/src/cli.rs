@@ -5,7 +5,7 @@
 use crate::floors::{self, DurableWrites};
 use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
-use spec_kitty_e2e::Sandbox;
+use spec_kitty_e2e::{cmdline, Sandbox};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -92,14 +92,8 @@ pub fn stop_daemon(p: &Project, cli: &Path) -> Result<()> {
 /// run is the same real transition on a file of realistic size (its
 /// history does not grow with `n`), and both CLIs accept the sequence.
 pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> Result<Summary> {
-    Ok(time_on_wp01(p, program, &move_task_args(extra), n, None)?.command)
-}
-
-/// `agent tasks move-task WP01 --to doing EXTRA...`.
-pub fn move_task_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["agent", "tasks", "move-task", "WP01", "--to", "doing"];
-    args.extend_from_slice(extra);
-    args
+    let args = cmdline::move_task("WP01", "doing", extra);
+    Ok(time_on_wp01(p, program, &args, n, None)?.command)
 }
 
 /// A command's timings and, when asked for, its floor's, taken in turn.
@@ -230,19 +224,17 @@ pub fn wp01_writes(
 pub fn seed_status_log(p: &Project, program: &Path) -> Result<()> {
     run(p
         .command(program)
-        .args(move_task_args(&["--no-auto-commit"])))?;
-    run(p.command(program).args([
-        "agent",
-        "tasks",
-        "move-task",
+        .args(cmdline::move_task("WP01", "doing", &["--no-auto-commit"])))?;
+    run(p.command(program).args(cmdline::move_task(
         "WP01",
-        "--to",
         "planned",
-        "--force",
-        "--reason",
-        "bench: back to planned",
-        "--no-auto-commit",
-    ]))?;
+        &[
+            "--force",
+            "--reason",
+            "bench: back to planned",
+            "--no-auto-commit",
+        ],
+    )))?;
     Ok(())
 }
 
@@ -386,16 +378,9 @@ pub fn time_distinct_moves(
 ) -> Result<Summary> {
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
     for i in 1..=n {
+        let wp = format!("WP{i:02}");
         let mut cmd = p.command(program);
-        cmd.args([
-            "agent",
-            "tasks",
-            "move-task",
-            &format!("WP{i:02}"),
-            "--to",
-            "doing",
-        ])
-        .args(extra);
+        cmd.args(cmdline::move_task(&wp, "doing", extra));
         let t = Instant::now();
         run(&mut cmd)?;
         samples.push(t.elapsed());

@@ -5,6 +5,7 @@
 use crate::cli::{run, Project};
 use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
+use spec_kitty_e2e::cmdline;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -142,11 +143,11 @@ impl Dashboard {
             };
             let t = Instant::now();
             let mut cmd = self.project.command(&self.cli);
-            cmd.args(["agent", "tasks", "move-task", "WP01", "--to", to]);
-            cmd.args(["--feature", "001-bench-feature"]);
+            let mut flags = vec!["--feature", "001-bench-feature"];
             if to == "planned" {
-                cmd.args(["--force", "--reason", "bench"]);
+                flags.extend(["--force", "--reason", "bench"]);
             }
+            cmd.args(cmdline::move_task("WP01", to, &flags));
             run(&mut cmd)?;
             // Only the event that shows this move counts.
             loop {

@@ -21,6 +21,7 @@ mod stats;
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
+use spec_kitty_e2e::cmdline;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -188,7 +189,7 @@ fn main() -> Result<()> {
         true,
         cli::Handoff::Spool,
     )?;
-    let no_commit = cli::move_task_args(&["--no-auto-commit"]);
+    let no_commit = cmdline::move_task("WP01", "doing", &["--no-auto-commit"]);
     let spool = cli::time_on_wp01(&ours, &cli_bin, &no_commit, n_moves, Some(&spool_writes))?;
     anyhow::ensure!(
         cli::spool_count(&ours) - before == n_moves,
@@ -226,7 +227,7 @@ fn main() -> Result<()> {
             let lane = cli::wp01_writes(&p, &floor_dir, true, cli::Handoff::Daemon)?;
             let note = cli::wp01_writes(&p, &floor_dir, false, cli::Handoff::Daemon)?;
             let m = cli::time_on_wp01(&p, &cli_bin, &no_commit, n_moves, Some(&lane))?;
-            let args = ["agent", "tasks", "add-history", "WP01", "--note", "bench"];
+            let args = cmdline::add_history("WP01", "bench", &[]);
             let h = cli::time_on_wp01(&p, &cli_bin, &args, n_moves, Some(&note))?;
             Ok((m, h, lane, note))
         });

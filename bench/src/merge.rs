@@ -14,6 +14,7 @@ use crate::cli::{run, Project};
 use crate::planning;
 use crate::stats::{summarize, Summary};
 use anyhow::{Context, Result};
+use spec_kitty_e2e::cmdline;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -55,9 +56,17 @@ fn prepared(root: &Path, ours: &Path, name: &str) -> Result<Project> {
         for args in [vec!["add", "-A"], vec!["commit", "-q", "-m", "work"]] {
             run(p.command(Path::new("git")).current_dir(&wt).args(&args))?;
         }
-        let mv = ["agent", "tasks", "move-task", wp, "--feature", FEATURE];
-        sk(&[&mv[..], &["--to", "for_review", "--agent", "bench"]].concat())?;
-        sk(&[&mv[..], &["--to", "approved", "--reviewer", "bench"]].concat())?;
+        let feature = ["--feature", FEATURE];
+        sk(&cmdline::move_task(
+            wp,
+            "for_review",
+            &[&feature[..], &["--agent", "bench"]].concat(),
+        ))?;
+        sk(&cmdline::move_task(
+            wp,
+            "approved",
+            &[&feature[..], &["--reviewer", "bench"]].concat(),
+        ))?;
     }
     Ok(p)
 }

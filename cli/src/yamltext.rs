@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-mod simple;
+pub mod simple;
 
 /// Parses a YAML document into a value: through [`simple`] when the text is
 /// in its small subset (a few microseconds), else with serde-saphyr under a
@@ -43,12 +43,6 @@ pub fn full_parse(text: &str) -> Result<serde_json::Value, serde_saphyr::Error> 
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     serde_saphyr::from_str_with_options(text, options)
-}
-
-/// The fast path's answer alone: `None` when the text is outside its subset
-/// (the tests hold it to [`full_parse`]).
-pub fn simple_parse(text: &str) -> Option<serde_json::Value> {
-    simple::parse(text)
 }
 
 /// The line ending a text uses (`\r\n` when its first line has one).

@@ -423,9 +423,8 @@ fn write_agent_config(root: &Path, sel: &Selection, git: bool) -> Result<(), Cli
         text = yamltext::insert_at(&text, text.len(), &format!("vcs:{eol}  type: git{eol}"));
     }
     // The edit must read back with the same identity and the new agents.
-    let parse = |t: &str| yamltext::parse_value(t);
-    let before = parse(&old).unwrap_or(Value::Null);
-    let after = parse(&text).map_err(|e| {
+    let before = yamltext::parse_value(&old).unwrap_or(Value::Null);
+    let after = yamltext::parse_value(&text).map_err(|e| {
         CliError::io(format!(
             "{}: cannot add the agents section ({e}); nothing was changed",
             path.display()

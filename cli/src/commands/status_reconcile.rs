@@ -307,7 +307,7 @@ fn apply_events(feat: &Feature, proposed: &[StatusEvent]) -> Result<usize, CliEr
         }
     }
     log::append(&feat.dir, &keep).map_err(CliError::io_from)?;
-    let events = log::read(&feat.dir).map_err(CliError::invalid_from)?;
+    let events = log::read(&feat.dir)?;
     let snap = reducer::reduce(events.iter().map(|l| &l.event));
     let write = |p: &Path, text: &str| fsutil::write_repo_file(&feat.root, p, text.as_bytes());
     write(

@@ -226,7 +226,7 @@ fn the_fast_yaml_reader_agrees_with_the_full_parser_on_every_corpus_frontmatter(
         let text = fs::read_to_string(path).unwrap();
         let wp = WpFile::parse(path, text).unwrap();
         let fm = wp.frontmatter();
-        if let Some(v) = spec_kitty::yamltext::simple_parse(fm) {
+        if let Some(v) = spec_kitty::yamltext::simple::parse(fm) {
             let full = spec_kitty::yamltext::full_parse(fm)
                 .unwrap_or_else(|e| panic!("{}: the full parser refused it: {e}", path.display()));
             assert_eq!(v, full, "{}: the readers disagree", path.display());
