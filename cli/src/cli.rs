@@ -14,6 +14,8 @@
 //! struct's doc comment last, as the subcommand's about text, so those
 //! structs carry plain `//` comments; the variant's `///` is the help.
 
+pub mod fast;
+
 use crate::error::EXIT_CODES_HELP;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;

@@ -57,7 +57,11 @@ use output::Out;
 /// Parses the command line, runs the command, prints errors, and returns
 /// the process exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The hottest command lines skip building clap's grammar (see
+    // `cli::fast`); everything else, errors included, is clap's.
+    let parsed = cli::fast::parse(&args).map_or_else(|| Cli::try_parse_from(&args), Ok);
+    let cli = match parsed {
         Ok(c) => c,
         // Its contract: even a usage error is one JSON envelope.
         Err(e) if commands::orchestrator::is_invoked() => {
