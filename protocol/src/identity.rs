@@ -80,7 +80,58 @@ pub fn current_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The password database's name for `uid`: straight from `/etc/passwd`
+/// when the name service reads that file first (what glibc would answer),
+/// else through glibc. A command pays glibc's name-service set-up, about
+/// 50 µs here, whenever `LOGNAME` and `USER` are unset (services, CI,
+/// containers); reading the file takes a few.
 fn passwd_name(uid: u32) -> Option<String> {
+    passwd_name_from_files(uid).or_else(|| passwd_name_nss(uid))
+}
+
+fn passwd_name_from_files(uid: u32) -> Option<String> {
+    let nsswitch = std::fs::read_to_string("/etc/nsswitch.conf").ok()?;
+    if !passwd_files_first(&nsswitch) {
+        return None;
+    }
+    name_in_passwd(&std::fs::read_to_string("/etc/passwd").ok()?, uid)
+}
+
+/// Whether `nsswitch.conf` makes `files` the first source of `passwd`
+/// (its last `passwd:` line counts, as glibc reads it).
+fn passwd_files_first(nsswitch: &str) -> bool {
+    nsswitch
+        .lines()
+        .filter_map(|l| {
+            l.split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .strip_prefix("passwd:")
+        })
+        .next_back()
+        .and_then(|sources| sources.split_whitespace().next())
+        == Some("files")
+}
+
+/// The name of the first entry of `/etc/passwd` text with `uid`. `None`
+/// for a file with NIS `+`/`-` entries, whose meaning is glibc's to decide.
+fn name_in_passwd(passwd: &str, uid: u32) -> Option<String> {
+    let lines = || passwd.lines().map(str::trim_start);
+    if lines().any(|l| l.starts_with('+') || l.starts_with('-')) {
+        return None;
+    }
+    lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| {
+            let mut fields = l.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?;
+            (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_string())
+        })
+}
+
+fn passwd_name_nss(uid: u32) -> Option<String> {
     let mut buf = vec![0 as libc::c_char; 4096];
     // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
@@ -124,6 +175,43 @@ pub fn passwd_home() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_passwd_file_gives_the_name_glibc_gives() {
+        for uid in [0, current_uid()] {
+            if let Some(name) = passwd_name_from_files(uid) {
+                assert_eq!(Some(name), passwd_name_nss(uid), "uid {uid}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_passwd_file_is_read_only_when_the_name_service_reads_it_first() {
+        assert!(passwd_files_first(
+            "# c\npasswd:         files systemd\ngroup: files\n"
+        ));
+        assert!(passwd_files_first(
+            "passwd: files [NOTFOUND=return] sss # x\n"
+        ));
+        assert!(!passwd_files_first("passwd: sss files\n"));
+        assert!(!passwd_files_first("passwd: compat\n"));
+        assert!(!passwd_files_first("group: files\n"));
+        assert!(!passwd_files_first("passwd: files\npasswd: ldap files\n"));
+        assert!(!passwd_files_first("# passwd: files\n"));
+    }
+
+    #[test]
+    fn a_uid_names_its_first_entry_and_nis_entries_defer_to_glibc() {
+        let text = "root:x:0:0:root:/root:/bin/sh\n\nann:x:1000:1000::/home/ann:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n";
+        assert_eq!(name_in_passwd(text, 1000).as_deref(), Some("ann"));
+        assert_eq!(name_in_passwd(text, 0).as_deref(), Some("root"));
+        assert_eq!(name_in_passwd(text, 7), None);
+        assert_eq!(name_in_passwd("ann:x:notanumber:1::/:/bin/sh\n", 0), None);
+        assert_eq!(
+            name_in_passwd("ann:x:1000:1::/:/bin/sh\n+@nis::::::\n", 1000),
+            None
+        );
+    }
 
     #[test]
     fn matches_python_hashlib_for_known_input() {
