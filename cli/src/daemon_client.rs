@@ -376,11 +376,13 @@ fn newer_err(w: &Welcome) -> ClientError {
 /// caller then takes the full path ([`launch::connect_or_spawn`]), which handshakes
 /// first and handles spawning and skew (an older daemon takes the stray
 /// request as "not a Shutdown" and just closes; a newer one closes).
+/// `meanwhile` runs once the requests are written, before the wait.
 #[cfg(unix)]
 pub fn connect_pipelined(
     paths: &Paths,
     reqs: &[Request],
     deadline: Instant,
+    meanwhile: &mut dyn FnMut(),
 ) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
     let t0 = Instant::now();
     let mut conn = match connect_for_handshake(paths.socket(), deadline) {
@@ -400,6 +402,7 @@ pub fn connect_pipelined(
             conn.io(e)
         }
     })?;
+    meanwhile();
     let reply: HelloReply =
         ipc::read_frame(&mut &conn.stream).map_err(|e| conn.frame_err(e, "handshake", t0))?;
     let HelloReply::Welcome(w) = reply else {
@@ -421,6 +424,7 @@ pub fn connect_pipelined(
     _paths: &Paths,
     _reqs: &[Request],
     _deadline: Instant,
+    _meanwhile: &mut dyn FnMut(),
 ) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
     Ok(None)
 }

@@ -80,11 +80,13 @@ struct Session {
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
 /// Makes `env` durable: through the daemon when one can take it, else in
-/// the spool.
+/// the spool. `meanwhile` runs while a newly connected daemon commits it
+/// (else not here: the caller runs it after).
 pub fn deliver(
     paths: &Paths,
     env: &EventEnvelope,
     policy: Policy,
+    meanwhile: &mut dyn FnMut(),
 ) -> Result<Delivery, DeliverError> {
     let mut guard = SESSION.lock().unwrap_or_else(|p| p.into_inner());
     let s = guard.get_or_insert_with(|| Session {
@@ -94,7 +96,7 @@ pub fn deliver(
         said: false,
     });
     if s.failed.is_none() {
-        match via_daemon(s, paths, env, policy) {
+        match via_daemon(s, paths, env, policy, meanwhile) {
             Ok(d) => return Ok(d),
             Err(Fail::Invalid(message)) => {
                 return Err(DeliverError::Invalid {
@@ -158,6 +160,7 @@ fn via_daemon(
     paths: &Paths,
     env: &EventEnvelope,
     policy: Policy,
+    meanwhile: &mut dyn FnMut(),
 ) -> Result<Delivery, Fail> {
     // Opted out and no socket: nothing to reach and nothing to start, so
     // neither connect nor look at the spool (which grows while opted out).
@@ -177,7 +180,7 @@ fn via_daemon(
     let mut answers = None;
     if s.conn.is_none() {
         // Warm path: Hello and the requests in one write, one round trip.
-        match daemon_client::connect_pipelined(paths, &reqs, s.deadline) {
+        match daemon_client::connect_pipelined(paths, &reqs, s.deadline, meanwhile) {
             Ok(Some((conn, a))) => {
                 s.conn = Some(conn);
                 answers = Some(a);

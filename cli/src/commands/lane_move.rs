@@ -78,7 +78,10 @@ pub fn apply(
             return Err(e.into());
         }
     };
-    let deliveries = match ctx.emitter.deliver_all(&envs, &mut ctx.warner()) {
+    let deliveries = match ctx
+        .emitter
+        .deliver_all(&envs, &mut ctx.warner(), &mut || {})
+    {
         Ok(d) => d,
         Err(e) => {
             rec.undo();
@@ -141,9 +144,9 @@ pub fn log_error(ctx: &Ctx, message: &str, wp_id: Option<&str>, agent: Option<&s
     );
     match env {
         Ok(env) => {
-            if let Err(e) = ctx
-                .emitter
-                .deliver_all(std::slice::from_ref(&env), &mut ctx.warner())
+            if let Err(e) =
+                ctx.emitter
+                    .deliver_all(std::slice::from_ref(&env), &mut ctx.warner(), &mut || {})
             {
                 ctx.out
                     .warn(&format!("could not record the error event: {}", e.message));

@@ -121,16 +121,17 @@ fn create(out: &Out, name: &str, opts: &NewFeatureOpts) -> Result<(), CliError> 
             let _ = fs::remove_dir_all(&tmp);
             continue; // someone took this number; try the next
         }
-        let deliveries = match ctx
-            .emitter
-            .deliver_all(std::slice::from_ref(&env), &mut ctx.warner())
-        {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&final_dir);
-                return Err(e);
-            }
-        };
+        let deliveries =
+            match ctx
+                .emitter
+                .deliver_all(std::slice::from_ref(&env), &mut ctx.warner(), &mut || {})
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&final_dir);
+                    return Err(e);
+                }
+            };
         let spec_file = final_dir.join("spec.md");
         let meta_file = final_dir.join("meta.json");
         let readme = final_dir.join("tasks").join("README.md");
