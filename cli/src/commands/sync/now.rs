@@ -138,19 +138,15 @@ fn progress(paths: &Paths) {
     if total == 0 {
         return;
     }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {bar:40} {pos}/{len} events sent ({per_sec}) {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let mut bar = ProgressLine::new(total);
     let deadline = Instant::now() + WAIT_LIMIT;
     let mut backoff_seen = 0;
     while Instant::now() < deadline {
         let Some(s) = status(paths) else { break };
-        bar.set_position(total.saturating_sub(s.queue_depth));
-        bar.set_message(s.connection.state.to_string());
+        bar.draw(
+            total.saturating_sub(s.queue_depth),
+            &s.connection.state.to_string(),
+        );
         if s.queue_depth == 0 || s.connection.state == spec_kitty_protocol::ipc::ConnState::Offline
         {
             break;
@@ -163,5 +159,80 @@ fn progress(paths: &Paths) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    bar.finish_and_clear();
+    bar.clear();
+}
+
+/// One line on stderr, redrawn in place, only when stderr is a terminal:
+/// `[#####-----] 120/400 events sent (35/s) connected`. (A progress-bar
+/// crate for this one line cost every command a load of `libm`, for its
+/// rate smoothing.)
+struct ProgressLine {
+    total: u64,
+    started: Instant,
+    shown: bool,
+}
+
+impl ProgressLine {
+    const WIDTH: u64 = 30;
+
+    fn new(total: u64) -> ProgressLine {
+        ProgressLine {
+            total,
+            started: Instant::now(),
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn draw(&mut self, done: u64, state: &str) {
+        if self.shown {
+            eprint!(
+                "\r\x1b[2K{}",
+                progress_text(done, self.total, self.started.elapsed(), state)
+            );
+        }
+    }
+
+    fn clear(&self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn progress_text(done: u64, total: u64, elapsed: Duration, state: &str) -> String {
+    let done = done.min(total);
+    let filled = (done * ProgressLine::WIDTH / total.max(1)) as usize;
+    let empty = ProgressLine::WIDTH as usize - filled;
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!(
+        "[{}{}] {done}/{total} events sent ({rate:.0}/s) {state}",
+        "#".repeat(filled),
+        "-".repeat(empty)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_fills_with_what_was_sent() {
+        let t =
+            |done, total, ms| progress_text(done, total, Duration::from_millis(ms), "connected");
+        assert_eq!(
+            t(0, 400, 0),
+            format!("[{}] 0/400 events sent (0/s) connected", "-".repeat(30))
+        );
+        assert_eq!(
+            t(200, 400, 2000),
+            format!(
+                "[{}{}] 200/400 events sent (100/s) connected",
+                "#".repeat(15),
+                "-".repeat(15)
+            )
+        );
+        // More sent than first counted (new events arrived): a full bar.
+        assert!(t(500, 400, 1000).starts_with(&format!("[{}] 400/400", "#".repeat(30))));
+    }
 }
