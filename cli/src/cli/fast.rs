@@ -188,158 +188,57 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    /// `line`'s words (split at spaces) after the program name.
+    fn line(line: &str) -> Vec<OsString> {
+        os(&line.split(' ').collect::<Vec<_>>())
+    }
+
     #[test]
     fn the_commands_agents_run_are_read_here_as_clap_reads_them() {
-        let lines: &[&[&str]] = &[
-            &["agent", "tasks", "move-task", "WP01", "--to", "doing"],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP07",
-                "--to",
-                "for_review",
-                "--note",
-                "Ready for review",
-                "--agent",
-                "claude",
-                "--shell-pid",
-                "4242",
-                "--json",
-                "--no-auto-commit",
-            ],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "--feature",
-                "001-x",
-                "WP02",
-                "--to",
-                "done",
-                "--force",
-                "--reason",
-                "why",
-                "--auto-commit",
-                "--review-feedback-file",
-                "/tmp/f.md",
-                "--approval-ref",
-                "PR#1",
-                "--reviewer",
-                "R",
-                "--assignee",
-                "A",
-                "--done-override-reason",
-                "merged elsewhere",
-            ],
-            &["agent", "tasks", "add-history", "WP01", "--note", "x"],
-            &[
-                "agent",
-                "tasks",
-                "add-history",
-                "WP03",
-                "--note",
-                "Started: a b",
-                "--agent",
-                "codex",
-                "--entry-type",
-                "review",
-                "--shell-pid",
-                "7",
-                "--feature",
-                "002-y",
-                "--json",
-            ],
-        ];
-        for words in lines {
-            let args = os(words);
-            let fast = parse(&args).unwrap_or_else(|| panic!("not read here: {words:?}"));
-            assert_eq!(Ok(format!("{fast:?}")), by_clap(&args), "{words:?}");
+        for l in [
+            "agent tasks move-task WP01 --to doing",
+            "agent tasks move-task WP07 --to for_review --note Ready --agent claude \
+             --shell-pid 4242 --json --no-auto-commit",
+            "agent tasks move-task --feature 001-x WP02 --to done --force --reason why \
+             --auto-commit --review-feedback-file /tmp/f.md --approval-ref PR#1 --reviewer R \
+             --assignee A --done-override-reason merged",
+            "agent tasks add-history WP01 --note x",
+            "agent tasks add-history WP03 --note Started --agent codex --entry-type review \
+             --shell-pid 7 --feature 002-y --json",
+        ] {
+            let args = line(l);
+            let fast = parse(&args).unwrap_or_else(|| panic!("not read here: {l}"));
+            assert_eq!(Ok(format!("{fast:?}")), by_clap(&args), "{l}");
         }
+        let spaced = os(&["agent", "tasks", "add-history", "WP01", "--note", "a b c"]);
+        assert_eq!(
+            parse(&spaced).map(|c| format!("{c:?}")),
+            by_clap(&spaced).ok()
+        );
     }
 
     #[test]
     fn other_spellings_are_left_to_clap() {
-        let lines: &[&[&str]] = &[
-            &["agent", "tasks", "move-task", "WP01", "--to=doing"],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "doing",
-                "--help",
-            ],
-            &["agent", "tasks", "move-task", "WP01", "--to", "doing", "-h"],
-            &["agent", "tasks", "move-task", "WP01"],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "doing",
-                "--to",
-                "done",
-            ],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "WP02",
-                "--to",
-                "doing",
-            ],
-            &["agent", "tasks", "move-task", "WP01", "--to", "-x"],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "doing",
-                "--",
-                "x",
-            ],
-            &[
-                "agent",
-                "tasks",
-                "move-task",
-                "WP01",
-                "--to",
-                "doing",
-                "--auto-commit",
-                "--no-auto-commit",
-            ],
-            &["agent", "tasks", "add-history", "WP01", "--note", ""],
-            &[
-                "agent",
-                "tasks",
-                "add-history",
-                "WP01",
-                "--note",
-                "x",
-                "--entry-type",
-                "other",
-            ],
-            &[
-                "agent",
-                "tasks",
-                "add-history",
-                "WP01",
-                "--note",
-                "x",
-                "--version",
-            ],
-            &["agent", "tasks", "mark-status", "T001", "--status", "done"],
-            &["-v"],
-            &[],
-        ];
-        for words in lines {
-            assert!(parse(&os(words)).is_none(), "{words:?}");
+        for l in [
+            "agent tasks move-task WP01 --to=doing",
+            "agent tasks move-task WP01 --to doing --help",
+            "agent tasks move-task WP01 --to doing -h",
+            "agent tasks move-task WP01",
+            "agent tasks move-task WP01 --to doing --to done",
+            "agent tasks move-task WP01 WP02 --to doing",
+            "agent tasks move-task WP01 --to -x",
+            "agent tasks move-task WP01 --to doing -- x",
+            "agent tasks move-task WP01 --to doing --auto-commit --no-auto-commit",
+            "agent tasks add-history WP01 --note x --entry-type other",
+            "agent tasks add-history WP01 --note x --version",
+            "agent tasks mark-status T001 --status done",
+            "-v",
+        ] {
+            assert!(parse(&line(l)).is_none(), "{l}");
         }
+        let empty_note = os(&["agent", "tasks", "add-history", "WP01", "--note", ""]);
+        assert!(parse(&empty_note).is_none());
+        assert!(parse(&os(&[])).is_none());
     }
 
     #[test]
@@ -353,46 +252,23 @@ mod tests {
     /// A few words: an option of either command with a value (some of
     /// them values clap reads differently), a flag, a stray word.
     fn chunk() -> impl Strategy<Value = Vec<String>> {
-        let option = prop_oneof![
-            Just("--to"),
-            Just("--note"),
-            Just("--feature"),
-            Just("--agent"),
-            Just("--assignee"),
-            Just("--shell-pid"),
-            Just("--review-feedback-file"),
-            Just("--approval-ref"),
-            Just("--reviewer"),
-            Just("--done-override-reason"),
-            Just("--reason"),
-            Just("--entry-type"),
+        use proptest::sample::select;
+        let names = |takes_value: bool| -> Vec<String> {
+            let all = MOVE_TASK.iter().chain(ADD_HISTORY);
+            let names = all
+                .filter(|(_, v)| *v == takes_value)
+                .map(|(n, _)| format!("--{n}"));
+            names.collect()
+        };
+        const VALUES: &[&str] = &[
+            "doing", "review", "note", "a b", "ünï", "", "-x", "-1", "WP02",
         ];
-        let value = prop_oneof![
-            Just("doing"),
-            Just("review"),
-            Just("note"),
-            Just("a b"),
-            Just("ünï"),
-            Just(""),
-            Just("-x"),
-            Just("-1"),
-            Just("WP02"),
-        ];
-        let single = prop_oneof![
-            Just("--force"),
-            Just("--auto-commit"),
-            Just("--no-auto-commit"),
-            Just("--json"),
-            Just("--help"),
-            Just("--"),
-            Just("-x"),
-            Just("--to=doing"),
-            Just("WP01"),
-            Just("--version"),
-        ];
+        let mut singles = names(false);
+        singles.extend(["--help", "--", "-x", "--to=doing", "WP01", "--version"].map(String::from));
         prop_oneof![
-            3 => (option, value).prop_map(|(o, v)| vec![o.to_string(), v.to_string()]),
-            1 => single.prop_map(|w| vec![w.to_string()]),
+            3 => (select(names(true)), select(VALUES))
+                .prop_map(|(o, v)| vec![o, v.to_string()]),
+            1 => select(singles).prop_map(|w| vec![w]),
         ]
     }
 
