@@ -77,10 +77,8 @@ impl From<RepoPathError> for CliError {
 pub fn resolve_in_repo(root: &Path, path: &Path) -> Result<PathBuf, RepoPathError> {
     // The common case costs one lstat per component below the root; so
     // does a file not there yet (to read as missing, or to create).
-    match plain_below(root, path) {
-        Some(Some(m)) if m.is_file() => return Ok(path.to_path_buf()),
-        Some(None) => return Ok(path.to_path_buf()),
-        _ => {}
+    if plain_below(root, path).is_some_and(|m| m.is_none_or(|m| m.is_file())) {
+        return Ok(path.to_path_buf());
     }
     let io_err = |p: &Path, source| RepoPathError::Io {
         path: p.to_path_buf(),
@@ -160,10 +158,8 @@ fn plain_below(root: &Path, path: &Path) -> Option<Option<fs::Metadata>> {
 /// inside it (a `tasks/` or `kitty-specs/` linked elsewhere is refused).
 /// A missing directory is fine.
 pub fn check_repo_dir(root: &Path, dir: &Path) -> Result<(), RepoPathError> {
-    match plain_below(root, dir) {
-        Some(Some(m)) if m.is_dir() => return Ok(()),
-        Some(None) => return Ok(()),
-        _ => {}
+    if plain_below(root, dir).is_some_and(|m| m.is_none_or(|m| m.is_dir())) {
+        return Ok(());
     }
     let Ok(real) = fs::canonicalize(dir) else {
         return Ok(());

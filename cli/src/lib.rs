@@ -68,8 +68,12 @@ pub fn run() -> i32 {
             return commands::orchestrator::usage_error(&e);
         }
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
-            let args: Vec<String> = std::env::args().skip(1).collect();
-            match commands::not_provided::explain(&args) {
+            let words: Vec<String> = args
+                .iter()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            match commands::not_provided::explain(&words) {
                 Some(line) => {
                     Out::new(false).error(&line);
                     return error::Kind::Refused as i32;

@@ -138,7 +138,7 @@ fn progress(paths: &Paths) {
     if total == 0 {
         return;
     }
-    let mut bar = ProgressLine::new(total);
+    let bar = ProgressLine::new(total);
     let deadline = Instant::now() + WAIT_LIMIT;
     let mut backoff_seen = 0;
     while Instant::now() < deadline {
@@ -183,7 +183,7 @@ impl ProgressLine {
         }
     }
 
-    fn draw(&mut self, done: u64, state: &str) {
+    fn draw(&self, done: u64, state: &str) {
         if self.shown {
             eprint!(
                 "\r\x1b[2K{}",
