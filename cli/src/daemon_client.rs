@@ -377,15 +377,22 @@ fn newer_err(w: &Welcome) -> ClientError {
 /// first and handles spawning and skew (an older daemon takes the stray
 /// request as "not a Shutdown" and just closes; a newer one closes).
 /// `meanwhile` runs once the requests are written, before the wait.
+///
+/// One-shot: the write side is shut right after the requests, so the
+/// daemon reads its end of file while it commits, answers, and closes the
+/// connection itself. The short process that called this then exits
+/// without waking the daemon for a hang-up (measured: about 0.1 ms off a
+/// warm `add-history`, most of it the exit no longer racing the daemon's
+/// wake-up for the two CPUs).
 #[cfg(unix)]
 pub fn connect_pipelined(
     paths: &Paths,
     reqs: &[Request],
     deadline: Instant,
     meanwhile: &mut dyn FnMut(),
-) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
+) -> Result<Option<Vec<Response>>, ClientError> {
     let t0 = Instant::now();
-    let mut conn = match connect_for_handshake(paths.socket(), deadline) {
+    let conn = match connect_for_handshake(paths.socket(), deadline) {
         Ok(c) => c,
         Err(ClientError::NotRunning) => return Ok(None),
         Err(e) => return Err(e),
@@ -402,13 +409,14 @@ pub fn connect_pipelined(
             conn.io(e)
         }
     })?;
+    // Best effort: if it fails, the daemon sees the hang-up at our exit.
+    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
     meanwhile();
     let reply: HelloReply =
         ipc::read_frame(&mut &conn.stream).map_err(|e| conn.frame_err(e, "handshake", t0))?;
-    let HelloReply::Welcome(w) = reply else {
+    let HelloReply::Welcome(_) = reply else {
         return Ok(None);
     };
-    conn.welcome = w;
     let mut out = Vec::with_capacity(reqs.len());
     for _ in reqs {
         out.push(
@@ -416,7 +424,7 @@ pub fn connect_pipelined(
                 .map_err(|e| conn.frame_err(e, "waiting for the answer", t0))?,
         );
     }
-    Ok(Some((conn, out)))
+    Ok(Some(out))
 }
 
 #[cfg(not(unix))]
@@ -425,7 +433,7 @@ pub fn connect_pipelined(
     _reqs: &[Request],
     _deadline: Instant,
     _meanwhile: &mut dyn FnMut(),
-) -> Result<Option<(Conn, Vec<Response>)>, ClientError> {
+) -> Result<Option<Vec<Response>>, ClientError> {
     Ok(None)
 }
 

@@ -9,11 +9,15 @@
 //!
 //! The budget is per process, not per event: the first `deliver` starts a
 //! clock ([`daemon_client::HANDOFF_BUDGET`], 1.5 s, of which
-//! [`DAEMON_SHARE`] for the daemon path and the rest for spooling), the
-//! connection is reused for the command's later events, and once the daemon
-//! path failed every later event goes straight to the spool, so a command
-//! with ten events is never ten times slower. The reason is printed once,
-//! in one line on stderr; the command succeeds.
+//! [`DAEMON_SHARE`] for the daemon path and the rest for spooling), and
+//! once the daemon path failed every later event goes straight to the
+//! spool, so a command with ten events is never ten times slower. The
+//! reason is printed once, in one line on stderr; the command succeeds.
+//!
+//! A running daemon gets each event on a connection of its own, in one
+//! round trip that the daemon closes ([`daemon_client::connect_pipelined`]);
+//! a daemon this process had to start (or replace) keeps its connection
+//! for the command's later events.
 //!
 //! `sync.auto_start: false` means "this project never starts the daemon":
 //! if one is already running (started by another project, a service unit or
@@ -73,6 +77,9 @@ struct Session {
     conn: Option<Conn>,
     /// Why the daemon path is not used any more (set once).
     failed: Option<String>,
+    /// The daemon answered but could not store an event (e.g. its disk is
+    /// full): the spool fallback asks it to ingest.
+    refused: bool,
     /// The one-line reason was printed.
     said: bool,
 }
@@ -93,6 +100,7 @@ pub fn deliver(
         deadline: Instant::now() + DAEMON_SHARE,
         conn: None,
         failed: None,
+        refused: false,
         said: false,
     });
     if s.failed.is_none() {
@@ -118,9 +126,13 @@ pub fn deliver(
     }
     // A daemon that is reachable but could not take the event directly
     // (e.g. a storage error) is asked to pick the spool up now.
-    if let Some(conn) = s.conn.as_mut() {
-        let until = Instant::now() + (daemon_client::HANDOFF_BUDGET - DAEMON_SHARE) / 2;
-        if conn.call(Request::IngestSpool, until).is_err() {
+    if s.refused {
+        let budget = (daemon_client::HANDOFF_BUDGET - DAEMON_SHARE) / 2;
+        let asked = match s.conn.as_mut() {
+            Some(conn) => conn.call(Request::IngestSpool, Instant::now() + budget),
+            None => daemon_client::request(paths, Request::IngestSpool, budget),
+        };
+        if asked.is_err() {
             s.conn = None;
         }
     }
@@ -181,10 +193,7 @@ fn via_daemon(
     if s.conn.is_none() {
         // Warm path: Hello and the requests in one write, one round trip.
         match daemon_client::connect_pipelined(paths, &reqs, s.deadline, meanwhile) {
-            Ok(Some((conn, a))) => {
-                s.conn = Some(conn);
-                answers = Some(a);
-            }
+            Ok(Some(a)) => answers = Some(a),
             // No daemon, or an incompatible one: the full path decides.
             Ok(None) => {
                 let conn =
@@ -219,6 +228,8 @@ fn via_daemon(
         Some(Response::Error { kind, message }) => {
             if kind == ErrorKind::ShuttingDown {
                 s.conn = None;
+            } else {
+                s.refused = true;
             }
             Err(Fail::Other(format!(
                 "the sync daemon could not store it: {message}"

@@ -829,3 +829,40 @@ fn second_signal_exits_at_once() {
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit(), Some(130), "second signal: immediate exit");
 }
+
+#[test]
+fn a_one_shot_connection_is_answered_in_full_then_closed_by_the_daemon() {
+    // What the CLI's warm path does: Hello and the requests in one write,
+    // the write side shut at once. The daemon must still answer every
+    // request, then close its end (so the CLI's exit wakes nobody).
+    let home = Home::new();
+    let _d = home.start();
+    let envs: Vec<(String, String)> = (0..3).map(|_| envelope(Some(PROJECT))).collect();
+    let mut buf = ipc::encode_frame(&Hello::current("test")).unwrap();
+    for (_, env) in &envs {
+        buf.extend(
+            ipc::encode_frame(&Request::Emit {
+                envelope: env.clone(),
+            })
+            .unwrap(),
+        );
+    }
+    let mut s = UnixStream::connect(home.paths.socket()).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(&buf).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    match ipc::read_frame::<_, HelloReply>(&mut s).unwrap() {
+        HelloReply::Welcome(_) => {}
+        other => panic!("{other:?}"),
+    }
+    for _ in &envs {
+        accepted(ipc::read_frame::<_, Response>(&mut s).unwrap());
+    }
+    let mut rest = Vec::new();
+    let n = s
+        .read_to_end(&mut rest)
+        .expect("the daemon closes the connection (a timeout here means it kept it open)");
+    assert_eq!(n, 0, "nothing after the answers: {rest:?}");
+    let ids: Vec<String> = rows(&home.paths).into_iter().map(|r| r.1).collect();
+    assert_eq!(ids, envs.into_iter().map(|e| e.0).collect::<Vec<_>>());
+}
