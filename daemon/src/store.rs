@@ -25,6 +25,15 @@
 //! committed) is carried into it from the still-open old file, so no
 //! acknowledged event is lost.
 //!
+//! Checkpoints (copying the WAL back into the database file) run when the
+//! writer is idle ([`Store::checkpoint_if_due`]), not inside a commit as
+//! SQLite's auto-checkpoint does: the copy and its fsync then delay no
+//! reply, and the WAL stays small and is rewritten from its start over
+//! blocks the file system already holds. Appending to a growing WAL cost
+//! each commit about 0.13 ms more on this VM (the file's size and block
+//! map change with every fsync). SQLite's own rule stays as the backstop
+//! for a writer that is never idle ([`CHECKPOINT_FRAMES_INLINE`]).
+//!
 //! The clock never goes backwards for a node, even when the store is lost:
 //! its high-water mark is also kept outside the store, in a reservation file
 //! (`$SPEC_KITTY_SYNC_HOME/syncd-clock.json`, [`Store::use_clock_reservation`]),
@@ -40,6 +49,8 @@ use serde_json::Value;
 use spec_kitty_protocol::envelope::EventEnvelope;
 use spec_kitty_protocol::ipc::{ParkedEvent, ProjectCounts};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 /// The schema version this build writes. `PRAGMA user_version` holds it.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -70,6 +81,15 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX events_state_seq ON events (state, seq);
      CREATE INDEX events_project_state ON events (project_uuid, state);",
 ];
+
+/// WAL frames (pages) from which the idle writer checkpoints: about 30
+/// single-event commits, a WAL of about 1 MiB.
+pub const CHECKPOINT_FRAMES: i32 = 256;
+
+/// WAL frames from which a commit checkpoints at once, before its reply
+/// (SQLite's default auto-checkpoint): only reached by a writer that was
+/// never idle in between.
+pub const CHECKPOINT_FRAMES_INLINE: i32 = 1000;
 
 /// Lamport values reserved ahead each time the reservation file is
 /// rewritten: one small atomic write per this many ticks.
@@ -251,6 +271,9 @@ pub struct Store {
     /// The highest `seq` committed as pending; bumped after every commit
     /// that added sendable events, so the transport wakes without polling.
     committed: tokio::sync::watch::Sender<u64>,
+    /// Frames in the WAL after the last commit (SQLite's WAL hook), or 0
+    /// once checkpointed.
+    wal_frames: Arc<AtomicI32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -338,7 +361,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         let file_id = file_id(path).map_err(|e| {
             err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
@@ -355,6 +378,18 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Replaces SQLite's auto-checkpoint hook (see the module docs).
+        let wal_frames = Arc::new(AtomicI32::new(0));
+        let frames = wal_frames.clone();
+        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+            frames.store(pages, Ordering::Relaxed);
+            if pages >= CHECKPOINT_FRAMES_INLINE {
+                wal.checkpoint()?;
+                frames.store(0, Ordering::Relaxed);
+            }
+            Ok(())
+        }))
+        .map_err(err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -364,6 +399,7 @@ impl Store {
             stamp,
             moved_aside: None,
             committed: tokio::sync::watch::Sender::new(0),
+            wal_frames,
         };
         store.migrate()?;
         let fresh_id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
@@ -550,6 +586,24 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.collect()
+    }
+
+    /// Copies the WAL back into the database file when it holds
+    /// [`CHECKPOINT_FRAMES`] or more, so that the next commit rewrites the
+    /// WAL from its start. For the writer when no request waits (see the
+    /// module docs). Passive: a reader elsewhere (a diagnosis tool) is not
+    /// waited for; what it still reads is copied next time. Returns
+    /// whether it ran.
+    pub fn checkpoint_if_due(&mut self) -> Result<bool, StoreError> {
+        if self.wal_frames.load(Ordering::Relaxed) < CHECKPOINT_FRAMES {
+            return Ok(false);
+        }
+        // Tried once per commit at most, even when it fails.
+        self.wal_frames.store(0, Ordering::Relaxed);
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.sql_err(e))?;
+        Ok(true)
     }
 
     /// The file this store lives in.
@@ -1122,6 +1176,35 @@ mod tests {
         // Again (a re-read): nothing added, the clock does not tick.
         assert_eq!(s.insert_adopted(&rows, None).unwrap(), 0);
         assert_eq!(s.clock().unwrap(), 16);
+    }
+
+    #[test]
+    fn the_idle_checkpoint_keeps_the_wal_small_and_the_inline_one_bounds_it() {
+        let (d, mut s) = open();
+        let wal_frames = || {
+            let bytes = std::fs::metadata(d.path().join("s.db-wal")).unwrap().len();
+            (bytes.saturating_sub(32) / (4096 + 24)) as i32
+        };
+        let one = |s: &mut Store| s.commit_emits(vec![(env(Some(P)), Origin::Ipc)]).unwrap();
+        // As the writer does: a checkpoint when idle after each commit.
+        let mut ran = 0;
+        for _ in 0..200 {
+            one(&mut s);
+            ran += usize::from(s.checkpoint_if_due().unwrap());
+        }
+        assert!(ran >= 2, "checkpointed {ran} times");
+        let small = wal_frames();
+        assert!(small < CHECKPOINT_FRAMES + 64, "WAL of {small} frames");
+        // Never idle: it grows past that, to SQLite's bound (our hook).
+        for _ in 0..300 {
+            one(&mut s);
+        }
+        let big = wal_frames();
+        assert!(
+            big > CHECKPOINT_FRAMES + 64 && big < CHECKPOINT_FRAMES_INLINE + 64,
+            "WAL of {big} frames"
+        );
+        assert_eq!(s.pending_batch(0, 1000).unwrap().len(), 500);
     }
 
     #[test]

@@ -159,7 +159,16 @@ fn writer_loop(mut store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, group_com
     let mut replies: Vec<EmitReply> = Vec::new();
     let mut pending_job: Option<Job> = None;
     let mut last_group = 0usize;
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        // Nobody waits for the store: the moment for a checkpoint.
+        if rx.is_empty() {
+            if let Err(e) = store.checkpoint_if_due() {
+                tracing::warn!("checkpoint failed (tried again after the next commit): {e}");
+            }
+        }
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         match first {
             Msg::Run(job) => {
                 run_job(job, &mut store);
