@@ -7,11 +7,10 @@
 //! and report only): the difference is the record and the commit, most of
 //! it `git add` and `git commit`.
 
-use crate::cli::{run, Project};
+use crate::cli::{run_timed, Project};
 use crate::stats::{summarize, Summary};
 use anyhow::Result;
 use std::path::Path;
-use std::time::Instant;
 
 fn wp(id: &str) -> String {
     format!(
@@ -73,9 +72,7 @@ pub fn time_accept(p: &Project, program: &Path, extra: &[&str], n: usize) -> Res
         let mut cmd = p.command(program);
         cmd.args(["accept", "--feature", &slug, "--json"])
             .args(extra);
-        let t = Instant::now();
-        run(&mut cmd)?;
-        samples.push(t.elapsed());
+        samples.push(run_timed(&mut cmd, &p.log())?);
         p.git(&["add", "-A"])?;
         p.git(&["commit", "-q", "--allow-empty", "-m", "accept_commit"])?;
     }

@@ -7,7 +7,7 @@ use crate::stats::{summarize, Summary};
 use anyhow::{bail, Context, Result};
 use spec_kitty_e2e::{cmdline, Sandbox};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A scratch project: a git repository with one empty commit in its own
@@ -39,6 +39,34 @@ impl Project {
     pub fn git(&self, args: &[&str]) -> Result<Output> {
         run(self.command(Path::new("git")).args(args))
     }
+
+    /// Where [`run_timed`] puts the output of this project's commands.
+    pub fn log(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+}
+
+/// Runs a timed command to completion the way the floor's `/bin/true` is
+/// run, and returns how long it took: stdin empty, stdout and stderr to
+/// the file `log` (emptied first, untimed), not to pipes. A pipe wakes this
+/// process for each write and again at the child's exit, about 0.1 ms on
+/// this VM that the floor does not pay; through a file both sides are run
+/// alike. A non-zero exit is an error with what the command printed.
+pub fn run_timed(cmd: &mut Command, log: &Path) -> Result<Duration> {
+    let out = std::fs::File::create(log).with_context(|| log.display().to_string())?;
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    let t = Instant::now();
+    let status = cmd.status().with_context(|| format!("spawning {cmd:?}"))?;
+    let took = t.elapsed();
+    if !status.success() {
+        bail!(
+            "{cmd:?} exited with {status}\noutput: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    Ok(took)
 }
 
 /// Runs a command to completion; a non-zero exit is an error with its output.
@@ -99,8 +127,9 @@ pub fn time_move_task(p: &Project, program: &Path, extra: &[&str], n: usize) -> 
 /// A command's timings and, when asked for, its floor's, taken in turn.
 pub struct Timed {
     pub command: Summary,
-    /// One `/bin/true` spawn plus the command's durable writes replayed
-    /// in-process ([`DurableWrites`]), sampled right before each run.
+    /// One `/bin/true` spawn (run as the command is, [`run_timed`]) plus
+    /// the command's durable writes replayed in-process
+    /// ([`DurableWrites`]), sampled right before each run.
     pub floor: Option<Summary>,
 }
 
@@ -122,22 +151,19 @@ pub fn time_on_wp01(
     }
     let mut samples: Vec<Duration> = Vec::with_capacity(n);
     let mut floor_samples: Vec<Duration> = Vec::with_capacity(n);
+    let log = p.log();
     for i in 0..n {
         if let Some(f) = floor {
             floors::settle();
-            let t = Instant::now();
-            let spawned = Command::new("/bin/true").status()?;
-            anyhow::ensure!(spawned.success(), "/bin/true failed");
-            f.run(i).context("replaying the floor's writes")?;
-            floor_samples.push(t.elapsed());
+            let spawned = run_timed(&mut Command::new("/bin/true"), &log)?;
+            let wrote = f.run(i).context("replaying the floor's writes")?;
+            floor_samples.push(spawned + wrote);
         }
         state.restore()?;
         floors::settle();
         let mut cmd = p.command(program);
         cmd.args(args);
-        let t = Instant::now();
-        run(&mut cmd)?;
-        samples.push(t.elapsed());
+        samples.push(run_timed(&mut cmd, &log)?);
     }
     state.restore()?;
     Ok(Timed {
@@ -381,9 +407,7 @@ pub fn time_distinct_moves(
         let wp = format!("WP{i:02}");
         let mut cmd = p.command(program);
         cmd.args(cmdline::move_task(&wp, "doing", extra));
-        let t = Instant::now();
-        run(&mut cmd)?;
-        samples.push(t.elapsed());
+        samples.push(run_timed(&mut cmd, &p.log())?);
     }
     Ok(summarize(samples))
 }
@@ -407,11 +431,9 @@ pub fn time_init(
         let p = Project::new(root, &format!("{tag}-init-{i}"))?;
         let mut cmd = p.command(program);
         cmd.args(spec_kitty_e2e::cmdline::INIT_CLAUDE_HERE);
-        let t = Instant::now();
-        let r = run(&mut cmd);
-        samples.push(t.elapsed());
+        let r = run_timed(&mut cmd, &p.log());
         cleanup(&p);
-        r?;
+        samples.push(r?);
         anyhow::ensure!(
             p.dir
                 .join(".claude/commands/spec-kitty.specify.md")

@@ -5,7 +5,7 @@
 //! sparse read-tree, commit), so the same git steps are also timed alone,
 //! run directly: that is git's share, which no CLI can go below.
 
-use crate::cli::{run, Project};
+use crate::cli::{run, run_timed, Project};
 use crate::stats::{summarize, Summary};
 use anyhow::Result;
 use std::path::Path;
@@ -41,9 +41,7 @@ pub fn time_implement(p: &Project, program: &Path, n: usize) -> Result<Summary> 
     for i in 1..=n {
         let mut cmd = p.command(program);
         cmd.args(["implement", &format!("WP{i:02}"), "--feature", "001-bench"]);
-        let t = Instant::now();
-        run(&mut cmd)?;
-        samples.push(t.elapsed());
+        samples.push(run_timed(&mut cmd, &p.log())?);
     }
     Ok(summarize(samples))
 }
