@@ -386,8 +386,13 @@ impl Store {
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
             frames.store(pages, Ordering::Relaxed);
             if pages >= CHECKPOINT_FRAMES_INLINE {
-                wal.checkpoint()?;
-                frames.store(0, Ordering::Relaxed);
+                // As SQLite's own hook: the commit is done whatever the
+                // checkpoint says (an error here would fail the commit's
+                // statement, and the client would spool a stored event).
+                match wal.checkpoint() {
+                    Ok(()) => frames.store(0, Ordering::Relaxed),
+                    Err(e) => tracing::warn!("checkpoint failed (tried again later): {e}"),
+                }
             }
             Ok(())
         }))
