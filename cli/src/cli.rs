@@ -839,6 +839,9 @@ pub fn tri_state(on: bool, off: bool) -> Option<bool> {
     }
 }
 
+/// The kinds of `agent tasks add-history --entry-type` (2.1.3's).
+pub const ENTRY_TYPES: [&str; 4] = ["note", "review", "error", "comment"];
+
 #[derive(Debug, Args)]
 pub struct AddHistoryArgs {
     /// Work package id, e.g. WP01.
@@ -853,7 +856,7 @@ pub struct AddHistoryArgs {
     #[arg(long)]
     pub agent: Option<String>,
     /// Kind of entry.
-    #[arg(long, default_value = "note", value_parser = ["note", "review", "error", "comment"])]
+    #[arg(long, default_value = "note", value_parser = ENTRY_TYPES)]
     pub entry_type: String,
     /// Shell PID of the agent, recorded in the activity line.
     #[arg(long)]

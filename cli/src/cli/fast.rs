@@ -154,7 +154,7 @@ fn move_task(w: &Words) -> Option<MoveTaskArgs> {
 
 fn add_history(w: &Words) -> Option<AddHistoryArgs> {
     let entry_type = w.value("entry-type").unwrap_or_else(|| "note".into());
-    if !["note", "review", "error", "comment"].contains(&entry_type.as_str()) {
+    if !super::ENTRY_TYPES.contains(&entry_type.as_str()) {
         return None;
     }
     Some(AddHistoryArgs {
