@@ -132,6 +132,17 @@ fn name_in_passwd(passwd: &str, uid: u32) -> Option<String> {
 }
 
 fn passwd_name_nss(uid: u32) -> Option<String> {
+    passwd_field(uid, |p| p.pw_name)
+}
+
+/// The home directory of the current user from the password database, used
+/// when `HOME` is unset.
+pub fn passwd_home() -> Option<String> {
+    passwd_field(current_uid(), |p| p.pw_dir)
+}
+
+/// One string field of `uid`'s entry, through glibc (`getpwuid_r`).
+fn passwd_field(uid: u32, field: fn(&libc::passwd) -> *mut libc::c_char) -> Option<String> {
     let mut buf = vec![0 as libc::c_char; 4096];
     // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
@@ -139,37 +150,13 @@ fn passwd_name_nss(uid: u32) -> Option<String> {
     // SAFETY: every pointer is valid for the length passed; getpwuid_r fills
     // pwd with pointers into buf, which outlives their use below.
     let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+    let value = field(&pwd);
+    if rc != 0 || result.is_null() || value.is_null() {
         return None;
     }
-    // SAFETY: pw_name points at a NUL-terminated string inside buf.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    Some(name.to_string_lossy().into_owned())
-}
-
-/// The home directory of the current user from the password database, used
-/// when `HOME` is unset.
-pub fn passwd_home() -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: as in passwd_name.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: as in passwd_name.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            current_uid(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
-        return None;
-    }
-    // SAFETY: pw_dir points at a NUL-terminated string inside buf.
-    let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
-    Some(dir.to_string_lossy().into_owned())
+    // SAFETY: a non-null field points at a NUL-terminated string inside buf.
+    let value = unsafe { std::ffi::CStr::from_ptr(value) };
+    Some(value.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
