@@ -20,9 +20,15 @@
 //! `scripts/hot-symbols`); LLD, rustc's linker for x86_64 GNU/Linux since
 //! 1.90, places them first, in that order (`--symbol-ordering-file`).
 //! Measured: 21 fewer page faults per run, add-history about 50 µs less
-//! at p50. Names the list has and the binary lacks (after a toolchain
-//! upgrade or a change of those paths) are skipped without a warning; the
-//! list is skipped whole when the build picks its own linker.
+//! at p50. Names the list has and the binary lacks are skipped without a
+//! warning, and the list is skipped whole when the build picks its own
+//! linker. Our crates' names carry a hash of each crate's build settings,
+//! features included, so the list fits the build it was made from:
+//! `-p spec-kitty -p spec-kitty-syncd` (`scripts/package-deb`, `bench`,
+//! `demo`). A build of this crate alone (`cargo install`, the wheel's
+//! maturin) unifies some dependencies' features differently, and only
+//! the standard library's ~100 names match there; a toolchain upgrade
+//! changes them all (run `scripts/hot-symbols` again).
 
 use std::path::PathBuf;
 use std::process::Command;
